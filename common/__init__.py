@@ -1,0 +1,1 @@
+"""Shared runtime for the message-driven worker fleet: settings, logging, job IDs, contracts, consumer."""

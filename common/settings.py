@@ -1,0 +1,128 @@
+"""Worker settings, read from the environment once at start-up.
+
+Library classes never read the environment: the entry points call :meth:`Settings.from_env` and pass
+explicit values down. A missing or malformed variable is reported by its name, before any AWS call.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Final, TypeVar
+
+from common.names import BACKGROUND_JOB_SERVICE, MAIN_JOB_SERVICE
+
+T = TypeVar("T")
+
+#: Every variable the workers read. Terraform's task definitions set these names (checked by a test).
+ENV_TRIGGER_QUEUE_URL: Final = "TRIGGER_QUEUE_URL"
+ENV_TRIGGER_DLQ_URL: Final = "TRIGGER_DLQ_URL"
+ENV_BACKGROUND_QUEUE_URL: Final = "BACKGROUND_QUEUE_URL"
+ENV_BACKGROUND_DLQ_URL: Final = "BACKGROUND_DLQ_URL"
+ENV_JOB_LOG_GROUP: Final = "JOB_LOG_GROUP"
+ENV_WORKER_CONCURRENCY: Final = "WORKER_CONCURRENCY"
+ENV_RECEIVE_WAIT_SECONDS: Final = "RECEIVE_WAIT_SECONDS"
+ENV_VISIBILITY_TIMEOUT_SECONDS: Final = "VISIBILITY_TIMEOUT_SECONDS"
+ENV_MAX_RECEIVE_COUNT: Final = "MAX_RECEIVE_COUNT"
+ENV_SHUTDOWN_GRACE_SECONDS: Final = "SHUTDOWN_GRACE_SECONDS"
+ENV_RETRY_BASE_SECONDS: Final = "RETRY_BASE_SECONDS"
+ENV_RETRY_MAX_SECONDS: Final = "RETRY_MAX_SECONDS"
+ENV_LOG_LEVEL: Final = "LOG_LEVEL"
+ENV_METRICS_NAMESPACE: Final = "METRICS_NAMESPACE"
+ENV_HEARTBEAT_FILE: Final = "HEARTBEAT_FILE"
+
+#: Required per service; everything else has a default.
+REQUIRED_ENV: Final[Mapping[str, tuple[str, ...]]] = {
+    MAIN_JOB_SERVICE: (ENV_TRIGGER_QUEUE_URL, ENV_TRIGGER_DLQ_URL, ENV_BACKGROUND_QUEUE_URL),
+    BACKGROUND_JOB_SERVICE: (ENV_BACKGROUND_QUEUE_URL, ENV_BACKGROUND_DLQ_URL, ENV_JOB_LOG_GROUP),
+}
+
+#: Fargate allows a stopTimeout of at most 120 s; the grace period must fit inside it.
+MAX_SHUTDOWN_GRACE_SECONDS: Final = 115
+#: SQS caps a message's visibility timeout at 12 hours.
+MAX_VISIBILITY_SECONDS: Final = 43_200
+LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class ConfigError(ValueError):
+    """A variable is missing or malformed; the message names it."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """Everything a worker process needs to know, resolved once."""
+
+    service: str
+    trigger_queue_url: str = ""
+    trigger_dlq_url: str = ""
+    background_queue_url: str = ""
+    background_dlq_url: str = ""
+    job_log_group: str = ""
+    concurrency: int = 8
+    receive_wait_seconds: int = 20
+    visibility_timeout_seconds: int = 60
+    max_receive_count: int = 5
+    shutdown_grace_seconds: float = 25.0
+    retry_base_seconds: float = 5.0
+    retry_max_seconds: float = 900.0
+    log_level: str = "INFO"
+    metrics_namespace: str = "MessageDrivenFleet"
+    heartbeat_file: str = ""
+
+    @classmethod
+    def from_env(cls, service: str, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read and check every variable for ``service``; raise :class:`ConfigError` naming the first bad one."""
+        env = os.environ if environ is None else environ
+        missing = [name for name in REQUIRED_ENV[service] if not env.get(name, "").strip()]
+        if missing:
+            raise ConfigError(f"missing required environment variable(s): {', '.join(missing)}")
+        reader = _EnvReader(env)
+        return cls(
+            service=service,
+            trigger_queue_url=reader.text(ENV_TRIGGER_QUEUE_URL, ""),
+            trigger_dlq_url=reader.text(ENV_TRIGGER_DLQ_URL, ""),
+            background_queue_url=reader.text(ENV_BACKGROUND_QUEUE_URL, ""),
+            background_dlq_url=reader.text(ENV_BACKGROUND_DLQ_URL, ""),
+            job_log_group=reader.text(ENV_JOB_LOG_GROUP, ""),
+            concurrency=reader.number(ENV_WORKER_CONCURRENCY, int, 8, 1, 64),
+            receive_wait_seconds=reader.number(ENV_RECEIVE_WAIT_SECONDS, int, 20, 0, 20),
+            visibility_timeout_seconds=reader.number(
+                ENV_VISIBILITY_TIMEOUT_SECONDS, int, 60, 10, MAX_VISIBILITY_SECONDS
+            ),
+            max_receive_count=reader.number(ENV_MAX_RECEIVE_COUNT, int, 5, 1, 1000),
+            shutdown_grace_seconds=reader.number(
+                ENV_SHUTDOWN_GRACE_SECONDS, float, 25.0, 0.0, MAX_SHUTDOWN_GRACE_SECONDS
+            ),
+            retry_base_seconds=reader.number(ENV_RETRY_BASE_SECONDS, float, 5.0, 0.0, MAX_VISIBILITY_SECONDS),
+            retry_max_seconds=reader.number(ENV_RETRY_MAX_SECONDS, float, 900.0, 0.0, MAX_VISIBILITY_SECONDS),
+            log_level=reader.choice(ENV_LOG_LEVEL, "INFO", LOG_LEVELS),
+            metrics_namespace=reader.text(ENV_METRICS_NAMESPACE, "MessageDrivenFleet"),
+            heartbeat_file=reader.text(ENV_HEARTBEAT_FILE, f"/tmp/{service}.heartbeat"),  # noqa: S108 - the one writable path in a read-only container
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _EnvReader:
+    env: Mapping[str, str]
+
+    def text(self, name: str, default: str) -> str:
+        return self.env.get(name, "").strip() or default
+
+    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
+        value = self.text(name, default).upper()
+        if value not in allowed:
+            raise ConfigError(f"{name}={value!r} is not one of {', '.join(allowed)}")
+        return value
+
+    def number(self, name: str, kind: Callable[[str], T], default: T, low: float, high: float) -> T:
+        raw = self.env.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r} is not a valid {getattr(kind, '__name__', 'number')}") from None
+        if not low <= value <= high:  # type: ignore[operator]
+            raise ConfigError(f"{name}={raw!r} must be between {low:g} and {high:g}")
+        return value
