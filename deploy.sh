@@ -1,0 +1,546 @@
+#!/usr/bin/env bash
+#
+# Build, deploy, inspect and tear down the message-driven worker fleet, or run it locally.
+#
+# Subcommands (./deploy.sh --help for details):
+#   build [TAG]       build both images for linux/amd64 and push them to ECR
+#   update [--yes]    terraform apply with the images of this commit, then wait for stable services
+#   destroy [--yes]   empty the ECR repositories, then terraform destroy
+#   info              queue URLs, log groups, services, and ready-to-paste AWS CLI commands
+#   status            queue and DLQ depths, oldest message age, running/desired tasks
+#   local [ARGS]      the whole fleet locally on moto server (python -m common.local.fleet)
+#   test [ARGS]       ruff, mypy, shellcheck, hadolint, then pytest with ARGS
+#   init [FILE]       terraform init, with an optional backend config file
+#
+# The shell only orchestrates; anything with logic lives in Python (common/ops/, common/local/).
+
+set -euo pipefail
+
+ROOT_DIR="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)"
+readonly ROOT_DIR
+readonly CALLER_DIR="${PWD}"
+readonly TF_DIR="tf"
+readonly VENV_DIR=".venv"
+readonly VENV_STAMP="${VENV_DIR}/.pyproject.sha256"
+readonly PLATFORM="linux/amd64"
+# Created on the first build, before the rest of the stack, so that images can be pushed before the
+# first update. These are the resource addresses in tf/ecr.tf.
+readonly -a ECR_TARGETS=(
+  "-target=aws_ecr_repository.main_job"
+  "-target=aws_ecr_repository.background_job"
+)
+readonly SAMPLE_TRIGGER='{"trigger":"api_call","triggerBackgroundJob":true,"data":{"userId":"test123","action":"process_data"}}'
+
+usage() {
+  cat <<'EOF'
+Usage: ./deploy.sh [OPTIONS] COMMAND [ARGS]
+
+Commands:
+  init [BACKEND_CONFIG]  terraform init in tf/; BACKEND_CONFIG is an optional -backend-config file
+                         for remote state (S3 bucket, key, region, lock table).
+  build [TAG]            Build both images for linux/amd64, tagged with the short git SHA (and TAG),
+                         log in to ECR and push. Creates the ECR repositories on the first run.
+                         ECR tags are immutable: an image already pushed for this commit is skipped.
+  update [--yes]         terraform apply with both images at this commit's SHA, then wait until both
+                         ECS services are stable. Without --yes terraform shows the plan and asks;
+                         without a terminal, --yes is required.
+  destroy [--yes]        Delete the deployment: empty both ECR repositories, then terraform destroy.
+                         Asks for confirmation; without a terminal, --yes is required.
+  info                   Queue URLs, log groups, services, and the exact `aws sqs send-message` and
+                         `aws logs tail` commands for this deployment.
+  status                 Queue and DLQ depths, age of the oldest message, running/desired tasks.
+  local [ARGS]           Run the whole fleet locally on moto server (no AWS account needed).
+  test [PYTEST_ARGS]     ruff, mypy, shellcheck, hadolint, then pytest; stops at the first failure.
+
+Options (before COMMAND):
+  --region REGION        AWS region. Default: $AWS_REGION, then $AWS_DEFAULT_REGION, then the region
+                         of the existing deployment (terraform output aws_region), else Terraform's
+                         default (us-east-1).
+  --profile PROFILE      AWS named profile. Default: $AWS_PROFILE.
+  --env ENVIRONMENT      Deployment environment (Terraform var environment). Default:
+                         $FLEET_ENVIRONMENT, else Terraform's default. Use the same value every time
+                         for one state; use one backend config (state key) per environment.
+  -h, --help             Show this help.
+
+Requires: local and test need only python3 (they create .venv and install the package). build needs
+git, terraform, aws and docker; update needs git, terraform and aws; destroy needs terraform and aws;
+info, status and init need terraform.
+EOF
+}
+
+err() {
+  echo "deploy.sh: error: $*" >&2
+}
+
+log() {
+  echo "==> $*" >&2
+}
+
+die() {
+  err "$@"
+  exit 1
+}
+
+require_tools() {
+  local missing=()
+  local tool
+  for tool in "$@"; do
+    if ! command -v "${tool}" >/dev/null 2>&1; then
+      missing+=("${tool}")
+    fi
+  done
+  if (( ${#missing[@]} > 0 )); then
+    die "required tool not found on PATH: ${missing[*]}"
+  fi
+}
+
+# Refuses unless --yes was given or a person at a terminal can answer the prompt.
+require_approval() {
+  local action="$1"
+  local yes="$2"
+  if [[ "${yes}" == "yes" ]]; then
+    return 0
+  fi
+  if [[ ! -t 0 ]]; then
+    die "refusing to ${action} without a terminal to confirm: pass --yes"
+  fi
+}
+
+# Parses the only flag update and destroy take.
+parse_yes() {
+  local command="$1"
+  shift
+  case "$#:${1:-}" in
+    0:) echo "no" ;;
+    1:--yes) echo "yes" ;;
+    *) err "usage: ./deploy.sh ${command} [--yes]"; exit 2 ;;
+  esac
+}
+
+tf_output() {
+  local name="$1"
+  local value
+  if ! value="$(terraform -chdir="${TF_DIR}" output -raw "${name}")" || [[ -z "${value}" ]]; then
+    die "terraform output '${name}' is not available: run './deploy.sh init', then build and update"
+  fi
+  echo "${value}"
+}
+
+# The region for AWS CLI calls: the flag or environment, else the deployment's own region.
+resolve_region() {
+  if [[ -n "${REGION}" ]]; then
+    echo "${REGION}"
+  else
+    tf_output aws_region
+  fi
+}
+
+# Terraform variables common to apply and destroy; only what the user set, so state is not flipped.
+tf_common_vars() {
+  TF_VARS=()
+  if [[ -n "${REGION}" ]]; then
+    TF_VARS+=("-var=aws_region=${REGION}")
+  fi
+  if [[ -n "${ENVIRONMENT}" ]]; then
+    TF_VARS+=("-var=environment=${ENVIRONMENT}")
+  fi
+}
+
+git_sha() {
+  git rev-parse --short HEAD
+}
+
+ecr_image_exists() {
+  local region="$1"
+  local repository_url="$2"
+  local tag="$3"
+  aws ecr describe-images --region "${region}" --repository-name "${repository_url#*/}" \
+    --image-ids "imageTag=${tag}" >/dev/null 2>&1
+}
+
+# On the first build of a deployment, creates just the ECR repositories (and what they depend on).
+ensure_ecr_repositories() {
+  if terraform -chdir="${TF_DIR}" output -raw main_job_ecr_repository_url >/dev/null 2>&1; then
+    return 0
+  fi
+  log "No ECR repositories in the Terraform state yet: creating them first"
+  tf_common_vars
+  terraform -chdir="${TF_DIR}" apply -input=false -auto-approve ${TF_VARS[@]+"${TF_VARS[@]}"} \
+    "${ECR_TARGETS[@]}"
+}
+
+cmd_build() {
+  if (( $# > 1 )); then
+    err "usage: ./deploy.sh build [TAG]"
+    exit 2
+  fi
+  local extra_tag="${1:-}"
+  if [[ -n "${extra_tag}" && ! "${extra_tag}" =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]]; then
+    die "invalid image tag '${extra_tag}'"
+  fi
+  require_tools git terraform aws docker
+
+  local sha
+  sha="$(git_sha)"
+  local dirty
+  dirty="$(git status --porcelain --untracked-files=no)"
+  if [[ -n "${dirty}" ]]; then
+    err "warning: uncommitted changes are built into images tagged ${sha}"
+  fi
+  ensure_ecr_repositories
+  local main_url
+  main_url="$(tf_output main_job_ecr_repository_url)"
+  local background_url
+  background_url="$(tf_output background_job_ecr_repository_url)"
+  local region
+  region="$(resolve_region)"
+  local -a repository_urls=("${main_url}" "${background_url}")
+  local -a dockerfiles=("Dockerfile.main" "Dockerfile.background")
+
+  local -a to_build=()
+  local i
+  for i in 0 1; do
+    if ecr_image_exists "${region}" "${repository_urls[i]}" "${sha}"; then
+      log "${repository_urls[i]}:${sha} is already in ECR (tags are immutable): skipping"
+    else
+      to_build+=("${i}")
+    fi
+  done
+  if (( ${#to_build[@]} == 0 )); then
+    log "Both images for ${sha} are already in ECR. Deploy them with: ./deploy.sh update"
+    return 0
+  fi
+
+  log "Logging in to ECR"
+  aws ecr get-login-password --region "${region}" \
+    | docker login --username AWS --password-stdin "${repository_urls[0]%%/*}"
+
+  local -a pushes=()
+  local -a tags
+  for i in "${to_build[@]}"; do
+    tags=(-t "${repository_urls[i]}:${sha}")
+    pushes+=("${repository_urls[i]}:${sha}")
+    if [[ -n "${extra_tag}" ]]; then
+      tags+=(-t "${repository_urls[i]}:${extra_tag}")
+      pushes+=("${repository_urls[i]}:${extra_tag}")
+    fi
+    log "Building ${dockerfiles[i]} for ${PLATFORM}"
+    docker build --platform "${PLATFORM}" --pull \
+      --label "org.opencontainers.image.revision=${sha}" \
+      -f "${dockerfiles[i]}" "${tags[@]}" .
+  done
+
+  local ref
+  for ref in "${pushes[@]}"; do
+    log "Pushing ${ref}"
+    docker push "${ref}"
+  done
+  log "Pushed images for ${sha}. Deploy them with: ./deploy.sh update"
+}
+
+cmd_update() {
+  local yes
+  yes="$(parse_yes update "$@")"
+  require_tools git terraform aws
+  require_approval "apply changes" "${yes}"
+
+  local sha
+  sha="$(git_sha)"
+  local main_url
+  main_url="$(tf_output main_job_ecr_repository_url)"
+  local background_url
+  background_url="$(tf_output background_job_ecr_repository_url)"
+  local region
+  region="$(resolve_region)"
+  local url
+  for url in "${main_url}" "${background_url}"; do
+    if ! ecr_image_exists "${region}" "${url}" "${sha}"; then
+      die "image ${url}:${sha} is not in ECR: run './deploy.sh build' first"
+    fi
+  done
+
+  tf_common_vars
+  # Without --yes terraform shows the plan and asks (it cannot ask with -input=false).
+  local -a apply_args=()
+  if [[ "${yes}" == "yes" ]]; then
+    apply_args+=(-input=false -auto-approve)
+  fi
+  log "Applying Terraform with image tag ${sha}"
+  terraform -chdir="${TF_DIR}" apply ${apply_args[@]+"${apply_args[@]}"} \
+    ${TF_VARS[@]+"${TF_VARS[@]}"} \
+    "-var=main_job_image_tag=${sha}" "-var=background_job_image_tag=${sha}"
+
+  local cluster
+  cluster="$(tf_output ecs_cluster_name)"
+  local main_service
+  main_service="$(tf_output main_job_service_name)"
+  local background_service
+  background_service="$(tf_output background_job_service_name)"
+  local -a services=("${main_service}" "${background_service}")
+  log "Waiting for ${services[*]} to be stable (up to 10 minutes)"
+  local stable="yes"
+  aws ecs wait services-stable --region "${region}" --cluster "${cluster}" \
+    --services "${services[@]}" || stable="no"
+  aws ecs describe-services --region "${region}" --cluster "${cluster}" --services "${services[@]}" \
+    --query 'services[].{service:serviceName,running:runningCount,desired:desiredCount,taskDefinition:taskDefinition}' \
+    --output table
+  if [[ "${stable}" != "yes" ]]; then
+    die "services did not become stable; see their events: aws ecs describe-services --region ${region} --cluster ${cluster} --services ${services[*]}"
+  fi
+  log "Deployed ${sha}: both services are stable"
+}
+
+ecr_empty_repository() {
+  local region="$1"
+  local repository="$2"
+  local ids
+  local round
+  # batch-delete-image takes at most 100 image IDs per call; give up if the repository never empties.
+  for (( round = 1; round <= 100; round++ )); do
+    ids="$(aws ecr list-images --region "${region}" --repository-name "${repository}" \
+      --max-items 100 --query 'imageIds' --output json)"
+    if [[ -z "${ids//[[:space:]]/}" || "${ids//[[:space:]]/}" == "[]" ]]; then
+      return 0
+    fi
+    log "Deleting images from ${repository} (batch ${round})"
+    aws ecr batch-delete-image --region "${region}" --repository-name "${repository}" \
+      --image-ids "${ids}" >/dev/null
+  done
+  die "could not empty ECR repository ${repository}"
+}
+
+cmd_destroy() {
+  local yes
+  yes="$(parse_yes destroy "$@")"
+  require_tools terraform aws
+  require_approval "destroy the deployment" "${yes}"
+
+  local region
+  region="$(resolve_region)"
+  local main_url
+  main_url="$(tf_output main_job_ecr_repository_url)"
+  local background_url
+  background_url="$(tf_output background_job_ecr_repository_url)"
+  if [[ "${yes}" != "yes" ]]; then
+    local answer
+    read -r -p "Delete this deployment in ${region} with its messages, logs and images? Type 'yes': " \
+      answer || answer=""
+    if [[ "${answer}" != "yes" ]]; then
+      die "not confirmed; nothing was deleted"
+    fi
+  fi
+
+  ecr_empty_repository "${region}" "${main_url#*/}"
+  ecr_empty_repository "${region}" "${background_url#*/}"
+  tf_common_vars
+  log "Destroying the Terraform stack"
+  terraform -chdir="${TF_DIR}" destroy -input=false -auto-approve ${TF_VARS[@]+"${TF_VARS[@]}"}
+  log "Destroyed"
+}
+
+cmd_info() {
+  if (( $# > 0 )); then
+    err "usage: ./deploy.sh info"
+    exit 2
+  fi
+  require_tools terraform
+  local region
+  region="$(resolve_region)"
+  local trigger_queue trigger_dlq background_queue background_dlq cluster main_service
+  local background_service main_logs background_logs main_repo background_repo topic
+  trigger_queue="$(tf_output trigger_queue_url)"
+  trigger_dlq="$(tf_output trigger_dlq_url)"
+  background_queue="$(tf_output background_queue_url)"
+  background_dlq="$(tf_output background_dlq_url)"
+  cluster="$(tf_output ecs_cluster_name)"
+  main_service="$(tf_output main_job_service_name)"
+  background_service="$(tf_output background_job_service_name)"
+  main_logs="$(tf_output main_job_log_group_name)"
+  background_logs="$(tf_output background_job_log_group_name)"
+  main_repo="$(tf_output main_job_ecr_repository_url)"
+  background_repo="$(tf_output background_job_ecr_repository_url)"
+  topic="$(tf_output sns_topic_arn)"
+  local cli="aws --region ${region}"
+  if [[ -n "${PROFILE}" ]]; then
+    cli+=" --profile ${PROFILE}"
+  fi
+  cat <<EOF
+Region:            ${region}
+Trigger queue:     ${trigger_queue}
+Trigger DLQ:       ${trigger_dlq}
+Background queue:  ${background_queue}
+Background DLQ:    ${background_dlq}
+ECS cluster:       ${cluster}
+Services:          ${main_service} ${background_service}
+Log groups:        ${main_logs} ${background_logs}
+ECR repositories:  ${main_repo} ${background_repo}
+Alarm topic:       ${topic}
+
+Send a trigger:
+  ${cli} sqs send-message --queue-url ${trigger_queue} --message-body '${SAMPLE_TRIGGER}'
+
+Tail the services' logs:
+  ${cli} logs tail ${main_logs} --follow
+  ${cli} logs tail ${background_logs} --follow
+
+Tail the jobs' own streams (one per job: job-streams/YYYY-MM-DD/<jobId>):
+  ${cli} logs tail ${background_logs} --follow --log-stream-name-prefix job-streams/
+EOF
+}
+
+# Creates .venv with python3 if missing, and installs the package with its dev extras when the venv
+# is new or pyproject.toml changed since the last install (a hash is kept in the venv).
+ensure_venv() {
+  if [[ ! -x "${VENV_DIR}/bin/python" ]]; then
+    require_tools python3
+    log "Creating ${VENV_DIR}"
+    python3 -m venv "${VENV_DIR}"
+  fi
+  local want
+  want="$("${VENV_DIR}/bin/python" -c \
+    'import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest())' \
+    pyproject.toml)"
+  local have=""
+  if [[ -f "${VENV_STAMP}" ]]; then
+    have="$(<"${VENV_STAMP}")"
+  fi
+  if [[ "${have}" != "${want}" ]]; then
+    log "Installing the package and its dev tools into ${VENV_DIR}"
+    "${VENV_DIR}/bin/python" -m pip install -e '.[dev]'
+    echo "${want}" >"${VENV_STAMP}"
+  fi
+}
+
+cmd_status() {
+  if (( $# > 0 )); then
+    err "usage: ./deploy.sh status"
+    exit 2
+  fi
+  require_tools terraform
+  local region
+  region="$(resolve_region)"
+  local -a args=(--region "${region}")
+  local name
+  local value
+  for name in trigger_queue_url trigger_dlq_url background_queue_url background_dlq_url; do
+    value="$(tf_output "${name}")"
+    args+=(--queue "${value}")
+  done
+  value="$(tf_output ecs_cluster_name)"
+  args+=(--cluster "${value}")
+  for name in main_job_service_name background_job_service_name; do
+    value="$(tf_output "${name}")"
+    args+=(--service "${value}")
+  done
+  ensure_venv
+  exec "${VENV_DIR}/bin/python" -m common.ops.status "${args[@]}"
+}
+
+cmd_local() {
+  ensure_venv
+  exec "${VENV_DIR}/bin/python" -m common.local.fleet "$@"
+}
+
+run_step() {
+  local name="$1"
+  shift
+  log "${name}"
+  local status=0
+  "$@" || status=$?
+  if (( status != 0 )); then
+    err "${name} failed (exit ${status})"
+    exit "${status}"
+  fi
+}
+
+cmd_test() {
+  ensure_venv
+  local bin="${VENV_DIR}/bin"
+  run_step "ruff" "${bin}/ruff" check .
+  run_step "mypy" "${bin}/mypy"
+  run_step "shellcheck" "${bin}/shellcheck" deploy.sh .ci/run
+  run_step "hadolint" "${bin}/hadolint" --failure-threshold warning Dockerfile.main Dockerfile.background
+  run_step "pytest" "${bin}/python" -m pytest "$@"
+}
+
+cmd_init() {
+  if (( $# > 1 )); then
+    err "usage: ./deploy.sh init [BACKEND_CONFIG]"
+    exit 2
+  fi
+  require_tools terraform
+  local -a args=(-input=false)
+  if (( $# == 1 )); then
+    local config="$1"
+    if [[ "${config}" != /* ]]; then
+      config="${CALLER_DIR}/${config}"
+    fi
+    if [[ ! -f "${config}" ]]; then
+      die "backend config file not found: $1"
+    fi
+    args+=("-backend-config=${config}")
+  fi
+  terraform -chdir="${TF_DIR}" init "${args[@]}"
+}
+
+main() {
+  REGION="${AWS_REGION:-${AWS_DEFAULT_REGION:-}}"
+  PROFILE="${AWS_PROFILE:-}"
+  ENVIRONMENT="${FLEET_ENVIRONMENT:-}"
+  while (( $# > 0 )); do
+    case "$1" in
+      -h | --help | help)
+        usage
+        exit 0
+        ;;
+      --region | --profile | --env)
+        if (( $# < 2 )) || [[ -z "$2" ]]; then
+          err "$1 needs a value"
+          usage >&2
+          exit 2
+        fi
+        case "$1" in
+          --region) REGION="$2" ;;
+          --profile) PROFILE="$2" ;;
+          --env) ENVIRONMENT="$2" ;;
+        esac
+        shift 2
+        ;;
+      -*)
+        err "unknown option: $1"
+        usage >&2
+        exit 2
+        ;;
+      *) break ;;
+    esac
+  done
+  readonly REGION PROFILE ENVIRONMENT
+  if [[ -n "${PROFILE}" ]]; then
+    export AWS_PROFILE="${PROFILE}"
+  fi
+
+  local command="${1:-}"
+  if (( $# > 0 )); then
+    shift
+  fi
+  cd "${ROOT_DIR}"
+  case "${command}" in
+    build) cmd_build "$@" ;;
+    update) cmd_update "$@" ;;
+    destroy) cmd_destroy "$@" ;;
+    info) cmd_info "$@" ;;
+    status) cmd_status "$@" ;;
+    local) cmd_local "$@" ;;
+    test) cmd_test "$@" ;;
+    init) cmd_init "$@" ;;
+    *)
+      if [[ -n "${command}" ]]; then
+        err "unknown command: ${command}"
+      fi
+      usage >&2
+      exit 2
+      ;;
+  esac
+}
+
+main "$@"
