@@ -50,7 +50,7 @@ class MetricsEmitter:
     stream: TextIO = field(default_factory=lambda: sys.stdout)
 
     def emit(self, values: Mapping[str, float], **properties: str | int) -> None:
-        """Publish ``values`` (metric name to value) with ``properties`` kept as searchable, undimensioned fields."""
+        """Publish ``values`` (metric name to value); ``properties`` are searchable, not dimensions."""
         unknown = set(values) - set(UNITS)
         if unknown:
             raise ValueError(f"unknown metric(s): {sorted(unknown)}")

@@ -72,7 +72,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, service: str, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read and check every variable for ``service``; raise :class:`ConfigError` naming the first bad one."""
+        """Read and check every variable for ``service``; raise :class:`ConfigError` naming a bad one."""
         env = os.environ if environ is None else environ
         missing = [name for name in REQUIRED_ENV[service] if not env.get(name, "").strip()]
         if missing:
@@ -98,7 +98,8 @@ class Settings:
             retry_max_seconds=reader.number(ENV_RETRY_MAX_SECONDS, float, 900.0, 0.0, MAX_VISIBILITY_SECONDS),
             log_level=reader.choice(ENV_LOG_LEVEL, "INFO", LOG_LEVELS),
             metrics_namespace=reader.text(ENV_METRICS_NAMESPACE, "MessageDrivenFleet"),
-            heartbeat_file=reader.text(ENV_HEARTBEAT_FILE, f"/tmp/{service}.heartbeat"),  # noqa: S108 - the one writable path in a read-only container
+            # /tmp is the one writable path in the read-only container.
+            heartbeat_file=reader.text(ENV_HEARTBEAT_FILE, f"/tmp/{service}.heartbeat"),  # noqa: S108
         )
 
 
@@ -122,7 +123,9 @@ class _EnvReader:
         try:
             value = kind(raw)
         except ValueError:
-            raise ConfigError(f"{name}={raw!r} is not a valid {getattr(kind, '__name__', 'number')}") from None
+            raise ConfigError(
+                f"{name}={raw!r} is not a valid {getattr(kind, '__name__', 'number')}"
+            ) from None
         if not low <= value <= high:  # type: ignore[operator]
             raise ConfigError(f"{name}={raw!r} must be between {low:g} and {high:g}")
         return value

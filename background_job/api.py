@@ -1,0 +1,43 @@
+"""What a job handler sees: its context, and the two exceptions that change what happens next.
+
+A handler that returns has succeeded. One that raises :class:`RetryLater` is retried through the
+queue (logged at info: it is expected). One that raises :class:`PermanentJobError` is quarantined at
+once, because retrying cannot help. Any other exception is a failure that is retried with backoff
+until the queue's maxReceiveCount moves the message to the DLQ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from common.job_log import JobLog
+from common.shutdown import Shutdown
+
+
+class RetryLater(Exception):
+    """Not now: try again after the usual backoff (for example a dependency is busy)."""
+
+
+class PermanentJobError(Exception):
+    """This job can never succeed as submitted; park it in the DLQ with this message as the reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class JobContext:
+    job_id: str
+    job_type: str
+    correlation_id: str
+    attempt: int
+    trigger: Mapping[str, Any]
+    log: JobLog
+    shutdown: Shutdown
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        data = self.trigger.get("data")
+        return data if isinstance(data, Mapping) else {}
+
+
+JobHandler = Callable[[JobContext], None]

@@ -1,0 +1,128 @@
+"""Runs one background job message: validate, dispatch by jobType, record the lifecycle, pick the outcome."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from background_job.api import JobContext, JobHandler, PermanentJobError, RetryLater
+from common import metrics
+from common.inbound import InboundMessage
+from common.job_log import JobLog
+from common.logging import bound_context, get_logger
+from common.messages import BackgroundJob, MalformedMessage, parse_background_job
+from common.metrics import MetricsEmitter
+from common.settlement import Outcome
+from common.shutdown import Shutdown
+
+if TYPE_CHECKING:
+    from mypy_boto3_logs import CloudWatchLogsClient
+
+log = get_logger(__name__)
+
+
+class JobRunner:
+    """The MessageHandler for the background queue."""
+
+    def __init__(
+        self,
+        *,
+        registry: Mapping[str, JobHandler],
+        logs: CloudWatchLogsClient,
+        log_group: str,
+        metrics_emitter: MetricsEmitter,
+        max_receive_count: int,
+        shutdown: Shutdown,
+    ) -> None:
+        self._registry = registry
+        self._logs = logs
+        self._log_group = log_group
+        self._metrics = metrics_emitter
+        self._max_receive_count = max_receive_count
+        self._shutdown = shutdown
+
+    def __call__(self, message: InboundMessage) -> Outcome:
+        job = parse_background_job(message.body, message.attributes)
+        handler = self._registry.get(job.job_type)
+        if handler is None:
+            raise MalformedMessage(
+                f"unknown jobType '{job.job_type}'; known: {', '.join(sorted(self._registry))}"
+            )
+        with (
+            bound_context(job_id=job.job_id, correlation_id=job.correlation_id, job_type=job.job_type),
+            self._open_log(job, message) as job_log,
+        ):
+            return self._execute(handler, job, message, job_log)
+
+    def _open_log(self, job: BackgroundJob, message: InboundMessage) -> JobLog:
+        return JobLog(
+            logs=self._logs,
+            log_group=self._log_group,
+            job_id=job.job_id,
+            context={
+                "correlationId": job.correlation_id,
+                "jobType": job.job_type,
+                "attempt": message.receive_count,
+            },
+            on_delivery_failure=lambda count: self._metrics.emit({metrics.JOB_LOG_DELIVERY_FAILURES: count}),
+        )
+
+    def _execute(
+        self, handler: JobHandler, job: BackgroundJob, message: InboundMessage, job_log: JobLog
+    ) -> Outcome:
+        waited_ms = max(0, int(time.time() * 1000) - message.sent_timestamp_ms)
+        job_log.info("job.started", queued_for_ms=waited_ms, redelivered=message.receive_count > 1)
+        started = time.monotonic()
+        context = JobContext(
+            job_id=job.job_id,
+            job_type=job.job_type,
+            correlation_id=job.correlation_id,
+            attempt=message.receive_count,
+            trigger=job.trigger,
+            log=job_log,
+            shutdown=self._shutdown,
+        )
+        try:
+            handler(context)
+        except RetryLater as request:
+            outcome = self._failed(job_log, message, request, level="info", retry=True)
+        except PermanentJobError as error:
+            outcome = self._failed(job_log, message, error, level="error", retry=False)
+        except Exception as error:  # noqa: BLE001 - any handler failure is a retry, never a dead worker
+            outcome = self._failed(job_log, message, error, level="error", retry=True)
+        else:
+            job_log.info("job.succeeded", duration_ms=round((time.monotonic() - started) * 1000))
+            log.info("job.succeeded", attempt=message.receive_count)
+            outcome = Outcome.done()
+        self._record_metrics(job, outcome, started, waited_ms)
+        return outcome
+
+    def _failed(
+        self, job_log: JobLog, message: InboundMessage, error: Exception, *, level: str, retry: bool
+    ) -> Outcome:
+        will_retry = retry and message.receive_count < self._max_receive_count
+        fields = {
+            "error_type": type(error).__name__,
+            "error": str(error)[:1000],
+            "attempt": message.receive_count,
+            "max_attempts": self._max_receive_count,
+            "will_retry": will_retry,
+        }
+        job_log.event("job.failed", level, **fields)
+        (log.info if level == "info" else log.error)("job.failed", **fields)
+        reason = f"{type(error).__name__}: {error}"
+        return Outcome.retry(reason) if retry else Outcome.quarantine(reason[:1000])
+
+    def _record_metrics(self, job: BackgroundJob, outcome: Outcome, started: float, waited_ms: int) -> None:
+        succeeded = outcome == Outcome.done()
+        self._metrics.emit(
+            {
+                metrics.JOBS_SUCCEEDED: 1 if succeeded else 0,
+                metrics.JOBS_FAILED: 0 if succeeded else 1,
+                metrics.JOB_DURATION: round((time.monotonic() - started) * 1000),
+                metrics.JOB_QUEUE_LATENCY: waited_ms,
+            },
+            jobType=job.job_type,
+            jobId=job.job_id,
+        )

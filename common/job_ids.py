@@ -1,0 +1,52 @@
+"""Job IDs: ULIDs derived deterministically from the trigger message.
+
+SQS delivers at least once, so the same trigger can reach main_job twice (a crash between the send
+and the delete, an expired visibility timeout). Deriving the ID from the message itself, with the
+time part from ``SentTimestamp`` and the random part from a hash of ``MessageId``, gives both
+deliveries the same job ID: the same log stream, and a duplicate that is visible rather than a
+second, unrelated job. The result is still a valid, time-sortable ULID.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import UTC, datetime
+from typing import Final
+
+from ulid import ULID
+
+_ULID_PATTERN: Final = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}")
+_TIMESTAMP_BYTES: Final = 6
+_RANDOM_BYTES: Final = 10
+
+
+class InvalidJobId(ValueError):
+    """A job ID that is not a canonical ULID; it must never reach a resource name."""
+
+
+def job_id_for_message(message_id: str, sent_timestamp_ms: int) -> str:
+    """Return the job ID for the trigger with this SQS ``MessageId`` and ``SentTimestamp``."""
+    if not message_id:
+        raise ValueError("message_id must not be empty")
+    if not 0 <= sent_timestamp_ms < 2 ** (8 * _TIMESTAMP_BYTES):
+        raise ValueError(f"sent_timestamp_ms out of range: {sent_timestamp_ms}")
+    time_part = sent_timestamp_ms.to_bytes(_TIMESTAMP_BYTES, "big")
+    random_part = hashlib.sha256(message_id.encode("utf-8")).digest()[:_RANDOM_BYTES]
+    return str(ULID.from_bytes(time_part + random_part))
+
+
+def is_valid_job_id(value: object) -> bool:
+    """True for a canonical upper-case ULID: 26 Crockford base32 characters, nothing else."""
+    return isinstance(value, str) and _ULID_PATTERN.fullmatch(value) is not None
+
+
+def require_job_id(value: object) -> str:
+    if not is_valid_job_id(value):
+        raise InvalidJobId("jobId must be a 26-character upper-case ULID")
+    return str(value)
+
+
+def job_timestamp(job_id: str) -> datetime:
+    """The UTC instant encoded in the ULID, which fixes the job's log-stream date across retries."""
+    return ULID.from_str(require_job_id(job_id)).datetime.astimezone(UTC)

@@ -1,0 +1,79 @@
+"""Wiring shared by both services: one consumer assembled from settings, and the process entry point."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from common.backoff import Backoff
+from common.consumer import Consumer
+from common.dispatch import Dispatcher
+from common.health import Liveness
+from common.in_flight import InFlight
+from common.logging import configure_logging, get_logger
+from common.settings import ConfigError, Settings
+from common.settlement import Settler
+from common.shutdown import Shutdown, install_signal_handlers
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+EXIT_CONFIG_ERROR = 78  # EX_CONFIG from sysexits.h: ECS shows it, and retrying will not help
+
+ConsumerFactory = Callable[[Settings, Shutdown], Consumer]
+
+
+def build_consumer(
+    *,
+    settings: Settings,
+    sqs: SQSClient,
+    queue_url: str,
+    dlq_url: str,
+    shutdown: Shutdown,
+    make_dispatcher: Callable[[Settler], Dispatcher],
+) -> Consumer:
+    in_flight = InFlight(settings.visibility_timeout_seconds)
+    settler = Settler(
+        sqs=sqs,
+        queue_url=queue_url,
+        dlq_url=dlq_url,
+        in_flight=in_flight,
+        backoff=Backoff(settings.retry_base_seconds, settings.retry_max_seconds),
+        max_receive_count=settings.max_receive_count,
+    )
+    return Consumer(
+        sqs=sqs,
+        queue_url=queue_url,
+        dispatcher=make_dispatcher(settler),
+        settler=settler,
+        in_flight=in_flight,
+        shutdown=shutdown,
+        liveness=Liveness(settings.heartbeat_file),
+        receive_wait_seconds=settings.receive_wait_seconds,
+        shutdown_grace_seconds=settings.shutdown_grace_seconds,
+    )
+
+
+def run_service(service: str, make_consumer: ConsumerFactory) -> int:
+    """Process entry point: settings, logging, signals, then the loop. Returns the exit status."""
+    try:
+        settings = Settings.from_env(service)
+    except ConfigError as error:
+        # Logging is not configured yet, and may be what is misconfigured: write one JSON line by hand.
+        line = json.dumps({"event": "config.invalid", "service": service, "error": str(error)})
+        print(line, file=sys.stderr)  # noqa: T201
+        return EXIT_CONFIG_ERROR
+    configure_logging(service=service, level=settings.log_level)
+    shutdown = Shutdown()
+    install_signal_handlers(shutdown)
+    get_logger(__name__).info(
+        "worker.configured",
+        concurrency=settings.concurrency,
+        visibility_timeout_seconds=settings.visibility_timeout_seconds,
+        max_receive_count=settings.max_receive_count,
+        shutdown_grace_seconds=settings.shutdown_grace_seconds,
+    )
+    make_consumer(settings, shutdown).run()
+    return 0

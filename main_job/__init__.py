@@ -1,0 +1,1 @@
+"""main_job: turns user triggers into background jobs."""

@@ -1,0 +1,142 @@
+"""Trigger handling: validate, assign the job ID, enqueue the background job, report each outcome.
+
+A whole received batch is handled at once so that its background jobs go out in one SendMessageBatch,
+and a trigger is deleted only after its background message was accepted.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Final
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from common import metrics
+from common.inbound import InboundMessage
+from common.job_ids import job_id_for_message
+from common.logging import bound_context, get_logger
+from common.messages import BackgroundJob, MalformedMessage, Trigger, parse_trigger
+from common.metrics import MetricsEmitter
+from common.settlement import Outcome, Verdict
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
+
+log = get_logger(__name__)
+#: Namespace for correlation IDs generated from the trigger's MessageId, so a redelivery keeps it.
+_CORRELATION_NAMESPACE: Final = uuid.UUID("6f1c2a8e-3c1e-4e55-9a4e-2d4c8b1f7a10")
+_SEND_BATCH_LIMIT: Final = 10
+
+
+@dataclass(frozen=True, slots=True)
+class _Accepted:
+    message: InboundMessage
+    trigger: Trigger
+    job: BackgroundJob
+
+
+class TriggerHandler:
+    """The BatchHandler for the trigger queue."""
+
+    def __init__(self, *, sqs: SQSClient, background_queue_url: str, metrics_emitter: MetricsEmitter) -> None:
+        self._sqs = sqs
+        self._background_queue_url = background_queue_url
+        self._metrics = metrics_emitter
+
+    def __call__(self, messages: Sequence[InboundMessage]) -> dict[str, Outcome]:
+        outcomes: dict[str, Outcome] = {}
+        to_enqueue: list[_Accepted] = []
+        rejected = 0
+        for message in messages:
+            try:
+                accepted = self._accept(message)
+            except MalformedMessage as error:
+                outcomes[message.message_id] = Outcome.quarantine(error.reason)
+                rejected += 1
+                continue
+            if accepted.trigger.trigger_background_job:
+                to_enqueue.append(accepted)
+            else:
+                log.info("trigger.completed", job_id=accepted.job.job_id, background_job=False)
+                outcomes[message.message_id] = Outcome.done()
+        queued = 0
+        for start in range(0, len(to_enqueue), _SEND_BATCH_LIMIT):
+            sent = self._enqueue(to_enqueue[start : start + _SEND_BATCH_LIMIT])
+            queued += sum(1 for outcome in sent.values() if outcome.verdict is Verdict.DONE)
+            outcomes.update(sent)
+        self._metrics.emit(
+            {
+                metrics.TRIGGERS_RECEIVED: len(messages),
+                metrics.TRIGGERS_REJECTED: rejected,
+                metrics.BACKGROUND_JOBS_QUEUED: queued,
+            }
+        )
+        return outcomes
+
+    def _accept(self, message: InboundMessage) -> _Accepted:
+        trigger = parse_trigger(message.body)
+        job = BackgroundJob(
+            job_id=job_id_for_message(message.message_id, message.sent_timestamp_ms),
+            job_type=trigger.job_type,
+            correlation_id=trigger.correlation_id
+            or str(uuid.uuid5(_CORRELATION_NAMESPACE, message.message_id)),
+            trigger=trigger.raw,
+            enqueued_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
+        )
+        with bound_context(
+            job_id=job.job_id, correlation_id=job.correlation_id, message_id=message.message_id
+        ):
+            # The data payload may be large or sensitive: log its shape, not its values.
+            log.info(
+                "trigger.received",
+                trigger=trigger.trigger,
+                timestamp=trigger.timestamp,
+                job_type=trigger.job_type,
+                trigger_background_job=trigger.trigger_background_job,
+                data_keys=sorted(trigger.data or {}),
+                receive_count=message.receive_count,
+            )
+            if message.receive_count > 1:
+                log.warning(
+                    "trigger.redelivered", receive_count=message.receive_count, duplicate_of_job=job.job_id
+                )
+        return _Accepted(message, trigger, job)
+
+    def _enqueue(self, batch: list[_Accepted]) -> dict[str, Outcome]:
+        entries: list[SendMessageBatchRequestEntryTypeDef] = [
+            {
+                "Id": str(index),
+                "MessageBody": item.job.to_body(),
+                "MessageAttributes": item.job.message_attributes(),
+            }
+            for index, item in enumerate(batch)
+        ]
+        try:
+            response = self._sqs.send_message_batch(QueueUrl=self._background_queue_url, Entries=entries)
+        except (BotoCoreError, ClientError) as error:
+            log.warning("background_job.enqueue_failed", error=str(error), triggers=len(batch))
+            return {item.message.message_id: Outcome.retry(f"enqueue failed: {error}") for item in batch}
+        failed = {entry["Id"]: entry for entry in response.get("Failed", [])}
+        return {
+            item.message.message_id: self._enqueue_outcome(item, failed.get(str(i)))
+            for i, item in enumerate(batch)
+        }
+
+    @staticmethod
+    def _enqueue_outcome(item: _Accepted, failure: Mapping[str, object] | None) -> Outcome:
+        fields = {
+            "job_id": item.job.job_id,
+            "correlation_id": item.job.correlation_id,
+            "job_type": item.job.job_type,
+        }
+        if failure is None:
+            log.info("background_job.queued", **fields, message_id=item.message.message_id)
+            return Outcome.done()
+        reason = f"background message rejected: {failure.get('Code')}: {failure.get('Message')}"
+        log.warning("background_job.enqueue_failed", **fields, reason=reason)
+        # A sender fault (too large, invalid characters) will fail the same way forever.
+        return Outcome.quarantine(reason) if failure.get("SenderFault") else Outcome.retry(reason)
