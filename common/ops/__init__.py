@@ -1,0 +1,1 @@
+"""Operator tools that read a deployed fleet: queue depths, task counts."""
