@@ -75,7 +75,7 @@ def test_oldest_message_age_is_the_latest_cloudwatch_datapoint(aws):
             ],
         )
 
-    assert 95.0 == status.oldest_message_age(cloudwatch, "q", now=now)
+    assert status.oldest_message_age(cloudwatch, "q", now=now) == 95.0
 
 
 def test_oldest_message_age_is_unknown_without_datapoints(aws):
@@ -89,8 +89,8 @@ def test_service_statuses_keep_the_given_order(aws):
 
     result = status.service_statuses(aws["ecs"], "fleet", ["background-job", "main-job"])
 
-    assert ["background-job", "main-job"] == [service.name for service in result]
-    assert [0, 2] == [service.desired for service in result]
+    assert [service.name for service in result] == ["background-job", "main-job"]
+    assert [service.desired for service in result] == [0, 2]
     assert all(service.running >= 0 for service in result)
 
 
@@ -114,10 +114,10 @@ def test_render_shows_unknown_age_as_na_and_formats_long_ages():
     )
 
     lines = text.splitlines()
-    assert ["triggers", "5", "1", "0", "n/a"] == lines[1].split()
-    assert "66m" == lines[2].split()[-1]
-    assert "2h30m" == lines[3].split()[-1]
-    assert ["main-job", "1", "2", "1"] == lines[-1].split()
+    assert lines[1].split() == ["triggers", "5", "1", "0", "n/a"]
+    assert lines[2].split()[-1] == "66m"
+    assert lines[3].split()[-1] == "2h30m"
+    assert lines[-1].split() == ["main-job", "1", "2", "1"]
 
 
 def test_main_prints_every_queue_and_service(aws, capsys):
@@ -133,9 +133,9 @@ def test_main_prints_every_queue_and_service(aws, capsys):
     exit_code = status.main(argv)
 
     rows = [line.split() for line in capsys.readouterr().out.splitlines() if line]
-    assert 0 == exit_code
+    assert exit_code == 0
     assert ["triggers-dlq", "1", "0", "0", "n/a"] in rows
-    assert ["background-job", "3"] == [rows[-1][0], rows[-1][2]]
+    assert [rows[-1][0], rows[-1][2]] == ["background-job", "3"]
 
 
 def test_main_exits_1_when_a_service_is_missing(aws, capsys):
@@ -144,5 +144,5 @@ def test_main_exits_1_when_a_service_is_missing(aws, capsys):
 
     exit_code = status.main(["--region", REGION, "--cluster", "fleet", "--service", "nope"])
 
-    assert 1 == exit_code
+    assert exit_code == 1
     assert "nope" in capsys.readouterr().err
