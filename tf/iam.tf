@@ -1,0 +1,170 @@
+################################################################################
+# Roles: one execution role (pull image, write container logs) and one task role (the worker's own
+# AWS calls) per service. Every statement names its resources; the only "*" is
+# ecr:GetAuthorizationToken, which has no resource-level permissions.
+################################################################################
+
+data "aws_iam_policy_document" "ecs_tasks_assume" {
+  statement {
+    sid     = "EcsTasksInThisAccount"
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["ecs-tasks.amazonaws.com"]
+    }
+
+    # Confused-deputy guard: only ECS acting for this account may assume the roles.
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${local.partition}:ecs:${var.aws_region}:${local.account_id}:*"]
+    }
+  }
+}
+
+# ---------------------------------------------------------------------------- execution roles
+
+resource "aws_iam_role" "main_job_execution" {
+  name               = "${local.name_prefix}-main-job-execution"
+  description        = "ECS agent for main-job: pulls the main-job image and writes its container logs."
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+}
+
+resource "aws_iam_role" "background_job_execution" {
+  name               = "${local.name_prefix}-background-job-execution"
+  description        = "ECS agent for background-job: pulls the background-job image and writes its container logs."
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+}
+
+data "aws_iam_policy_document" "execution" {
+  for_each = local.services
+
+  statement {
+    sid       = "EcrLogin"
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"] # GetAuthorizationToken does not support resource-level permissions.
+  }
+
+  statement {
+    sid = "PullOwnImage"
+    actions = [
+      "ecr:BatchCheckLayerAvailability",
+      "ecr:BatchGetImage",
+      "ecr:GetDownloadUrlForLayer",
+    ]
+    resources = [aws_ecr_repository.this[each.key].arn]
+  }
+
+  statement {
+    sid       = "WriteOwnContainerLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.this[each.key].arn}:log-stream:${each.value.service}/*"]
+  }
+}
+
+resource "aws_iam_role_policy" "main_job_execution" {
+  name   = "pull-image-and-write-logs"
+  role   = aws_iam_role.main_job_execution.id
+  policy = data.aws_iam_policy_document.execution["main_job"].json
+}
+
+resource "aws_iam_role_policy" "background_job_execution" {
+  name   = "pull-image-and-write-logs"
+  role   = aws_iam_role.background_job_execution.id
+  policy = data.aws_iam_policy_document.execution["background_job"].json
+}
+
+# ---------------------------------------------------------------------------- task roles
+
+resource "aws_iam_role" "main_job_task" {
+  name               = "${local.name_prefix}-main-job-task"
+  description        = "main-job worker: consumes the trigger queue, enqueues background jobs, quarantines bad triggers."
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+}
+
+resource "aws_iam_role" "background_job_task" {
+  name               = "${local.name_prefix}-background-job-task"
+  description        = "background-job worker: consumes the background queue and writes per-job log streams."
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+}
+
+data "aws_iam_policy_document" "main_job_task" {
+  statement {
+    sid = "ConsumeTriggerQueue"
+    actions = [
+      "sqs:ReceiveMessage",
+      "sqs:DeleteMessage",
+      "sqs:ChangeMessageVisibility",
+      "sqs:GetQueueAttributes",
+    ]
+    resources = [aws_sqs_queue.source["trigger"].arn]
+  }
+
+  statement {
+    sid       = "EnqueueBackgroundJobs"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.source["background"].arn]
+  }
+
+  statement {
+    sid       = "QuarantineToTriggerDlq"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.dlq["trigger"].arn]
+  }
+
+  statement {
+    sid       = "UseQueueKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.this.arn]
+  }
+}
+
+data "aws_iam_policy_document" "background_job_task" {
+  statement {
+    sid = "ConsumeBackgroundQueue"
+    actions = [
+      "sqs:ReceiveMessage",
+      "sqs:DeleteMessage",
+      "sqs:ChangeMessageVisibility",
+      "sqs:GetQueueAttributes",
+    ]
+    resources = [aws_sqs_queue.source["background"].arn]
+  }
+
+  statement {
+    sid       = "QuarantineToBackgroundDlq"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.dlq["background"].arn]
+  }
+
+  statement {
+    sid       = "WritePerJobLogStreams"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.this["background_job"].arn}:log-stream:${local.job_stream_root}/*"]
+  }
+
+  statement {
+    sid       = "UseQueueKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.this.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "main_job_task" {
+  name   = "consume-triggers-enqueue-jobs"
+  role   = aws_iam_role.main_job_task.id
+  policy = data.aws_iam_policy_document.main_job_task.json
+}
+
+resource "aws_iam_role_policy" "background_job_task" {
+  name   = "consume-jobs-write-job-logs"
+  role   = aws_iam_role.background_job_task.id
+  policy = data.aws_iam_policy_document.background_job_task.json
+}

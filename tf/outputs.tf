@@ -1,0 +1,81 @@
+# deploy.sh reads these with `terraform output -raw <name>`: keep the names stable.
+
+output "aws_region" {
+  description = "Region everything was created in."
+  value       = var.aws_region
+}
+
+output "trigger_queue_url" {
+  description = "URL of the trigger queue (send triggers for main-job here)."
+  value       = aws_sqs_queue.source["trigger"].url
+}
+
+output "trigger_dlq_url" {
+  description = "URL of the trigger queue's dead-letter queue."
+  value       = aws_sqs_queue.dlq["trigger"].url
+}
+
+output "background_queue_url" {
+  description = "URL of the background job queue (main-job enqueues, background-job consumes)."
+  value       = aws_sqs_queue.source["background"].url
+}
+
+output "background_dlq_url" {
+  description = "URL of the background job queue's dead-letter queue."
+  value       = aws_sqs_queue.dlq["background"].url
+}
+
+output "ecs_cluster_name" {
+  description = "Name of the ECS cluster."
+  value       = aws_ecs_cluster.this.name
+}
+
+output "main_job_service_name" {
+  description = "Name of the main-job ECS service."
+  value       = aws_ecs_service.this["main_job"].name
+}
+
+output "background_job_service_name" {
+  description = "Name of the background-job ECS service."
+  value       = aws_ecs_service.this["background_job"].name
+}
+
+output "main_job_log_group_name" {
+  description = "CloudWatch log group of main-job."
+  value       = aws_cloudwatch_log_group.this["main_job"].name
+}
+
+output "background_job_log_group_name" {
+  description = "CloudWatch log group of background-job, including the per-job streams job-streams/YYYY-MM-DD/<job id>."
+  value       = aws_cloudwatch_log_group.this["background_job"].name
+}
+
+output "main_job_ecr_repository_url" {
+  description = "ECR repository URL deploy.sh pushes the main-job image to."
+  value       = aws_ecr_repository.this["main_job"].repository_url
+}
+
+output "background_job_ecr_repository_url" {
+  description = "ECR repository URL deploy.sh pushes the background-job image to."
+  value       = aws_ecr_repository.this["background_job"].repository_url
+}
+
+output "sns_topic_arn" {
+  description = "ARN of the encrypted SNS topic every alarm notifies."
+  value       = aws_sns_topic.alarms.arn
+}
+
+output "kms_key_arn" {
+  description = "ARN of the customer-managed KMS key (queues, logs, topic, images)."
+  value       = aws_kms_key.this.arn
+}
+
+output "dashboard_name" {
+  description = "Name of the CloudWatch dashboard."
+  value       = aws_cloudwatch_dashboard.this.dashboard_name
+}
+
+output "metrics_namespace" {
+  description = "CloudWatch namespace of the workers' EMF metrics."
+  value       = var.metrics_namespace
+}

@@ -1,0 +1,390 @@
+################################################################################
+# Naming and placement
+################################################################################
+
+variable "project_name" {
+  description = "Project name; the first half of every resource name (<project>-<environment>)."
+  type        = string
+  default     = "message-driven-microservices"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,40}[a-z0-9]$", var.project_name))
+    error_message = "project_name must be 3-42 lower-case letters, digits or hyphens, starting with a letter."
+  }
+}
+
+variable "environment" {
+  description = "Environment name (prod, staging, dev...); the second half of every resource name."
+  type        = string
+  default     = "prod"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9]{0,15}$", var.environment))
+    error_message = "environment must be 1-16 lower-case letters or digits, starting with a letter."
+  }
+}
+
+variable "aws_region" {
+  description = "AWS region for every resource."
+  type        = string
+  default     = "us-east-1"
+  nullable    = false
+}
+
+variable "tags" {
+  description = "Extra tags merged into the default tags (Project, Environment, ManagedBy) of every resource."
+  type        = map(string)
+  default     = {}
+  nullable    = false
+}
+
+variable "vpc_id" {
+  description = "VPC for the tasks. null uses the account's default VPC (fine for a trial; see docs/terraform.md for production)."
+  type        = string
+  default     = null
+}
+
+variable "subnet_ids" {
+  description = "Subnets for the tasks: private subnets with a NAT gateway or VPC endpoints. Empty uses every subnet of the VPC."
+  type        = list(string)
+  default     = []
+  nullable    = false
+}
+
+################################################################################
+# Images (deploy.sh passes both tags to terraform apply)
+################################################################################
+
+variable "main_job_image_tag" {
+  description = "Image tag of main-job in its ECR repository. Tags are immutable: deploy a new tag (e.g. the git SHA) each time."
+  type        = string
+  default     = "latest"
+  nullable    = false
+}
+
+variable "background_job_image_tag" {
+  description = "Image tag of background-job in its ECR repository. Tags are immutable: deploy a new tag (e.g. the git SHA) each time."
+  type        = string
+  default     = "latest"
+  nullable    = false
+}
+
+variable "ecr_keep_last_images" {
+  description = "How many images each ECR repository keeps; older ones are expired by the lifecycle policy."
+  type        = number
+  default     = 30
+  nullable    = false
+
+  validation {
+    condition     = var.ecr_keep_last_images >= 1
+    error_message = "ecr_keep_last_images must be at least 1."
+  }
+}
+
+################################################################################
+# Services
+################################################################################
+
+variable "main_job" {
+  description = <<-EOT
+    main-job service: task size (Fargate cpu units / MiB), WORKER_CONCURRENCY, autoscaling bounds
+    (min_capacity may be 0: scale to zero when idle) and the target backlog per task for target tracking.
+  EOT
+  type = object({
+    cpu                     = optional(number, 256)
+    memory                  = optional(number, 512)
+    concurrency             = optional(number, 8)
+    min_capacity            = optional(number, 0)
+    max_capacity            = optional(number, 10)
+    target_backlog_per_task = optional(number, 100)
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = var.main_job.min_capacity >= 0 && var.main_job.max_capacity >= max(1, var.main_job.min_capacity)
+    error_message = "main_job needs 0 <= min_capacity <= max_capacity and max_capacity >= 1."
+  }
+
+  validation {
+    condition     = var.main_job.concurrency >= 1 && var.main_job.concurrency <= 64 && var.main_job.target_backlog_per_task > 0
+    error_message = "main_job.concurrency must be 1-64 (what the worker accepts) and target_backlog_per_task positive."
+  }
+}
+
+variable "background_job" {
+  description = <<-EOT
+    background-job service: task size (Fargate cpu units / MiB), WORKER_CONCURRENCY, autoscaling bounds
+    (min_capacity may be 0: scale to zero when idle) and the target backlog per task for target tracking.
+  EOT
+  type = object({
+    cpu                     = optional(number, 256)
+    memory                  = optional(number, 512)
+    concurrency             = optional(number, 8)
+    min_capacity            = optional(number, 0)
+    max_capacity            = optional(number, 10)
+    target_backlog_per_task = optional(number, 10)
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = var.background_job.min_capacity >= 0 && var.background_job.max_capacity >= max(1, var.background_job.min_capacity)
+    error_message = "background_job needs 0 <= min_capacity <= max_capacity and max_capacity >= 1."
+  }
+
+  validation {
+    condition     = var.background_job.concurrency >= 1 && var.background_job.concurrency <= 64 && var.background_job.target_backlog_per_task > 0
+    error_message = "background_job.concurrency must be 1-64 (what the worker accepts) and target_backlog_per_task positive."
+  }
+}
+
+variable "capacity_provider_strategy" {
+  description = <<-EOT
+    FARGATE / FARGATE_SPOT mix for both services. fargate_base tasks always run on FARGATE; beyond
+    that, tasks split by weight (default 1:3, so about 75% of the extra tasks run on Spot). Workers
+    drain on SIGTERM, which is also what Spot interruption sends, so Spot is safe for this fleet.
+  EOT
+  type = object({
+    fargate_base        = optional(number, 1)
+    fargate_weight      = optional(number, 1)
+    fargate_spot_weight = optional(number, 3)
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition = (
+      var.capacity_provider_strategy.fargate_base >= 0 &&
+      var.capacity_provider_strategy.fargate_weight >= 0 &&
+      var.capacity_provider_strategy.fargate_spot_weight >= 0 &&
+      var.capacity_provider_strategy.fargate_weight + var.capacity_provider_strategy.fargate_spot_weight > 0
+    )
+    error_message = "Weights must be non-negative and at least one of them positive."
+  }
+}
+
+variable "cpu_architecture" {
+  description = "CPU architecture of the images (deploy.sh builds linux/amd64, so X86_64)."
+  type        = string
+  default     = "X86_64"
+  nullable    = false
+
+  validation {
+    condition     = contains(["X86_64", "ARM64"], var.cpu_architecture)
+    error_message = "cpu_architecture must be X86_64 or ARM64."
+  }
+}
+
+################################################################################
+# Worker settings (environment variables of the task definitions)
+################################################################################
+
+variable "shutdown_grace_seconds" {
+  description = "SHUTDOWN_GRACE_SECONDS: how long a worker finishes in-flight work after SIGTERM. ECS stopTimeout is this + 5 (Fargate max 120)."
+  type        = number
+  default     = 25
+  nullable    = false
+
+  validation {
+    condition     = var.shutdown_grace_seconds >= 0 && var.shutdown_grace_seconds <= 115
+    error_message = "shutdown_grace_seconds must be 0-115 so that stopTimeout (grace + 5) fits Fargate's 120 s."
+  }
+}
+
+variable "retry_base_seconds" {
+  description = "RETRY_BASE_SECONDS: first backoff of a failed message (applied through its visibility timeout)."
+  type        = number
+  default     = 5
+  nullable    = false
+}
+
+variable "retry_max_seconds" {
+  description = "RETRY_MAX_SECONDS: longest backoff of a failed message."
+  type        = number
+  default     = 900
+  nullable    = false
+}
+
+variable "log_level" {
+  description = "LOG_LEVEL of both workers."
+  type        = string
+  default     = "INFO"
+  nullable    = false
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR"], var.log_level)
+    error_message = "log_level must be DEBUG, INFO, WARNING or ERROR."
+  }
+}
+
+variable "metrics_namespace" {
+  description = "CloudWatch namespace of the workers' EMF metrics (METRICS_NAMESPACE); the alarms and dashboard read the same one."
+  type        = string
+  default     = "MessageDrivenFleet"
+  nullable    = false
+}
+
+################################################################################
+# Queues
+################################################################################
+
+variable "trigger_queue_visibility_timeout_seconds" {
+  description = "Visibility timeout of the trigger queue; also main-job's VISIBILITY_TIMEOUT_SECONDS. Must exceed the time to handle one trigger."
+  type        = number
+  default     = 60
+  nullable    = false
+
+  validation {
+    condition     = var.trigger_queue_visibility_timeout_seconds >= 10 && var.trigger_queue_visibility_timeout_seconds <= 43200
+    error_message = "Visibility timeout must be 10-43200 s (the worker's accepted range; SQS caps it at 12 h)."
+  }
+}
+
+variable "background_queue_visibility_timeout_seconds" {
+  description = "Visibility timeout of the background queue; also background-job's VISIBILITY_TIMEOUT_SECONDS. Must exceed the job time limit."
+  type        = number
+  default     = 60
+  nullable    = false
+
+  validation {
+    condition     = var.background_queue_visibility_timeout_seconds >= 10 && var.background_queue_visibility_timeout_seconds <= 43200
+    error_message = "Visibility timeout must be 10-43200 s (the worker's accepted range; SQS caps it at 12 h)."
+  }
+}
+
+variable "max_receive_count" {
+  description = "Receives before SQS moves a message to its DLQ (redrive maxReceiveCount); also MAX_RECEIVE_COUNT of the workers."
+  type        = number
+  default     = 5
+  nullable    = false
+
+  validation {
+    condition     = var.max_receive_count >= 1 && var.max_receive_count <= 1000
+    error_message = "max_receive_count must be 1-1000."
+  }
+}
+
+variable "queue_message_retention_seconds" {
+  description = "Message retention of the two source queues (default 4 days)."
+  type        = number
+  default     = 345600
+  nullable    = false
+
+  validation {
+    condition     = var.queue_message_retention_seconds >= 60 && var.queue_message_retention_seconds <= 1209600
+    error_message = "Retention must be 60-1209600 s."
+  }
+}
+
+variable "dlq_message_retention_seconds" {
+  description = "Message retention of the two DLQs (default 14 days, the SQS maximum); must be longer than the source queues'."
+  type        = number
+  default     = 1209600
+  nullable    = false
+
+  validation {
+    condition     = var.dlq_message_retention_seconds >= 60 && var.dlq_message_retention_seconds <= 1209600
+    error_message = "Retention must be 60-1209600 s."
+  }
+}
+
+################################################################################
+# Logs, encryption
+################################################################################
+
+variable "log_retention_days" {
+  description = "Retention of both log groups (including the per-job streams), in days."
+  type        = number
+  default     = 365
+  nullable    = false
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be one of the values CloudWatch Logs accepts."
+  }
+}
+
+variable "kms_deletion_window_days" {
+  description = "Waiting period before the KMS key is deleted after destroy (7-30 days)."
+  type        = number
+  default     = 30
+  nullable    = false
+
+  validation {
+    condition     = var.kms_deletion_window_days >= 7 && var.kms_deletion_window_days <= 30
+    error_message = "kms_deletion_window_days must be 7-30."
+  }
+}
+
+################################################################################
+# Alarms and scaling thresholds
+################################################################################
+
+variable "alarm_email" {
+  description = "Email address subscribed to the alarm topic (confirm the subscription mail). null: no subscription."
+  type        = string
+  default     = null
+}
+
+variable "oldest_message_age_alarm_seconds" {
+  description = "Latency budget per source queue: alarm when its oldest message is older than this."
+  type = object({
+    trigger    = optional(number, 300)
+    background = optional(number, 900)
+  })
+  default  = {}
+  nullable = false
+}
+
+variable "backlog_alarm_threshold" {
+  description = "Alarm when a source queue has more visible messages than this for 15 minutes (autoscaling is not keeping up)."
+  type = object({
+    trigger    = optional(number, 1000)
+    background = optional(number, 500)
+  })
+  default  = {}
+  nullable = false
+}
+
+variable "cpu_alarm_percent" {
+  description = "Alarm when a service's average CPU utilization stays above this percentage for 15 minutes."
+  type        = number
+  default     = 80
+  nullable    = false
+}
+
+variable "memory_alarm_percent" {
+  description = "Alarm when a service's average memory utilization stays above this percentage for 15 minutes."
+  type        = number
+  default     = 80
+  nullable    = false
+}
+
+variable "job_failure_rate_alarm_percent" {
+  description = "Alarm when JobsFailed / (JobsSucceeded + JobsFailed) exceeds this percentage over 10 minutes."
+  type        = number
+  default     = 10
+  nullable    = false
+}
+
+variable "log_delivery_failures_alarm_threshold" {
+  description = "Alarm when background-job reports at least this many per-job log delivery failures in 5 minutes."
+  type        = number
+  default     = 1
+  nullable    = false
+}
+
+variable "scale_to_zero_idle_minutes" {
+  description = "Minutes a source queue must have no visible and no in-flight messages before its service scales in to min_capacity."
+  type        = number
+  default     = 15
+  nullable    = false
+
+  validation {
+    condition     = var.scale_to_zero_idle_minutes >= 1 && var.scale_to_zero_idle_minutes <= 1440
+    error_message = "scale_to_zero_idle_minutes must be 1-1440."
+  }
+}
