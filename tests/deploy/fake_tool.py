@@ -1,0 +1,107 @@
+"""A stand-in for aws, docker, terraform, git (and a venv's tools) that records how it was called.
+
+Installed under the tool's name in a directory put first on PATH. Every call appends
+``[name, *argv]`` as one JSON line to $FAKE_LOG. Behaviour is steered by environment variables:
+
+- FAKE_FAIL: ``;``-separated prefixes of "name arg ..."; a matching call prints an error and exits 1.
+- FAKE_TF_OUTPUTS: JSON object of terraform outputs. FAKE_TF_FRESH=1: no outputs until an apply ran.
+- FAKE_ECR_EXISTING: ``,``-separated "repository:tag" images that describe-images finds.
+- FAKE_GIT_STATUS: what ``git status --porcelain`` prints.
+- FAKE_EXIT_<NAME>: exit status for a tool (for example FAKE_EXIT_PYTEST=5).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+ECR_PASSWORD = "fake-ecr-password"  # noqa: S105 - a fixed test value, not a credential
+GIT_SHA = "abc1234"
+IMAGES = [{"imageDigest": "sha256:aaaa", "imageTag": GIT_SHA}, {"imageDigest": "sha256:bbbb"}]
+
+
+def _option(args: list[str], name: str) -> str:
+    return args[args.index(name) + 1] if name in args else ""
+
+
+def _previous_calls(log: Path) -> list[list[str]]:
+    if not log.exists():
+        return []
+    return [json.loads(line) for line in log.read_text().splitlines() if line]
+
+
+def _terraform(args: list[str], history: list[list[str]]) -> int:
+    if args[1:2] == ["output"]:
+        outputs = json.loads(os.environ.get("FAKE_TF_OUTPUTS", "{}"))
+        applied = any(call[:3] == ["terraform", args[0], "apply"] for call in history)
+        name = args[-1]
+        if (os.environ.get("FAKE_TF_FRESH") and not applied) or name not in outputs:
+            sys.stderr.write(f'Error: Output "{name}" not found\n')
+            return 1
+        sys.stdout.write(outputs[name])
+    return 0
+
+
+def _aws(args: list[str], history: list[list[str]]) -> int:
+    command = args[:2]
+    if command[:2] == ["ecr", "get-login-password"]:
+        sys.stdout.write(ECR_PASSWORD + "\n")
+    elif command[:2] == ["ecr", "describe-images"]:
+        tag = _option(args, "--image-ids").removeprefix("imageTag=")
+        image = f"{_option(args, '--repository-name')}:{tag}"
+        if image not in os.environ.get("FAKE_ECR_EXISTING", "").split(","):
+            sys.stderr.write("An error occurred (ImageNotFoundException)\n")
+            return 254
+        sys.stdout.write('{"imageDetails": []}\n')
+    elif command[:2] == ["ecr", "list-images"]:
+        repository = _option(args, "--repository-name")
+        emptied = any("batch-delete-image" in call and repository in call for call in history)
+        sys.stdout.write(json.dumps([] if emptied else IMAGES, indent=4) + "\n")
+    elif command[:2] == ["ecs", "describe-services"]:
+        sys.stdout.write("| fake describe-services table |\n")
+    return 0
+
+
+def _docker(args: list[str], stdin: str) -> int:
+    if args[:1] == ["login"] and stdin.strip() != ECR_PASSWORD:
+        sys.stderr.write("Error: login attempt failed: wrong password on stdin\n")
+        return 1
+    return 0
+
+
+def _git(args: list[str]) -> int:
+    if args[:1] == ["rev-parse"]:
+        sys.stdout.write(GIT_SHA + "\n")
+    elif args[:1] == ["status"]:
+        sys.stdout.write(os.environ.get("FAKE_GIT_STATUS", ""))
+    return 0
+
+
+def main() -> int:
+    name = Path(sys.argv[0]).name
+    args = sys.argv[1:]
+    log = Path(os.environ["FAKE_LOG"])
+    # Read a piped password before logging, so a pipe's writer is always logged first.
+    stdin = sys.stdin.read() if "--password-stdin" in args else ""
+    history = _previous_calls(log)
+    with log.open("a") as stream:
+        stream.write(json.dumps([name, *args]) + "\n")
+    call = " ".join([name, *args])
+    if any(prefix and call.startswith(prefix) for prefix in os.environ.get("FAKE_FAIL", "").split(";")):
+        sys.stderr.write(f"fake {name}: failing as asked\n")
+        return 1
+    if name == "terraform":
+        return _terraform(args, history)
+    if name == "aws":
+        return _aws(args, history)
+    if name == "docker":
+        return _docker(args, stdin)
+    if name == "git":
+        return _git(args)
+    return int(os.environ.get(f"FAKE_EXIT_{name.upper()}", "0"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
