@@ -12,7 +12,6 @@ container stream) with a warning, and the delivery-failure metric counts them.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from operator import itemgetter
@@ -153,7 +152,12 @@ class JobLog:
             return
         self._handler.handle(
             logging.makeLogRecord(
-                {"msg": record, "levelno": _LEVELS.get(level, logging.INFO), "created": time.time()}
+                {
+                    "name": "job",
+                    "msg": record,
+                    "levelname": level.upper(),
+                    "levelno": _LEVELS.get(level, logging.INFO),
+                }
             )
         )
 

@@ -17,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from common import metrics
 from common.inbound import InboundMessage
 from common.job_ids import job_id_for_message
+from common.job_log import job_stream_name
 from common.logging import bound_context, get_logger
 from common.messages import BackgroundJob, MalformedMessage, Trigger, parse_trigger
 from common.metrics import MetricsEmitter
@@ -94,7 +95,7 @@ class TriggerHandler:
             log.info(
                 "trigger.received",
                 trigger=trigger.trigger,
-                timestamp=trigger.timestamp,
+                trigger_timestamp=trigger.timestamp,
                 job_type=trigger.job_type,
                 trigger_background_job=trigger.trigger_background_job,
                 data_keys=sorted(trigger.data or {}),
@@ -134,7 +135,12 @@ class TriggerHandler:
             "job_type": item.job.job_type,
         }
         if failure is None:
-            log.info("background_job.queued", **fields, message_id=item.message.message_id)
+            log.info(
+                "background_job.queued",
+                **fields,
+                message_id=item.message.message_id,
+                job_stream=job_stream_name(item.job.job_id),
+            )
             return Outcome.done()
         reason = f"background message rejected: {failure.get('Code')}: {failure.get('Message')}"
         log.warning("background_job.enqueue_failed", **fields, reason=reason)
