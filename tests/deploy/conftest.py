@@ -17,6 +17,8 @@ REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy.sh"
 FAKE_SOURCE = Path(__file__).with_name("fake_tool.py")
 CLOUD_TOOLS = ("aws", "docker", "terraform", "git")
+#: Left out of the system bin dir so a test can take them away; fixtures put python3 back.
+NOT_SYSTEM = (*CLOUD_TOOLS, "python3", "python")
 
 ACCOUNT_REGISTRY = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
 PREFIX = "message-driven-microservices-prod"
@@ -49,7 +51,7 @@ def install_fakes(directory: Path, names: tuple[str, ...]) -> None:
 
 @pytest.fixture(scope="session")
 def system_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Every command on the real PATH except aws, docker, terraform and git, as symlinks in one dir."""
+    """Every command on the real PATH except the cloud tools and python3, as symlinks in one dir."""
     directory = tmp_path_factory.mktemp("system-bin")
     for entry in os.environ.get("PATH", "").split(os.pathsep):
         folder = Path(entry)
@@ -57,7 +59,7 @@ def system_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
             continue
         for candidate in folder.iterdir():
             target = directory / candidate.name
-            if candidate.name in CLOUD_TOOLS or target.exists() or target.is_symlink():
+            if candidate.name in NOT_SYSTEM or target.exists() or target.is_symlink():
                 continue
             if candidate.is_file() and os.access(candidate, os.X_OK):
                 target.symlink_to(candidate)
@@ -72,6 +74,7 @@ class Deploy:
     system_bin: Path
     log: Path
     env: dict[str, str] = field(default_factory=dict)
+    script: Path = DEPLOY
 
     def run(self, *args: str, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         """Run deploy.sh without a terminal on stdin."""
@@ -85,7 +88,7 @@ class Deploy:
             **(env or {}),
         }
         return subprocess.run(
-            [str(DEPLOY), *args],
+            [str(self.script), *args],
             env=full_env,
             stdin=subprocess.DEVNULL,
             capture_output=True,
@@ -112,6 +115,7 @@ def deploy(tmp_path: Path, system_bin: Path) -> Deploy:
     """deploy.sh with fakes for every cloud tool, region eu-west-1 from the environment."""
     fakes = tmp_path / "fakes"
     install_fakes(fakes, CLOUD_TOOLS)
+    (fakes / "python3").symlink_to(sys.executable)
     return Deploy(
         fakes=fakes, system_bin=system_bin, log=tmp_path / "calls.log", env={"AWS_REGION": "eu-west-1"}
     )

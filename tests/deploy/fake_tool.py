@@ -7,13 +7,18 @@ Installed under the tool's name in a directory put first on PATH. Every call app
 - FAKE_TF_OUTPUTS: JSON object of terraform outputs. FAKE_TF_FRESH=1: no outputs until an apply ran.
 - FAKE_ECR_EXISTING: ``,``-separated "repository:tag" images that describe-images finds.
 - FAKE_GIT_STATUS: what ``git status --porcelain`` prints.
-- FAKE_EXIT_<NAME>: exit status for a tool (for example FAKE_EXIT_PYTEST=5).
+- FAKE_EXIT_<NAME>: exit status for a tool (for example FAKE_EXIT_MYPY=1); FAKE_EXIT_PYTEST for
+  ``python -m pytest``.
+
+As ``python3``, ``-m venv DIR`` makes a fake venv whose python, ruff, mypy, shellcheck and hadolint
+are this fake too; its ``python -c`` runs the real interpreter (deploy.sh hashes pyproject.toml so).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -32,7 +37,7 @@ def _previous_calls(log: Path) -> list[list[str]]:
     return [json.loads(line) for line in log.read_text().splitlines() if line]
 
 
-def _terraform(args: list[str], history: list[list[str]]) -> int:
+def _terraform(args: list[str], history: list[list[str]], _stdin: str) -> int:
     if args[1:2] == ["output"]:
         outputs = json.loads(os.environ.get("FAKE_TF_OUTPUTS", "{}"))
         applied = any(call[:3] == ["terraform", args[0], "apply"] for call in history)
@@ -44,7 +49,7 @@ def _terraform(args: list[str], history: list[list[str]]) -> int:
     return 0
 
 
-def _aws(args: list[str], history: list[list[str]]) -> int:
+def _aws(args: list[str], history: list[list[str]], _stdin: str) -> int:
     command = args[:2]
     if command[:2] == ["ecr", "get-login-password"]:
         sys.stdout.write(ECR_PASSWORD + "\n")
@@ -64,14 +69,14 @@ def _aws(args: list[str], history: list[list[str]]) -> int:
     return 0
 
 
-def _docker(args: list[str], stdin: str) -> int:
+def _docker(args: list[str], _history: list[list[str]], stdin: str) -> int:
     if args[:1] == ["login"] and stdin.strip() != ECR_PASSWORD:
         sys.stderr.write("Error: login attempt failed: wrong password on stdin\n")
         return 1
     return 0
 
 
-def _git(args: list[str]) -> int:
+def _git(args: list[str], _history: list[list[str]], _stdin: str) -> int:
     if args[:1] == ["rev-parse"]:
         sys.stdout.write(GIT_SHA + "\n")
     elif args[:1] == ["status"]:
@@ -79,9 +84,23 @@ def _git(args: list[str]) -> int:
     return 0
 
 
+def _python(args: list[str], _history: list[list[str]], _stdin: str) -> int:
+    if args[:2] == ["-m", "venv"]:
+        bin_dir = Path(args[2]) / "bin"
+        bin_dir.mkdir(parents=True)
+        for tool in ("python", "ruff", "mypy", "shellcheck", "hadolint"):
+            shutil.copy(__file__, bin_dir / tool)
+            (bin_dir / tool).chmod(0o755)
+    if args[:2] == ["-m", "pytest"]:
+        return int(os.environ.get("FAKE_EXIT_PYTEST", "0"))
+    return 0
+
+
 def main() -> int:
     name = Path(sys.argv[0]).name
     args = sys.argv[1:]
+    if name == "python" and args[:1] == ["-c"]:
+        os.execv(sys.executable, [sys.executable, *args])  # noqa: S606 - the real interpreter
     log = Path(os.environ["FAKE_LOG"])
     # Read a piped password before logging, so a pipe's writer is always logged first.
     stdin = sys.stdin.read() if "--password-stdin" in args else ""
@@ -92,14 +111,10 @@ def main() -> int:
     if any(prefix and call.startswith(prefix) for prefix in os.environ.get("FAKE_FAIL", "").split(";")):
         sys.stderr.write(f"fake {name}: failing as asked\n")
         return 1
-    if name == "terraform":
-        return _terraform(args, history)
-    if name == "aws":
-        return _aws(args, history)
-    if name == "docker":
-        return _docker(args, stdin)
-    if name == "git":
-        return _git(args)
+    handlers = {"terraform": _terraform, "aws": _aws, "docker": _docker, "git": _git, "python": _python}
+    handler = handlers.get(name.removesuffix("3"))
+    if handler is not None:
+        return handler(args, history, stdin)
     return int(os.environ.get(f"FAKE_EXIT_{name.upper()}", "0"))
 
 

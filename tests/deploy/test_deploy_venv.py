@@ -1,0 +1,105 @@
+"""deploy.sh local and test on a fresh checkout with only python3: the venv is made and kept up to date.
+
+A copy of deploy.sh and pyproject.toml runs with a fake python3 whose venv holds fake tools, so these
+tests check what deploy.sh runs, in which order, without installing anything. None of aws, docker,
+terraform or git is on PATH.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from .conftest import DEPLOY, REPO, Deploy, install_fakes
+
+MAKE_VENV = ["python3", "-m", "venv", ".venv"]
+PIP_INSTALL = ["python", "-m", "pip", "install", "-e", ".[dev]"]
+CHECKS = [
+    ["ruff", "check", "."],
+    ["mypy"],
+    ["shellcheck", "deploy.sh", ".ci/run"],
+    ["hadolint", "--failure-threshold", "warning", "Dockerfile.main", "Dockerfile.background"],
+]
+
+
+@pytest.fixture
+def checkout(tmp_path: Path, system_bin: Path) -> Deploy:
+    """A fresh checkout (deploy.sh and pyproject.toml, no .venv) with a fake python3 on PATH."""
+    root = tmp_path / "checkout"
+    root.mkdir()
+    shutil.copy(DEPLOY, root / "deploy.sh")
+    shutil.copy(REPO / "pyproject.toml", root / "pyproject.toml")
+    fakes = tmp_path / "fakes"
+    install_fakes(fakes, ("python3",))
+    return Deploy(fakes=fakes, system_bin=system_bin, log=tmp_path / "calls.log", script=root / "deploy.sh")
+
+
+def test_local_on_a_fresh_checkout_creates_the_venv_installs_and_runs_the_fleet(checkout: Deploy):
+    """local creates .venv, installs the package with dev extras, then runs the fleet with the args."""
+    result = checkout.run("local", "--triggers", "3")
+
+    assert result.returncode == 0, result.stderr
+    assert checkout.calls() == [
+        MAKE_VENV,
+        PIP_INSTALL,
+        ["python", "-m", "common.local.fleet", "--triggers", "3"],
+    ]
+
+
+def test_local_installs_again_only_when_pyproject_changes(checkout: Deploy):
+    """A second run skips pip; editing pyproject.toml makes the next run install again."""
+    checkout.run("local")
+    checkout.log.unlink()
+
+    checkout.run("local")
+    unchanged = checkout.calls()
+    checkout.log.unlink()
+    pyproject = checkout.script.with_name("pyproject.toml")
+    pyproject.write_text(pyproject.read_text() + "\n# a new dependency\n")
+    checkout.run("local")
+
+    assert unchanged == [["python", "-m", "common.local.fleet"]]
+    assert checkout.calls() == [PIP_INSTALL, ["python", "-m", "common.local.fleet"]]
+
+
+def test_test_runs_ruff_mypy_shellcheck_hadolint_then_pytest_with_its_args(checkout: Deploy):
+    """test runs every check in order, then pytest with the arguments given."""
+    result = checkout.run("test", "-k", "consumer", "-x")
+
+    assert result.returncode == 0, result.stderr
+    assert checkout.calls() == [
+        MAKE_VENV,
+        PIP_INSTALL,
+        *CHECKS,
+        ["python", "-m", "pytest", "-k", "consumer", "-x"],
+    ]
+
+
+@pytest.mark.parametrize("failing", ["ruff", "mypy", "shellcheck", "hadolint"])
+def test_test_stops_at_the_first_failing_check(checkout: Deploy, failing: str):
+    """A failing check fails the run with its status and nothing after it runs."""
+    result = checkout.run("test", env={f"FAKE_EXIT_{failing.upper()}": "3"})
+
+    ran = [call[0] for call in checkout.calls()[2:]]
+    assert result.returncode == 3
+    assert f"{failing} failed" in result.stderr
+    assert ran[-1] == failing
+    assert "python" not in ran
+
+
+def test_test_fails_when_pytest_collects_no_tests(checkout: Deploy):
+    """pytest's exit 5 (no tests collected) is the exit status of deploy.sh test."""
+    result = checkout.run("test", "-k", "nothing-matches", env={"FAKE_EXIT_PYTEST": "5"})
+
+    assert result.returncode == 5
+    assert "pytest failed" in result.stderr
+
+
+def test_local_without_python3_names_it(checkout: Deploy):
+    """On a machine with no python3 and no .venv, local says python3 is missing."""
+    result = checkout.without("python3").run("local")
+
+    assert result.returncode != 0
+    assert "python3" in result.stderr
