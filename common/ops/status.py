@@ -113,7 +113,8 @@ def service_statuses(ecs: ECSClient, cluster: str, services: Sequence[str]) -> l
     return [found[name] for name in services]
 
 
-def _age(seconds: float | None) -> str:
+def format_age(seconds: float | None) -> str:
+    """Seconds as the report shows them: `n/a` when unknown, then seconds, minutes or hours."""
     if seconds is None:
         return "n/a"
     whole = int(seconds)
@@ -129,7 +130,7 @@ def render(queues: Sequence[QueueStatus], services: Sequence[ServiceStatus]) -> 
     width = max([len("QUEUE"), *(len(queue.name) for queue in queues)])
     lines = [f"{'QUEUE':<{width}}  {'VISIBLE':>8}  {'IN FLIGHT':>9}  {'DELAYED':>8}  {'OLDEST':>7}"]
     for q in queues:
-        age = _age(q.oldest_age_seconds)
+        age = format_age(q.oldest_age_seconds)
         lines.append(f"{q.name:<{width}}  {q.visible:>8}  {q.not_visible:>9}  {q.delayed:>8}  {age:>7}")
     width = max([len("SERVICE"), *(len(service.name) for service in services)])
     lines += ["", f"{'SERVICE':<{width}}  {'RUNNING':>7}  {'DESIRED':>7}  {'PENDING':>7}"]
