@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 
 import hcl2
-import pytest
-from tfconfig import TF_DIR, TerraformConfig, load_config, strings_in
 
 EXPECTED_FILES = (
     "versions.tf",
@@ -45,66 +43,61 @@ _DATA_REF = re.compile(r"\bdata\.([a-z0-9_]+)\.([A-Za-z_][\w-]*)")
 _RESOURCE_REF = re.compile(r"(?<![\w.])(aws_[a-z0-9_]+)\.([A-Za-z_][\w-]*)")
 
 
-@pytest.fixture(scope="module")
-def config() -> TerraformConfig:
-    return load_config()
-
-
-def _expressions(config: TerraformConfig) -> list[str]:
+def _expressions(tf_config) -> list[str]:
     """Every string that contains an interpolation, from every block and every local."""
-    everything = [block.body for block in config.blocks] + [config.locals]
-    return [text for body in everything for text in strings_in(body) if "${" in text]
+    everything = [block.body for block in tf_config.blocks] + [tf_config.locals]
+    return [text for body in everything for text in tf_config.strings_in(body) if "${" in text]
 
 
-def test_every_file_the_issue_lists_exists_and_parses() -> None:
+def test_every_file_the_issue_lists_exists_and_parses(tf_config) -> None:
     """The layout is split by concern, and each file is valid HCL2."""
     for name in (*EXPECTED_FILES, "terraform.tfvars.example"):
-        path = TF_DIR / name
+        path = tf_config.directory / name
         assert path.is_file(), name
         hcl2.loads(path.read_text(encoding="utf-8"))
 
 
-def test_versions_pin_terraform_and_aws_provider_with_both_bounds(config: TerraformConfig) -> None:
+def test_versions_pin_terraform_and_aws_provider_with_both_bounds(tf_config) -> None:
     """Unbounded versions break applies silently when a new major version ships."""
-    text = config.raw_text["versions.tf"]
+    text = tf_config.raw_text["versions.tf"]
     assert re.search(r'required_version\s*=\s*">=\s*[\d.]+,\s*<\s*[\d.]+"', text)
     assert re.search(r'source\s*=\s*"hashicorp/aws"', text)
     assert re.search(r'version\s*=\s*">=\s*[\d.]+,\s*<\s*[\d.]+"', text)
 
 
-def test_every_variable_has_description_type_and_default_in_that_order(config: TerraformConfig) -> None:
+def test_every_variable_has_description_type_and_default_in_that_order(tf_config) -> None:
     """terraform-aws-modules style: readers find the same three facts in the same place."""
-    for name, body in config.variables.items():
+    for name, body in tf_config.variables.items():
         keys = [key for key in body if key in {"description", "type", "default"}]
         assert keys == ["description", "type", "default"], name
         assert str(body["description"]).strip(), name
 
 
-def test_every_referenced_variable_is_declared(config: TerraformConfig) -> None:
+def test_every_referenced_variable_is_declared(tf_config) -> None:
     """A typo in var.x is a plan-time error; catch it here instead."""
-    referenced = {name for text in _expressions(config) for name in _VAR_REF.findall(text)}
+    referenced = {name for text in _expressions(tf_config) for name in _VAR_REF.findall(text)}
     assert referenced, "no var.x references found: the parser output changed shape"
-    assert referenced - set(config.variables) == set()
+    assert referenced - set(tf_config.variables) == set()
 
 
-def test_every_declared_variable_is_used(config: TerraformConfig) -> None:
+def test_every_declared_variable_is_used(tf_config) -> None:
     """An unused input misleads whoever sets it."""
-    referenced = {name for text in _expressions(config) for name in _VAR_REF.findall(text)}
-    assert set(config.variables) - referenced == set()
+    referenced = {name for text in _expressions(tf_config) for name in _VAR_REF.findall(text)}
+    assert set(tf_config.variables) - referenced == set()
 
 
-def test_every_referenced_local_is_defined(config: TerraformConfig) -> None:
+def test_every_referenced_local_is_defined(tf_config) -> None:
     """local.x must exist in some locals block."""
-    referenced = {name for text in _expressions(config) for name in _LOCAL_REF.findall(text)}
-    assert referenced - set(config.locals) == set()
+    referenced = {name for text in _expressions(tf_config) for name in _LOCAL_REF.findall(text)}
+    assert referenced - set(tf_config.locals) == set()
 
 
-def test_every_resource_and_data_reference_resolves(config: TerraformConfig) -> None:
+def test_every_resource_and_data_reference_resolves(tf_config) -> None:
     """Each aws_x.y and data.aws_x.y names a block declared in tf/."""
-    resources = {block.labels for block in config.resources()}
-    data = {block.labels for block in config.of_kind("data")}
+    resources = {block.labels for block in tf_config.resources()}
+    data = {block.labels for block in tf_config.of_kind("data")}
     seen_resources: set[tuple[str, str]] = set()
-    for text in _expressions(config):
+    for text in _expressions(tf_config):
         for data_ref in _DATA_REF.findall(text):
             assert data_ref in data, f"data.{'.'.join(data_ref)} is not declared"
         without_data = _DATA_REF.sub("", text)
@@ -114,17 +107,17 @@ def test_every_resource_and_data_reference_resolves(config: TerraformConfig) -> 
     assert len(seen_resources) > 20, "too few references found: the parser output changed shape"
 
 
-def test_no_two_blocks_share_an_address(config: TerraformConfig) -> None:
+def test_no_two_blocks_share_an_address(tf_config) -> None:
     """Terraform rejects duplicate addresses; so do we."""
-    addresses = [(block.kind, block.labels) for block in config.blocks]
+    addresses = [(block.kind, block.labels) for block in tf_config.blocks]
     assert len(addresses) == len(set(addresses))
 
 
-def test_outputs_deploy_sh_reads_exist_and_point_at_declared_resources(config: TerraformConfig) -> None:
+def test_outputs_deploy_sh_reads_exist_and_point_at_declared_resources(tf_config) -> None:
     """deploy.sh depends on these exact names; each must reference something real."""
-    outputs = config.outputs
+    outputs = tf_config.outputs
     assert set(DEPLOY_OUTPUTS) <= set(outputs)
-    resources = {block.labels for block in config.resources()}
+    resources = {block.labels for block in tf_config.resources()}
     for name, body in outputs.items():
         assert str(body.get("description", "")).strip(), f"output {name} has no description"
         value = str(body["value"])
@@ -135,7 +128,7 @@ def test_outputs_deploy_sh_reads_exist_and_point_at_declared_resources(config: T
             assert ref in resources, f"output {name} points at undeclared {'.'.join(ref)}"
 
 
-def test_tfvars_example_sets_only_declared_variables(config: TerraformConfig) -> None:
+def test_tfvars_example_sets_only_declared_variables(tf_config) -> None:
     """A copied example must not fail with 'undeclared variable'."""
-    example = hcl2.loads((TF_DIR / "terraform.tfvars.example").read_text(encoding="utf-8"))
-    assert {key for key in example if not key.startswith("__")} <= set(config.variables)
+    example = hcl2.loads((tf_config.directory / "terraform.tfvars.example").read_text(encoding="utf-8"))
+    assert {key for key in example if not key.startswith("__")} <= set(tf_config.variables)

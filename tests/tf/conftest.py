@@ -1,4 +1,4 @@
-"""Load ``tf/`` with python-hcl2 into one canonical shape the Terraform tests can query.
+"""Load ``tf/`` with python-hcl2 into one shape the Terraform tests query through ``tf_config``.
 
 There is no terraform binary here, so the tests read the configuration the way checkov does. Two
 incompatible packages install the ``hcl2`` module: python-hcl2 (8.x keeps string quotes and marks
@@ -17,10 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import hcl2
+import pytest
 
 TF_DIR = Path(__file__).resolve().parents[2] / "tf"
 
-_META_KEYS = frozenset({"__start_line__", "__end_line__", "__is_block__", "__comments__", "__inline_comments__"})
+_META_KEYS = frozenset(
+    {"__start_line__", "__end_line__", "__is_block__", "__comments__", "__inline_comments__"}
+)
 _SIMPLE_REF = re.compile(r"^\$\{(var|local)\.([A-Za-z_][\w-]*)((?:\.[A-Za-z_][\w-]*)*)\}$")
 
 
@@ -47,7 +50,7 @@ def _unquote(text: str, dialect: _Dialect) -> str:
     return text
 
 
-def _canon(value: Any, dialect: _Dialect) -> Any:  # noqa: ANN401 - HCL values are arbitrary JSON-like data
+def _canon(value: Any, dialect: _Dialect) -> Any:
     """Return ``value`` with quotes stripped, metadata dropped and attribute wrapping removed."""
     if isinstance(value, str):
         return _unquote(value, dialect)
@@ -62,7 +65,7 @@ def _canon(value: Any, dialect: _Dialect) -> Any:  # noqa: ANN401 - HCL values a
     return value
 
 
-def _canon_attribute(value: Any, dialect: _Dialect) -> Any:  # noqa: ANN401
+def _canon_attribute(value: Any, dialect: _Dialect) -> Any:
     """Blocks and object attributes become lists of dicts; every other attribute a plain value."""
     if isinstance(value, Mapping):
         return [_canon(value, dialect)]
@@ -95,6 +98,13 @@ class TerraformConfig:
     locals: dict[str, Any] = field(default_factory=dict)
     raw_text: dict[str, str] = field(default_factory=dict)
 
+    directory: Path = TF_DIR
+
+    @staticmethod
+    def strings_in(value: Any) -> list[str]:
+        """Every string anywhere inside ``value``, keys excluded."""
+        return list(strings_in(value))
+
     def of_kind(self, kind: str) -> list[Block]:
         return [block for block in self.blocks if block.kind == kind]
 
@@ -119,10 +129,10 @@ class TerraformConfig:
     def outputs(self) -> dict[str, dict[str, Any]]:
         return {block.labels[0]: block.body for block in self.of_kind("output")}
 
-    def default(self, variable: str) -> Any:  # noqa: ANN401
+    def default(self, variable: str) -> Any:
         return self.variables[variable]["default"]
 
-    def resolve(self, value: Any) -> Any:  # noqa: ANN401
+    def resolve(self, value: Any) -> Any:
         """Follow a bare ``${var.x}`` or ``${local.x}`` to its default or value, repeatedly."""
         for _ in range(10):
             if not isinstance(value, str):
@@ -145,7 +155,7 @@ class TerraformConfig:
         return re.sub(r"\$\{(?:var|local)\.[A-Za-z_][\w.-]*\}", substitute, template)
 
 
-def _single(value: Any) -> Any:  # noqa: ANN401
+def _single(value: Any) -> Any:
     """An object value is canonically a one-element list of dicts; return the dict."""
     if isinstance(value, list) and len(value) == 1 and isinstance(value[0], Mapping):
         return value[0]
@@ -159,7 +169,9 @@ def _blocks_of(kind: str, entries: list[Any], file: str) -> Iterator[Block]:
         yield from _walk_labels(kind, entry, (), depth, file)
 
 
-def _walk_labels(kind: str, node: dict[str, Any], labels: tuple[str, ...], depth: int, file: str) -> Iterator[Block]:
+def _walk_labels(
+    kind: str, node: dict[str, Any], labels: tuple[str, ...], depth: int, file: str
+) -> Iterator[Block]:
     for label, child in node.items():
         body = child[0] if isinstance(child, list) else child
         if len(labels) + 1 == depth:
@@ -186,7 +198,13 @@ def load_config() -> TerraformConfig:
     return config
 
 
-def strings_in(value: Any) -> Iterator[str]:  # noqa: ANN401
+@pytest.fixture(scope="session")
+def tf_config() -> TerraformConfig:
+    """The parsed ``tf/`` directory, shared by every Terraform test."""
+    return load_config()
+
+
+def strings_in(value: Any) -> Iterator[str]:
     """Every string anywhere inside ``value``, keys excluded."""
     if isinstance(value, str):
         yield value
