@@ -1,0 +1,237 @@
+"""What the images run, proven without Docker: the wheel, installed as the final stage installs it.
+
+The project wheel is built and installed with its runtime dependencies only into a fresh venv, like
+the build stage does for /opt/venv. Each entrypoint then runs from that venv, outside the source tree,
+against a moto server: it must log ``worker.started``, pass ``python -m common.health`` while it runs,
+and exit 0 on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DEV_PYTHON = REPO / ".venv" / "bin" / "python"
+REGION = "us-east-1"
+START_DEADLINE_SECONDS = 60.0
+STOP_DEADLINE_SECONDS = 30.0
+HEALTH_DEADLINE_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class RuntimeVenv:
+    """A venv holding only the project wheel and its runtime dependencies."""
+
+    python: Path
+    workdir: Path
+
+
+def _run(*args: str | Path, cwd: Path | None = None, timeout: float = 600) -> str:
+    result = subprocess.run(
+        [str(arg) for arg in args], cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    assert result.returncode == 0, f"{args}: {result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def runtime_venv(tmp_path_factory: pytest.TempPathFactory) -> RuntimeVenv:
+    """Build the wheel (pip wheel --no-deps) and install it, without extras, into a fresh venv."""
+    root = tmp_path_factory.mktemp("image")
+    wheels = root / "wheels"
+    _run(DEV_PYTHON, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", wheels, REPO, cwd=root)
+    [wheel] = wheels.glob("message_driven_fleet-*.whl")
+    _run(sys.executable, "-m", "venv", root / "venv")
+    python = root / "venv" / "bin" / "python"
+    _run(python, "-m", "pip", "install", "--quiet", wheel, cwd=root)
+    workdir = root / "work"
+    workdir.mkdir()
+    return RuntimeVenv(python=python, workdir=workdir)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    """A moto server on a free 127.0.0.1 port, up until the module's tests are done."""
+    port = _free_port()
+    server = subprocess.Popen(
+        [str(DEV_PYTHON), "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1):  # noqa: S310 - local http
+                    break
+            except OSError:
+                assert server.poll() is None, "moto server exited"
+                assert time.monotonic() < deadline, "moto server did not start within 30 s"
+                time.sleep(0.1)
+        yield endpoint
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@pytest.fixture
+def worker_env(moto_endpoint: str, tmp_path: Path) -> dict[str, str]:
+    """The environment ECS gives a task: queue URLs, log group, region, credentials; fresh queues."""
+    prefix = f"image-test-{tmp_path.name[-12:].strip('_').replace('_', '-')}"
+    credentials = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    sqs = boto3.client("sqs", region_name=REGION, endpoint_url=moto_endpoint, **credentials)
+    logs = boto3.client("logs", region_name=REGION, endpoint_url=moto_endpoint, **credentials)
+    urls = {
+        name: sqs.create_queue(QueueName=f"{prefix}-{suffix}")["QueueUrl"]
+        for name, suffix in (
+            ("TRIGGER_QUEUE_URL", "main-job-triggers"),
+            ("TRIGGER_DLQ_URL", "main-job-triggers-dlq"),
+            ("BACKGROUND_QUEUE_URL", "background-jobs"),
+            ("BACKGROUND_DLQ_URL", "background-jobs-dlq"),
+        )
+    }
+    for service in ("main-job", "background-job"):
+        logs.create_log_group(logGroupName=f"/ecs/{prefix}/{service}")
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        "TMPDIR": str(tmp_path),
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        **urls,
+        "JOB_LOG_GROUP": f"/ecs/{prefix}/background-job",
+        "RECEIVE_WAIT_SECONDS": "1",
+        "AWS_ENDPOINT_URL": moto_endpoint,
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
+
+
+class OutputReader:
+    """Collects a process's output lines on a thread, so the test can wait for one with a deadline."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._pump, args=(process,), daemon=True)
+        self._thread.start()
+
+    def _pump(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            self._queue.put(line)
+        self._queue.put(None)
+
+    def wait_for(self, text: str, deadline_seconds: float) -> bool:
+        """True once a line containing ``text`` appears; False at end of output or the deadline."""
+        deadline = time.monotonic() + deadline_seconds
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                line = self._queue.get(timeout=remaining)
+            except queue.Empty:
+                return False
+            if line is None:
+                return False
+            self.lines.append(line)
+            if text in line:
+                return True
+        return False
+
+    def drain(self) -> str:
+        self._thread.join(timeout=10)
+        while not self._queue.empty():
+            line = self._queue.get()
+            if line is not None:
+                self.lines.append(line)
+        return "".join(self.lines)
+
+
+def _health(runtime_venv: RuntimeVenv, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(runtime_venv.python), "-m", "common.health"],
+        cwd=runtime_venv.workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def test_runtime_venv_holds_the_installed_package_and_no_dev_tools(runtime_venv: RuntimeVenv):
+    """The image's packages come from the wheel, not the source tree, and dev tools are absent."""
+    code = (
+        "import importlib.util, main_job, background_job, common;"
+        "print(main_job.__file__); print(background_job.__file__); print(common.__file__);"
+        "print([m for m in ('pytest', 'moto', 'ruff', 'mypy') if importlib.util.find_spec(m)])"
+    )
+
+    out = _run(runtime_venv.python, "-c", code, cwd=runtime_venv.workdir).splitlines()
+
+    venv = str(runtime_venv.python.parent.parent)
+    assert all(path.startswith(venv) for path in out[:3]), out
+    assert out[3] == "[]"
+
+
+@pytest.mark.parametrize(
+    ("module", "service"), [("main_job", "main-job"), ("background_job", "background-job")]
+)
+def test_entrypoint_starts_is_healthy_and_exits_0_on_sigterm(
+    runtime_venv: RuntimeVenv, worker_env: dict[str, str], tmp_path: Path, module: str, service: str
+):
+    """python -m <service> logs worker.started, passes the health check, and exits 0 on SIGTERM."""
+    env = {**worker_env, "HEARTBEAT_FILE": str(tmp_path / f"{service}.heartbeat")}
+    before = _health(runtime_venv, env)
+    process = subprocess.Popen(
+        [str(runtime_venv.python), "-m", module],
+        cwd=runtime_venv.workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    reader = OutputReader(process)
+    try:
+        started = reader.wait_for('"worker.started"', START_DEADLINE_SECONDS)
+        assert started, f"no worker.started within {START_DEADLINE_SECONDS} s:\n{reader.drain()}"
+        deadline = time.monotonic() + HEALTH_DEADLINE_SECONDS
+        while (health := _health(runtime_venv, env)).returncode != 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert process.poll() is None, reader.drain()
+
+        process.send_signal(signal.SIGTERM)
+        exit_code = process.wait(timeout=STOP_DEADLINE_SECONDS)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+        output = reader.drain()
+        assert process.stdout is not None
+        process.stdout.close()
+
+    assert before.returncode != 0, "health passed before any worker ran"
+    assert health.returncode == 0, f"{health.stdout}{health.stderr}\n{output}"
+    assert exit_code == 0, output
