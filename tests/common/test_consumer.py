@@ -1,0 +1,177 @@
+"""The shared consumer: receive only what it can run, finish on shutdown, release what it never started."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from common.consumer import Consumer
+from common.dispatch import PoolDispatcher
+from common.backoff import Backoff
+from common.health import check
+from common.in_flight import InFlight
+from common.inbound import InboundMessage
+from common.names import BACKGROUND_JOB_SERVICE
+from common.settlement import Outcome, Settler
+from common.shutdown import Shutdown
+from common.worker import build_consumer
+from tests.conftest import AwsFleet
+from tests.waiting import wait_until
+
+
+class BlockingHandler:
+    """Holds every message until released, recording which ones started."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.release = threading.Event()
+        self._lock = threading.Lock()
+
+    def __call__(self, message: InboundMessage) -> Outcome:
+        with self._lock:
+            self.started.append(message.body)
+        self.release.wait(timeout=30)
+        return Outcome.done()
+
+
+def _consumer(fleet: AwsFleet, handler: Callable[[InboundMessage], Outcome], shutdown: Shutdown, **overrides: Any) -> Consumer:  # noqa: ANN401
+    settings = fleet.settings(BACKGROUND_JOB_SERVICE, **{"receive_wait_seconds": 1, **overrides})
+    return build_consumer(
+        settings=settings,
+        sqs=fleet.sqs,
+        queue_url=fleet.urls.background,
+        dlq_url=fleet.urls.background_dlq,
+        shutdown=shutdown,
+        make_dispatcher=lambda settler: PoolDispatcher(handler, settler, settings.concurrency),
+    )
+
+
+@contextmanager
+def running(consumer: Consumer, shutdown: Shutdown) -> Iterator[threading.Thread]:
+    thread = threading.Thread(target=consumer.run, name="consumer-under-test")
+    thread.start()
+    try:
+        yield thread
+    finally:
+        shutdown.request("test finished")
+        thread.join(timeout=30)
+        assert not thread.is_alive(), "consumer did not stop"
+
+
+def _send(fleet: AwsFleet, *bodies: str) -> None:
+    for body in bodies:
+        fleet.sqs.send_message(QueueUrl=fleet.urls.background, MessageBody=body)
+
+
+def test_receives_no_more_than_its_free_slots(aws_fleet: AwsFleet) -> None:
+    """With two slots busy, the other messages stay visible on the queue for other workers."""
+    handler, shutdown = BlockingHandler(), Shutdown()
+    _send(aws_fleet, "a", "b", "c", "d", "e")
+
+    with running(_consumer(aws_fleet, handler, shutdown, concurrency=2), shutdown):
+        wait_until(lambda: len(handler.started) == 2, timeout=10, what="two jobs to start")
+        assert (3, 2) == aws_fleet.depth(aws_fleet.urls.background)
+        handler.release.set()
+        wait_until(lambda: aws_fleet.depth(aws_fleet.urls.background) == (0, 0), timeout=20, what="queue to drain")
+
+    assert ["a", "b", "c", "d", "e"] == sorted(handler.started)
+
+
+def test_shutdown_finishes_running_jobs_and_releases_unstarted_ones(aws_fleet: AwsFleet) -> None:
+    """On SIGTERM: running jobs complete and are deleted; messages received but not started are visible at once."""
+    handler, shutdown = BlockingHandler(), Shutdown()
+    consumer = _consumer(aws_fleet, handler, shutdown, concurrency=4)
+    _send(aws_fleet, "running-1", "running-2")
+
+    with running(consumer, shutdown) as thread:
+        wait_until(lambda: len(handler.started) == 2, timeout=10, what="two jobs to start")
+        # The next long poll returns two more messages just as the stop signal arrives.
+        aws_fleet.sqs.meta.events.register(
+            "after-call.sqs.ReceiveMessage",
+            lambda parsed, **_: parsed.get("Messages") and shutdown.request("SIGTERM during a long poll"),
+        )
+        _send(aws_fleet, "unstarted-1", "unstarted-2")
+        wait_until(shutdown.is_requested, timeout=10, what="the receive that carries the stop signal")
+        wait_until(lambda: aws_fleet.depth(aws_fleet.urls.background)[0] == 2, timeout=10, what="release")
+        handler.release.set()
+        thread.join(timeout=20)
+
+    assert ["running-1", "running-2"] == sorted(handler.started)
+    assert (2, 0) == aws_fleet.depth(aws_fleet.urls.background)
+    assert ["unstarted-1", "unstarted-2"] == sorted(m["Body"] for m in aws_fleet.receive_all(aws_fleet.urls.background))
+
+
+def test_long_job_has_its_visibility_extended_and_is_delivered_once(aws_fleet: AwsFleet) -> None:
+    """A job longer than the visibility timeout keeps its message hidden and runs exactly once."""
+    aws_fleet.sqs.set_queue_attributes(QueueUrl=aws_fleet.urls.background, Attributes={"VisibilityTimeout": "10"})
+    runs: list[str] = []
+
+    def slow(message: InboundMessage) -> Outcome:
+        runs.append(message.message_id)
+        time.sleep(13)  # the job itself: longer than the 10 s visibility timeout
+        return Outcome.done()
+
+    shutdown = Shutdown()
+    _send(aws_fleet, "long")
+    with running(_consumer(aws_fleet, slow, shutdown, concurrency=2, visibility_timeout_seconds=10), shutdown):
+        wait_until(lambda: aws_fleet.depth(aws_fleet.urls.background) == (0, 0), timeout=40, what="the long job")
+
+    assert 1 == len(runs)
+    assert aws_fleet.requests.calls["ChangeMessageVisibilityBatch"] >= 1
+
+
+def test_handler_crash_is_a_retry_not_a_dead_worker(aws_fleet: AwsFleet) -> None:
+    """An exception escaping a handler becomes a visibility retry, and the worker keeps consuming."""
+    seen: list[str] = []
+
+    def crashy(message: InboundMessage) -> Outcome:
+        seen.append(message.body)
+        if message.body == "bad":
+            raise RuntimeError("handler bug")
+        return Outcome.done()
+
+    shutdown = Shutdown()
+    _send(aws_fleet, "bad", "good")
+    with running(_consumer(aws_fleet, crashy, shutdown), shutdown):
+        wait_until(lambda: aws_fleet.depth(aws_fleet.urls.background) == (0, 1), timeout=20, what="settling")
+
+    assert ["bad", "good"] == sorted(seen)
+
+
+def test_liveness_file_is_touched_while_the_loop_turns(aws_fleet: AwsFleet, tmp_path: Path) -> None:
+    """The health check's heartbeat file is refreshed by the loop itself, so the check reports healthy."""
+    heartbeat = tmp_path / "worker.heartbeat"
+    shutdown = Shutdown()
+    consumer = _consumer(aws_fleet, BlockingHandler(), shutdown, heartbeat_file=str(heartbeat))
+
+    with running(consumer, shutdown):
+        wait_until(heartbeat.exists, timeout=10, what="the heartbeat file")
+        healthy, _detail = check([heartbeat], max_age_seconds=30, now=time.time())
+
+    assert healthy
+
+
+def test_drain_returns_work_it_never_started(aws_fleet: AwsFleet) -> None:
+    """A pool asked to drain lets the running job finish and hands back the queued ones for release."""
+    handler = BlockingHandler()
+    settler = Settler(
+        sqs=aws_fleet.sqs,
+        queue_url=aws_fleet.urls.background,
+        dlq_url=aws_fleet.urls.background_dlq,
+        in_flight=InFlight(30),
+        backoff=Backoff(1, 1),
+        max_receive_count=3,
+    )
+    pool = PoolDispatcher(handler, settler, concurrency=1)
+    pool.dispatch([InboundMessage(f"id-{i}", f"rh-{i}", f"body-{i}", 1, 0) for i in range(3)])
+    wait_until(lambda: handler.started, timeout=5, what="the first job")
+    threading.Timer(0.5, handler.release.set).start()  # the running job finishes during the grace period
+
+    unstarted = pool.drain(grace_seconds=10)
+
+    assert ["body-0"] == handler.started
+    assert ["body-1", "body-2"] == [message.body for message in unstarted]

@@ -1,0 +1,46 @@
+"""Settings are read once from the environment, and a bad variable is reported by name."""
+
+from __future__ import annotations
+
+import pytest
+
+from common.names import BACKGROUND_JOB_SERVICE, MAIN_JOB_SERVICE
+from common.settings import ConfigError, Settings
+
+MAIN_ENV = {
+    "TRIGGER_QUEUE_URL": "https://sqs.example/1/t",
+    "TRIGGER_DLQ_URL": "https://sqs.example/1/t-dlq",
+    "BACKGROUND_QUEUE_URL": "https://sqs.example/1/b",
+}
+
+
+def test_defaults_fit_fargate_and_long_polling() -> None:
+    """With only the required variables set, the defaults long-poll and fit Fargate's stop timeout."""
+    settings = Settings.from_env(MAIN_JOB_SERVICE, MAIN_ENV)
+
+    assert 20 == settings.receive_wait_seconds
+    assert 25.0 == settings.shutdown_grace_seconds
+    assert 60 == settings.visibility_timeout_seconds
+    assert "/tmp/main-job.heartbeat" == settings.heartbeat_file
+
+
+def test_missing_required_variables_are_named() -> None:
+    """The error names every missing variable, so one restart fixes them all."""
+    with pytest.raises(ConfigError, match="BACKGROUND_DLQ_URL, JOB_LOG_GROUP"):
+        Settings.from_env(BACKGROUND_JOB_SERVICE, {"BACKGROUND_QUEUE_URL": "https://sqs.example/1/b"})
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("WORKER_CONCURRENCY", "many", "WORKER_CONCURRENCY='many' is not a valid int"),
+        ("WORKER_CONCURRENCY", "0", "WORKER_CONCURRENCY='0' must be between 1 and 64"),
+        ("SHUTDOWN_GRACE_SECONDS", "300", "SHUTDOWN_GRACE_SECONDS='300' must be between 0 and 115"),
+        ("RECEIVE_WAIT_SECONDS", "21", "RECEIVE_WAIT_SECONDS='21' must be between 0 and 20"),
+        ("LOG_LEVEL", "chatty", "LOG_LEVEL='CHATTY' is not one of"),
+    ],
+)
+def test_malformed_variable_is_reported_by_name(name: str, value: str, message: str) -> None:
+    """A malformed value stops start-up with the variable's name and the accepted range."""
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        Settings.from_env(MAIN_JOB_SERVICE, {**MAIN_ENV, name: value})
