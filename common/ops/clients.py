@@ -1,0 +1,52 @@
+"""boto3 clients for the operator CLI, from boto3's standard configuration only.
+
+``AWS_ENDPOINT_URL``, ``AWS_REGION`` and ``AWS_PROFILE`` decide where the calls go, so the same command
+works against the local emulator and against AWS. Retries are botocore's standard mode; connect
+timeouts are short so that an emulator that is not running is reported quickly.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import boto3
+from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_ecs import ECSClient
+    from mypy_boto3_logs import CloudWatchLogsClient
+    from mypy_boto3_sqs import SQSClient
+
+_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=3, read_timeout=30)
+
+
+@dataclass(frozen=True, slots=True)
+class Clients:
+    """The clients one command needs; tests build them inside moto's ``mock_aws``."""
+
+    sqs: SQSClient
+    logs: CloudWatchLogsClient
+    cloudwatch: CloudWatchClient
+    ecs: ECSClient
+
+    @classmethod
+    def from_environment(cls) -> Clients:
+        session = boto3.session.Session()
+        return cls(
+            sqs=session.client("sqs", config=_CONFIG),
+            logs=session.client("logs", config=_CONFIG),
+            cloudwatch=session.client("cloudwatch", config=_CONFIG),
+            ecs=session.client("ecs", config=_CONFIG),
+        )
+
+
+def endpoint_description() -> str:
+    """Where calls go, for error messages: the emulator's URL or the AWS region."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL", "").strip()
+    if endpoint:
+        return endpoint
+    region = boto3.session.Session().region_name
+    return f"AWS region {region}" if region else "AWS (no region configured)"

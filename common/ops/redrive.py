@@ -1,0 +1,290 @@
+"""``fleet redrive``: move DLQ messages back to their source queue, safely and at most a few times each.
+
+For each batch of up to ten received messages:
+
+1. Decide: skip a message whose ``RedriveCount`` has reached the loop limit (it would only come back),
+   skip a quarantined one (it carries ``QuarantineReason``: malformed, it would only fail again) unless
+   forced, skip what the filters exclude. Skipped messages stay in the DLQ and are reported.
+2. Journal ``sending``, send copies with SendMessageBatch (attributes kept, ``RedriveCount`` + 1),
+   journal ``sent``, and only then delete the originals. A message the journal already calls ``sent``
+   is only deleted: it was copied by an earlier run that died before its delete.
+
+Received messages stay invisible until the run ends, so each is handled once; whatever was not deleted
+is made visible again on the way out, also after an error or Ctrl-C.
+
+SQS's StartMessageMoveTask moves a whole DLQ server-side, but it cannot stamp a counter, filter, or
+leave quarantined messages behind, so it is not used: it would defeat the loop prevention.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Final
+
+from common.ops.dlq import (
+    ATTR_REDRIVE_COUNT,
+    SQS_BATCH,
+    DlqMessage,
+    Predicate,
+    held,
+    matches_all,
+    receive_batch,
+)
+from common.ops.journal import SENT, Journal
+from common.ops.queues import Queue
+from common.quarantine import QUARANTINE_ATTRIBUTES
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import (
+        DeleteMessageBatchRequestEntryTypeDef,
+        MessageAttributeValueTypeDef,
+        SendMessageBatchRequestEntryTypeDef,
+    )
+
+#: The DLQ MessageId a copy came from, for tracing; added only when the attribute limit allows.
+ATTR_REDRIVEN_FROM: Final = "RedrivenFrom"
+DEFAULT_LOOP_LIMIT: Final = 3
+MAX_ATTRIBUTES: Final = 10
+
+
+@dataclass(frozen=True, slots=True)
+class RedriveOptions:
+    limit: int
+    loop_limit: int = DEFAULT_LOOP_LIMIT
+    force: bool = False
+    dry_run: bool = False
+    filters: Sequence[Predicate] = ()
+    visibility_seconds: int = 300
+    wait_seconds: int = 1
+
+
+@dataclass(slots=True)
+class RedriveReport:
+    """What happened to each message the run looked at."""
+
+    dry_run: bool = False
+    moved: list[tuple[str, str]] = field(default_factory=list)
+    would_move: list[str] = field(default_factory=list)
+    completed_earlier: list[str] = field(default_factory=list)
+    at_loop_limit: list[DlqMessage] = field(default_factory=list)
+    quarantined: list[DlqMessage] = field(default_factory=list)
+    too_many_attributes: list[str] = field(default_factory=list)
+    filtered_out: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    not_deleted: list[str] = field(default_factory=list)
+
+    @property
+    def examined(self) -> int:
+        return (
+            len(self.moved)
+            + len(self.would_move)
+            + len(self.completed_earlier)
+            + len(self.at_loop_limit)
+            + len(self.quarantined)
+            + len(self.too_many_attributes)
+            + self.filtered_out
+            + len(self.failed)
+        )
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.not_deleted
+
+
+ProgressCallback = Callable[[RedriveReport], object]
+
+
+def copy_attributes(
+    message: DlqMessage, redrive_count: int
+) -> dict[str, MessageAttributeValueTypeDef] | None:
+    """The copy's attributes: the sender's, a new RedriveCount, and RedrivenFrom if there is room.
+
+    Quarantine attributes are dropped (they describe the DLQ copy, and main_job stamps fresh ones if it
+    quarantines again). None means the sender's attributes leave no room for RedriveCount.
+    """
+    ours = {ATTR_REDRIVE_COUNT, ATTR_REDRIVEN_FROM}
+    attributes: dict[str, MessageAttributeValueTypeDef] = {}
+    for name, value in message.raw_attributes.items():
+        if name in QUARANTINE_ATTRIBUTES or name in ours:
+            continue
+        kept: MessageAttributeValueTypeDef = {"DataType": value["DataType"]}
+        if "StringValue" in value:
+            kept["StringValue"] = value["StringValue"]
+        if "BinaryValue" in value:
+            kept["BinaryValue"] = value["BinaryValue"]
+        attributes[name] = kept
+    if len(attributes) >= MAX_ATTRIBUTES:
+        return None
+    attributes[ATTR_REDRIVE_COUNT] = {"DataType": "Number", "StringValue": str(redrive_count)}
+    if len(attributes) < MAX_ATTRIBUTES:
+        attributes[ATTR_REDRIVEN_FROM] = {"DataType": "String", "StringValue": message.message_id}
+    return attributes
+
+
+class Redrive:
+    """One redrive run from ``dlq`` to ``target``."""
+
+    def __init__(
+        self,
+        *,
+        sqs: SQSClient,
+        dlq: Queue,
+        target: Queue,
+        journal: Journal,
+        options: RedriveOptions,
+        progress: ProgressCallback | None = None,
+        progress_every: int = 100,
+    ) -> None:
+        self._sqs = sqs
+        self._dlq = dlq
+        self._target = target
+        self._journal = journal
+        self._options = options
+        self._progress = progress
+        self._progress_every = progress_every
+        self.report = RedriveReport(dry_run=options.dry_run)
+
+    def run(self) -> RedriveReport:
+        seen: set[str] = set()
+        last_progress = 0
+        with held(self._sqs, self._dlq.url) as holding:
+            while self._room() > 0:
+                batch = receive_batch(
+                    self._sqs,
+                    self._dlq.url,
+                    count=SQS_BATCH,
+                    visibility_seconds=self._options.visibility_seconds,
+                    wait_seconds=self._options.wait_seconds,
+                )
+                fresh = [message for message in batch if message.message_id not in seen]
+                holding.extend(message for message in batch if message not in fresh)
+                if not fresh:
+                    break
+                seen.update(message.message_id for message in fresh)
+                holding.extend(self._process(fresh))
+                if self._progress and self.report.examined - last_progress >= self._progress_every:
+                    last_progress = self.report.examined
+                    self._progress(self.report)
+        return self.report
+
+    def _room(self) -> int:
+        return self._options.limit - len(self.report.moved) - len(self.report.would_move)
+
+    def _process(self, batch: list[DlqMessage]) -> list[DlqMessage]:
+        """Handle one received batch; return the messages to leave in the DLQ."""
+        keep: list[DlqMessage] = []
+        to_send: list[tuple[DlqMessage, dict[str, MessageAttributeValueTypeDef]]] = []
+        leftovers: list[DlqMessage] = []
+        for message in batch:
+            if self._journal.state(message.message_id) == SENT:
+                (keep if self._options.dry_run else leftovers).append(message)
+                self.report.completed_earlier.append(message.message_id)
+                continue
+            attributes = self._eligible(message)
+            if attributes is None or self._room() - len(to_send) <= 0:
+                keep.append(message)
+            elif self._options.dry_run:
+                self.report.would_move.append(message.message_id)
+                keep.append(message)
+            else:
+                to_send.append((message, attributes))
+        sent = self._send(to_send, keep)
+        keep += self._delete([*leftovers, *sent])
+        return keep
+
+    def _eligible(self, message: DlqMessage) -> dict[str, MessageAttributeValueTypeDef] | None:
+        """The copy's attributes, or None (and the reason recorded) if the message stays."""
+        if not matches_all(self._options.filters, message):
+            self.report.filtered_out += 1
+            return None
+        if message.redrive_count >= self._options.loop_limit:
+            self.report.at_loop_limit.append(message)
+            return None
+        if message.quarantine_reason and not self._options.force:
+            self.report.quarantined.append(message)
+            return None
+        attributes = copy_attributes(message, message.redrive_count + 1)
+        if attributes is None:
+            self.report.too_many_attributes.append(message.message_id)
+        return attributes
+
+    def _send(
+        self,
+        items: list[tuple[DlqMessage, dict[str, MessageAttributeValueTypeDef]]],
+        keep: list[DlqMessage],
+    ) -> list[DlqMessage]:
+        if not items:
+            return []
+        self._journal.record_sending(self._dlq.url, [message.message_id for message, _ in items])
+        entries: list[SendMessageBatchRequestEntryTypeDef] = [
+            {"Id": str(index), "MessageBody": message.body, "MessageAttributes": attributes}
+            for index, (message, attributes) in enumerate(items)
+        ]
+        response = self._sqs.send_message_batch(QueueUrl=self._target.url, Entries=entries)
+        copies = {int(entry["Id"]): entry["MessageId"] for entry in response.get("Successful", [])}
+        for entry in response.get("Failed", []):
+            message = items[int(entry["Id"])][0]
+            self.report.failed.append(
+                (message.message_id, f"{entry.get('Code')}: {entry.get('Message', '')}")
+            )
+            keep.append(message)
+        done = [(items[index][0], copy) for index, copy in sorted(copies.items())]
+        self._journal.record_sent(self._dlq.url, [(message.message_id, copy) for message, copy in done])
+        self.report.moved += [(message.message_id, copy) for message, copy in done]
+        return [message for message, _ in done]
+
+    def _delete(self, messages: list[DlqMessage]) -> list[DlqMessage]:
+        """Delete originals that now have a copy; return those SQS would not delete (a rerun will)."""
+        if not messages:
+            return []
+        entries: list[DeleteMessageBatchRequestEntryTypeDef] = [
+            {"Id": str(index), "ReceiptHandle": message.receipt_handle}
+            for index, message in enumerate(messages)
+        ]
+        response = self._sqs.delete_message_batch(QueueUrl=self._dlq.url, Entries=entries)
+        failed = [messages[int(entry["Id"])] for entry in response.get("Failed", [])]
+        self.report.not_deleted += [message.message_id for message in failed]
+        return failed
+
+
+def render(report: RedriveReport, *, dlq: Queue, target: Queue) -> str:
+    verb = "would move" if report.dry_run else "moved"
+    count = len(report.would_move) if report.dry_run else len(report.moved)
+    lines = [
+        f"{verb} {count} message(s) from {dlq.name} to {target.name}"
+        + (" (dry run)" if report.dry_run else "")
+    ]
+    lines += [f"  {mid} -> {copy}" for mid, copy in report.moved]
+    lines += [f"  {mid}" for mid in report.would_move]
+    if report.completed_earlier:
+        verb = "would remove" if report.dry_run else "removed"
+        lines.append(f"{verb} {len(report.completed_earlier)} message(s) an earlier run had already moved")
+    if report.at_loop_limit:
+        lines.append(f"left {len(report.at_loop_limit)} message(s) at the loop limit (RedriveCount reached):")
+        lines += [f"  {m.message_id}  redrives={m.redrive_count}" for m in report.at_loop_limit]
+    if report.quarantined:
+        lines.append(
+            f"left {len(report.quarantined)} quarantined message(s) (malformed; --force to redrive):"
+        )
+        lines += [f"  {m.message_id}  {m.quarantine_reason}" for m in report.quarantined]
+    if report.too_many_attributes:
+        lines.append(
+            f"left {len(report.too_many_attributes)} message(s) with no room for RedriveCount (10 attributes)"
+        )
+    if report.filtered_out:
+        lines.append(f"left {report.filtered_out} message(s) that do not match the filter")
+    for mid, reason in report.failed:
+        lines.append(f"FAILED to send {mid}: {reason}")
+    if report.not_deleted:
+        lines.append(
+            "sent but not yet deleted from the DLQ (the next run deletes them): "
+            + ", ".join(report.not_deleted)
+        )
+    return "\n".join(lines) + "\n"
+
+
+def progress_line(report: RedriveReport) -> str:
+    done = len(report.would_move) if report.dry_run else len(report.moved)
+    return f"redrive: examined {report.examined}, {'would move' if report.dry_run else 'moved'} {done}\n"

@@ -1,0 +1,71 @@
+"""``fleet send``: build a trigger, check it against main_job's contract, send it, report its IDs.
+
+The trigger is validated with :func:`common.messages.parse_trigger`, the function main_job itself uses,
+so a trigger that main_job would quarantine is refused here with the same reason, before it is sent.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from common.messages import MalformedMessage, parse_trigger
+from common.ops.errors import OpsError
+from common.ops.job_lookup import SendWindow
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """What SendMessage told us, and when (by our clock) it happened."""
+
+    message_id: str
+    window: SendWindow
+
+
+def trigger_from_flags(
+    *,
+    trigger: str,
+    job_type: str | None,
+    correlation_id: str | None,
+    data: str | None,
+    background_job: bool,
+    now: datetime,
+) -> str:
+    """A trigger body from command-line flags; ``data`` is a JSON object given as text."""
+    document: dict[str, Any] = {
+        "trigger": trigger,
+        "timestamp": now.astimezone(UTC).isoformat(timespec="milliseconds"),
+        "triggerBackgroundJob": background_job,
+    }
+    if job_type is not None:
+        document["jobType"] = job_type
+    if correlation_id is not None:
+        document["correlationId"] = correlation_id
+    if data is not None:
+        try:
+            document["data"] = json.loads(data)
+        except ValueError as error:
+            raise OpsError(f"--data is not valid JSON: {error}") from None
+    return json.dumps(document, separators=(",", ":"))
+
+
+def validate(body: str) -> None:
+    """Refuse, with main_job's own reason, a trigger that main_job would quarantine."""
+    try:
+        parse_trigger(body)
+    except MalformedMessage as error:
+        raise OpsError(f"trigger refused, not sent: {error.reason}") from None
+
+
+def send(sqs: SQSClient, queue_url: str, body: str) -> Sent:
+    validate(body)
+    before = time.time_ns() // 1_000_000
+    message_id = sqs.send_message(QueueUrl=queue_url, MessageBody=body)["MessageId"]
+    after = time.time_ns() // 1_000_000
+    return Sent(message_id=message_id, window=SendWindow(before_ms=before, after_ms=after))
