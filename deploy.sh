@@ -24,10 +24,10 @@ readonly VENV_DIR=".venv"
 readonly VENV_STAMP="${VENV_DIR}/.pyproject.sha256"
 readonly PLATFORM="linux/amd64"
 # Created on the first build, before the rest of the stack, so that images can be pushed before the
-# first update. These are the resource addresses in tf/ecr.tf.
+# first update. These are the resource addresses in tf/ecr.tf (one instance per service).
 readonly -a ECR_TARGETS=(
-  "-target=aws_ecr_repository.main_job"
-  "-target=aws_ecr_repository.background_job"
+  "-target=aws_ecr_repository.this"
+  "-target=aws_ecr_lifecycle_policy.this"
 )
 readonly SAMPLE_TRIGGER='{"trigger":"api_call","triggerBackgroundJob":true,"data":{"userId":"test123","action":"process_data"}}'
 

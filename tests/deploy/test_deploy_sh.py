@@ -119,8 +119,8 @@ def test_build_on_a_fresh_state_creates_the_ecr_repositories_first(deploy: Deplo
         output("main_job_ecr_repository_url"),
         [
             *TF, "apply", "-input=false", "-auto-approve", "-var=aws_region=eu-west-1",
-            "-var=environment=staging", "-target=aws_ecr_repository.main_job",
-            "-target=aws_ecr_repository.background_job",
+            "-var=environment=staging", "-target=aws_ecr_repository.this",
+            "-target=aws_ecr_lifecycle_policy.this",
         ],
     ]  # fmt: skip
     assert calls[-1] == ["docker", "push", f"{BACKGROUND_URL}:{SHA}"]
