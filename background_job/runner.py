@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from background_job.api import JobContext, JobHandler, PermanentJobError, RetryLater
 from common import metrics
 from common.inbound import InboundMessage
-from common.job_log import JobLog
+from common.job_log import JobLog, OutageBreaker
 from common.logging import bound_context, get_logger
 from common.messages import BackgroundJob, MalformedMessage, parse_background_job
 from common.metrics import MetricsEmitter
@@ -41,6 +41,7 @@ class JobRunner:
         self._metrics = metrics_emitter
         self._max_receive_count = max_receive_count
         self._shutdown = shutdown
+        self._logs_breaker = OutageBreaker()
 
     def __call__(self, message: InboundMessage) -> Outcome:
         job = parse_background_job(message.body, message.attributes)
@@ -66,6 +67,7 @@ class JobRunner:
                 "attempt": message.receive_count,
             },
             on_delivery_failure=lambda count: self._metrics.emit({metrics.JOB_LOG_DELIVERY_FAILURES: count}),
+            breaker=self._logs_breaker,
         )
 
     def _execute(

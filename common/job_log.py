@@ -12,6 +12,8 @@ container stream) with a warning, and the delivery-failure metric counts them.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from operator import itemgetter
@@ -40,6 +42,30 @@ _LEVELS: Final = {
 }
 
 DeliveryFailureCallback = Callable[[int], None]
+#: After a failed call, jobs skip CloudWatch Logs for this long instead of each waiting on retries.
+OUTAGE_COOLDOWN_SECONDS: Final = 30.0
+
+
+class OutageBreaker:
+    """Shared by all jobs of a process: while Logs is failing, go straight to stdout.
+
+    Without it every job in an outage would spend several seconds in botocore retries before falling
+    back, and throughput would collapse. After the cooldown the next job probes Logs again, so delivery
+    resumes on its own when the service is back.
+    """
+
+    def __init__(self, cooldown_seconds: float = OUTAGE_COOLDOWN_SECONDS) -> None:
+        self._cooldown = cooldown_seconds
+        self._open_until = 0.0
+        self._lock = threading.Lock()
+
+    def is_open(self) -> bool:
+        with self._lock:
+            return time.monotonic() < self._open_until
+
+    def trip(self) -> None:
+        with self._lock:
+            self._open_until = time.monotonic() + self._cooldown
 
 
 def job_stream_name(job_id: str) -> str:
@@ -100,12 +126,14 @@ class JobLog:
         job_id: str,
         context: Mapping[str, Any],
         on_delivery_failure: DeliveryFailureCallback,
+        breaker: OutageBreaker,
     ) -> None:
         self.stream_name = job_stream_name(job_id)
         self._logs = logs
         self._log_group = log_group
         self._context = {"jobId": job_id, **context}
         self._on_delivery_failure = on_delivery_failure
+        self._breaker = breaker
         self._handler: _StreamHandler | None = None
 
     def __enter__(self) -> JobLog:
@@ -116,9 +144,16 @@ class JobLog:
         self.close()
 
     def open(self) -> None:
+        if self._breaker.is_open():
+            log.warning(
+                "job_log.unavailable", stream=self.stream_name, error="recent outage", fallback="stdout"
+            )
+            self._on_delivery_failure(1)
+            return
         try:
             self._create_stream()
         except (BotoCoreError, ClientError) as error:
+            self._breaker.trip()
             log.warning("job_log.unavailable", stream=self.stream_name, error=str(error), fallback="stdout")
             self._on_delivery_failure(1)
             return
@@ -184,6 +219,7 @@ class JobLog:
                 raise  # already there means a retry of this job: keep writing to the same stream
 
     def _delivery_failed(self, events: list[dict[str, Any]], error: str) -> None:
+        self._breaker.trip()
         log.warning("job_log.delivery_failed", stream=self.stream_name, error=error, events=len(events))
         for event in events:
             log.warning("job_log.undelivered", job_event=event["message"])

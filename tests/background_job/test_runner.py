@@ -1,0 +1,179 @@
+"""Running one background job: its own log stream, its lifecycle events, and the outcome it leads to."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from background_job.jobs import REGISTRY
+from background_job.runner import JobRunner
+from common import metrics
+from common.dispatch import run_guarded
+from common.inbound import InboundMessage
+from common.job_ids import job_id_for_message
+from common.job_log import job_stream_name
+from common.messages import BackgroundJob
+from common.metrics import MetricsEmitter
+from common.names import BACKGROUND_JOB_SERVICE
+from common.settlement import Outcome, Verdict
+from common.shutdown import Shutdown
+from tests.conftest import MAX_RECEIVE_COUNT, AwsFleet
+from tests.faults import FaultInjector
+
+SENT_MS = 1_795_300_000_000
+JOB_ID = job_id_for_message("trigger-message-1", SENT_MS)
+
+
+class Harness:
+    def __init__(self, fleet: AwsFleet) -> None:
+        self.fleet = fleet
+        self.metrics_out = io.StringIO()
+        self.runner = JobRunner(
+            registry=REGISTRY,
+            logs=fleet.logs,
+            log_group=fleet.names.background_job_log_group,
+            metrics_emitter=MetricsEmitter("Test", BACKGROUND_JOB_SERVICE, self.metrics_out),
+            max_receive_count=MAX_RECEIVE_COUNT,
+            shutdown=Shutdown(),
+        )
+
+    def run(self, job_type: str = "main-job-processing", attempt: int = 1, **data: Any) -> Outcome:  # noqa: ANN401
+        job = BackgroundJob(
+            JOB_ID, job_type, "corr-42", {"trigger": "api_call", "data": data}, "2026-11-22T10:00:00Z"
+        )
+        message = InboundMessage("bg-message-1", "receipt", job.to_body(), attempt, SENT_MS)
+        return run_guarded(self.runner, message)
+
+    def stream_events(self) -> list[dict[str, Any]]:
+        events = self.fleet.logs.get_log_events(
+            logGroupName=self.fleet.names.background_job_log_group, logStreamName=job_stream_name(JOB_ID)
+        )["events"]
+        return [json.loads(event["message"]) for event in events]
+
+    def emitted(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.metrics_out.getvalue().splitlines()]
+
+
+@pytest.fixture
+def harness(aws_fleet: AwsFleet) -> Harness:
+    return Harness(aws_fleet)
+
+
+def test_job_writes_its_own_stream_with_the_lifecycle(harness: Harness) -> None:
+    """A successful job logs started, its steps and succeeded, each with the fields the contract names."""
+    outcome = harness.run(userId="test123", action="process_data")
+
+    events = harness.stream_events()
+    assert Outcome.done() == outcome
+    assert ["job.started", "job.step", "job.step", "job.succeeded"] == [e["message"] for e in events]
+    assert all({"jobId", "level", "message", "timestamp", "correlationId"} <= set(e) for e in events)
+    assert {JOB_ID} == {e["jobId"] for e in events}
+    assert {"corr-42"} == {e["correlationId"] for e in events}
+
+
+def test_short_job_costs_two_cloudwatch_logs_calls(harness: Harness) -> None:
+    """CreateLogStream up front and one PutLogEvents at close: the floor for a stream per job."""
+    harness.run()
+
+    assert 1 == harness.fleet.requests.calls["CreateLogStream"]
+    assert 1 == harness.fleet.requests.calls["PutLogEvents"]
+
+
+def test_stream_date_comes_from_the_job_id(harness: Harness) -> None:
+    """The stream is dated by the ULID, so a retry on another day writes to the same stream."""
+    assert f"job-streams/2026-11-21/{JOB_ID}" == job_stream_name(JOB_ID)
+
+
+def test_retry_writes_to_the_same_stream(harness: Harness) -> None:
+    """A second attempt finds its stream already there and appends to it."""
+    harness.run("diagnostic-fail", attempt=1)
+    harness.run("diagnostic-fail", attempt=2)
+
+    started = [e for e in harness.stream_events() if e["message"] == "job.started"]
+    assert [1, 2] == [e["attempt"] for e in started]
+
+
+def test_failure_is_retried_and_says_so(harness: Harness) -> None:
+    """A handler exception is a retry, recorded with error type, attempt and will_retry."""
+    outcome = harness.run("diagnostic-fail", attempt=1)
+
+    [failed] = [e for e in harness.stream_events() if e["message"] == "job.failed"]
+    assert Verdict.RETRY == outcome.verdict
+    assert ("DiagnosticFailure", 1, True) == (failed["error_type"], failed["attempt"], failed["will_retry"])
+
+
+def test_last_attempt_says_it_will_not_be_retried(harness: Harness) -> None:
+    """On the maxReceiveCount-th attempt the job says it goes to the DLQ next."""
+    harness.run("diagnostic-fail", attempt=MAX_RECEIVE_COUNT)
+
+    [failed] = [e for e in harness.stream_events() if e["message"] == "job.failed"]
+    assert failed["will_retry"] is False
+
+
+def test_permanent_error_is_quarantined_at_once(harness: Harness) -> None:
+    """A job that can never succeed as submitted is not retried pointlessly."""
+    outcome = harness.run("diagnostic-sleep", seconds="forever")
+
+    assert Verdict.QUARANTINE == outcome.verdict
+    assert "data.seconds must be a number" in outcome.reason
+
+
+def test_unknown_job_type_is_quarantined_with_the_known_ones(harness: Harness) -> None:
+    """An unknown jobType is a malformed message, and the reason lists what would have worked."""
+    outcome = harness.run("no-such-job")
+
+    assert Verdict.QUARANTINE == outcome.verdict
+    assert "unknown jobType 'no-such-job'" in outcome.reason
+    assert "main-job-processing" in outcome.reason
+
+
+def test_metrics_record_success_duration_and_queue_latency(harness: Harness) -> None:
+    """Each job emits one EMF line with the metrics the alarms use."""
+    harness.run()
+
+    [line] = harness.emitted()
+    assert 1 == line[metrics.JOBS_SUCCEEDED]
+    assert 0 == line[metrics.JOBS_FAILED]
+    assert {metrics.JOB_DURATION, metrics.JOB_QUEUE_LATENCY} <= set(line)
+
+
+def test_job_completes_when_cloudwatch_logs_is_down(harness: Harness) -> None:
+    """A Logs outage neither loses nor blocks the job: events go to stdout and the failure is counted."""
+    FaultInjector(harness.fleet.logs).fail("*", "down")
+
+    with capture_logs() as logs:
+        outcome = harness.run()
+
+    undelivered = [entry["job_event"]["message"] for entry in logs if entry["event"] == "job_log.undelivered"]
+    assert Outcome.done() == outcome
+    assert ["job.started", "job.step", "job.step", "job.succeeded"] == undelivered
+    assert any(entry["event"] == "job_log.unavailable" for entry in logs)
+    assert 1 == sum(line.get(metrics.JOB_LOG_DELIVERY_FAILURES, 0) for line in harness.emitted())
+
+
+def test_failed_put_sends_the_events_to_stdout(harness: Harness) -> None:
+    """When the stream exists but PutLogEvents fails, the batch is not dropped: it goes to stdout."""
+    FaultInjector(harness.fleet.logs).fail("PutLogEvents", "unavailable")
+
+    with capture_logs() as logs:
+        outcome = harness.run()
+
+    undelivered = [entry["job_event"] for entry in logs if entry["event"] == "job_log.undelivered"]
+    assert Outcome.done() == outcome
+    assert 4 == len(undelivered)
+    assert any(entry["event"] == "job_log.delivery_failed" for entry in logs)
+
+
+def test_throttled_create_log_stream_is_retried(harness: Harness) -> None:
+    """CreateLogStream's 50 TPS quota: throttling is retried with backoff and the job's stream still appears."""
+    faults = FaultInjector(harness.fleet.logs)
+    faults.fail("CreateLogStream", "throttle", times=5)
+
+    harness.run()
+
+    assert 5 == faults.injected["CreateLogStream"]
+    assert "job.succeeded" == harness.stream_events()[-1]["message"]

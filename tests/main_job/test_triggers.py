@@ -1,0 +1,186 @@
+"""main_job: triggers become background jobs, in batches, deleted only once their job is enqueued."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from typing import Any
+
+from structlog.testing import capture_logs
+
+from common.dispatch import BatchDispatcher
+from common.inbound import InboundMessage
+from common.job_ids import job_id_for_message
+from common.messages import DEFAULT_JOB_TYPE
+from common.metrics import MetricsEmitter
+from common.names import MAIN_JOB_SERVICE
+from common.quarantine import ATTR_REASON
+from common.settlement import Outcome, Verdict
+from common.shutdown import Shutdown
+from main_job import service
+from main_job.triggers import TriggerHandler
+from tests.conftest import AwsFleet
+from tests.faults import FaultInjector
+from tests.waiting import wait_until
+
+ORIGINAL_EXAMPLE = {
+    "trigger": "api_call",
+    "timestamp": "2026-11-22T10:00:00.000Z",
+    "triggerBackgroundJob": True,
+    "data": {"userId": "test123", "action": "process_data"},
+}
+
+
+def _handler(fleet: AwsFleet) -> TriggerHandler:
+    return TriggerHandler(
+        sqs=fleet.sqs,
+        background_queue_url=fleet.urls.background,
+        metrics_emitter=MetricsEmitter("Test", MAIN_JOB_SERVICE, io.StringIO()),
+    )
+
+
+def _receive_triggers(fleet: AwsFleet, *documents: dict[str, Any] | str) -> list[InboundMessage]:
+    for document in documents:
+        body = document if isinstance(document, str) else json.dumps(document)
+        fleet.sqs.send_message(QueueUrl=fleet.urls.trigger, MessageBody=body)
+    return [InboundMessage.from_sqs(raw) for raw in fleet.receive_all(fleet.urls.trigger)]
+
+
+def _background_messages(fleet: AwsFleet) -> list[dict[str, Any]]:
+    return fleet.receive_all(fleet.urls.background)
+
+
+def test_trigger_becomes_a_background_job_with_the_contract_fields(aws_fleet: AwsFleet) -> None:
+    """The background message carries jobId, jobType, correlationId, the original trigger and enqueuedAt."""
+    [trigger] = _receive_triggers(aws_fleet, {**ORIGINAL_EXAMPLE, "tenant": "acme"})
+
+    outcomes = _handler(aws_fleet)([trigger])
+
+    [message] = _background_messages(aws_fleet)
+    body = json.loads(message["Body"])
+    attributes = {name: value["StringValue"] for name, value in message["MessageAttributes"].items()}
+    assert {trigger.message_id: Outcome.done()} == outcomes
+    assert job_id_for_message(trigger.message_id, trigger.sent_timestamp_ms) == body["jobId"]
+    assert DEFAULT_JOB_TYPE == body["jobType"]
+    assert {**ORIGINAL_EXAMPLE, "tenant": "acme"} == body["trigger"]
+    assert "enqueuedAt" in body
+    assert {
+        "jobId": body["jobId"],
+        "jobType": body["jobType"],
+        "correlationId": body["correlationId"],
+    } == attributes
+
+
+def test_correlation_id_from_the_trigger_is_kept(aws_fleet: AwsFleet) -> None:
+    """A caller's correlationId travels with the job instead of a generated one."""
+    [trigger] = _receive_triggers(aws_fleet, {"trigger": "t", "correlationId": "req-7f3a"})
+
+    _handler(aws_fleet)([trigger])
+
+    [message] = _background_messages(aws_fleet)
+    assert "req-7f3a" == json.loads(message["Body"])["correlationId"]
+
+
+def test_trigger_without_background_job_is_completed_without_enqueueing(aws_fleet: AwsFleet) -> None:
+    """triggerBackgroundJob: false is logged and deleted, and nothing is enqueued."""
+    [trigger] = _receive_triggers(aws_fleet, {"trigger": "t", "triggerBackgroundJob": False})
+
+    outcomes = _handler(aws_fleet)([trigger])
+
+    assert {trigger.message_id: Outcome.done()} == outcomes
+    assert [] == _background_messages(aws_fleet)
+
+
+def test_a_batch_of_ten_triggers_is_one_send_batch(aws_fleet: AwsFleet) -> None:
+    """Ten triggers received together cost a single SendMessageBatch."""
+    triggers = _receive_triggers(aws_fleet, *[{"trigger": f"t{i}"} for i in range(10)])
+    assert 10 == len(triggers)
+
+    _handler(aws_fleet)(triggers)
+
+    assert 1 == aws_fleet.requests.calls["SendMessageBatch"]
+    assert 10 == aws_fleet.requests.calls["SendMessage"]  # the test's own sends; main_job never sends singly
+
+
+def test_malformed_trigger_is_quarantined_and_does_not_hold_up_its_batch(aws_fleet: AwsFleet) -> None:
+    """A bad trigger is refused with its reason while the good ones in the same batch are enqueued."""
+    triggers = _receive_triggers(aws_fleet, {"trigger": "good-1"}, "{oops", {"trigger": "good-2"})
+
+    outcomes = _handler(aws_fleet)(triggers)
+
+    verdicts = sorted(outcome.verdict.value for outcome in outcomes.values())
+    assert ["done", "done", "quarantine"] == verdicts
+    assert 2 == len(_background_messages(aws_fleet))
+
+
+def test_enqueue_failure_retries_the_trigger_instead_of_deleting_it(aws_fleet: AwsFleet) -> None:
+    """If the background queue is unreachable, the trigger stays on its queue for a later retry."""
+    [trigger] = _receive_triggers(aws_fleet, {"trigger": "t"})
+    FaultInjector(aws_fleet.sqs).fail("SendMessageBatch", "down")
+
+    outcomes = _handler(aws_fleet)([trigger])
+
+    assert Verdict.RETRY == outcomes[trigger.message_id].verdict
+
+
+def test_redelivered_trigger_keeps_its_job_id_and_is_logged_as_duplicate(aws_fleet: AwsFleet) -> None:
+    """A trigger seen twice (crash before delete) yields the same jobId, and the duplicate is visible."""
+    [first] = _receive_triggers(aws_fleet, {"trigger": "t"})
+    _handler(aws_fleet)([first])  # enqueued, but the worker dies before deleting the trigger
+    aws_fleet.sqs.change_message_visibility(
+        QueueUrl=aws_fleet.urls.trigger, ReceiptHandle=first.receipt_handle, VisibilityTimeout=0
+    )
+    [second] = [InboundMessage.from_sqs(raw) for raw in aws_fleet.receive_all(aws_fleet.urls.trigger)]
+
+    with capture_logs() as logs:
+        _handler(aws_fleet)([second])
+
+    job_ids = {json.loads(m["Body"])["jobId"] for m in _background_messages(aws_fleet)}
+    [duplicate] = [entry for entry in logs if entry["event"] == "trigger.redelivered"]
+    assert (first.message_id, 2) == (second.message_id, second.receive_count)
+    assert {job_id_for_message(first.message_id, first.sent_timestamp_ms)} == job_ids
+    assert duplicate["duplicate_of_job"] in job_ids
+
+
+def test_main_job_worker_quarantines_bad_triggers_and_completes_good_ones(aws_fleet: AwsFleet) -> None:
+    """The assembled main_job worker: bad triggers land in the trigger DLQ with a reason, good ones are enqueued."""
+    shutdown = Shutdown()
+    consumer = service.build(
+        aws_fleet.settings(MAIN_JOB_SERVICE, receive_wait_seconds=1), shutdown, sqs=aws_fleet.sqs
+    )
+    for body in ('{"trigger":"a"}', "[1,2,3]", '{"trigger":"b","data":"not-an-object"}', '{"trigger":"c"}'):
+        aws_fleet.sqs.send_message(QueueUrl=aws_fleet.urls.trigger, MessageBody=body)
+    thread = threading.Thread(target=consumer.run)
+    thread.start()
+    try:
+        wait_until(
+            lambda: aws_fleet.depth(aws_fleet.urls.trigger) == (0, 0), timeout=20, what="triggers settled"
+        )
+    finally:
+        shutdown.request("test finished")
+        thread.join(timeout=20)
+
+    reasons = sorted(
+        m["MessageAttributes"][ATTR_REASON]["StringValue"]
+        for m in aws_fleet.receive_all(aws_fleet.urls.trigger_dlq)
+    )
+    assert ["body must be a JSON object, got array", "field 'data' must be an object, got string"] == reasons
+    assert 2 == len(_background_messages(aws_fleet))
+
+
+def test_batch_dispatcher_retries_every_message_if_the_handler_crashes(aws_fleet: AwsFleet) -> None:
+    """A bug in batch handling costs a retry of the batch, never a lost trigger."""
+    settled: list[tuple[str, Outcome]] = []
+
+    class Recorder:
+        def settle(self, message: InboundMessage, outcome: Outcome) -> None:
+            settled.append((message.body, outcome))
+
+    def broken(_messages: Any) -> dict[str, Outcome]:  # noqa: ANN401
+        raise RuntimeError("bug")
+
+    messages = [InboundMessage("m1", "r1", "one", 1, 0), InboundMessage("m2", "r2", "two", 1, 0)]
+    BatchDispatcher(broken, Recorder()).dispatch(messages)  # type: ignore[arg-type]
+
+    assert [("one", Verdict.RETRY), ("two", Verdict.RETRY)] == [(body, o.verdict) for body, o in settled]
