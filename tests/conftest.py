@@ -42,10 +42,10 @@ class RequestCounter:
     def __init__(self) -> None:
         self.calls: collections.Counter[str] = collections.Counter()
 
-    def attach(self, client: Any) -> None:  # noqa: ANN401 - any boto3 client
+    def attach(self, client: Any) -> None:
         client.meta.events.register("before-call.*.*", self._count)
 
-    def _count(self, model: Any, **_: Any) -> None:  # noqa: ANN401
+    def _count(self, model: Any, **_: Any) -> None:
         self.calls[model.name] += 1
 
     def total(self, *names: str) -> int:
@@ -62,7 +62,7 @@ class AwsFleet:
     urls: QueueUrls
     requests: RequestCounter
 
-    def settings(self, service: str, **overrides: Any) -> Settings:  # noqa: ANN401
+    def settings(self, service: str, **overrides: Any) -> Settings:
         base: dict[str, Any] = {
             "service": service,
             "trigger_queue_url": self.urls.trigger,
@@ -102,7 +102,9 @@ class AwsFleet:
             QueueUrl=queue_url,
             AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
         )["Attributes"]
-        return int(attributes["ApproximateNumberOfMessages"]), int(attributes["ApproximateNumberOfMessagesNotVisible"])
+        return int(attributes["ApproximateNumberOfMessages"]), int(
+            attributes["ApproximateNumberOfMessagesNotVisible"]
+        )
 
 
 @pytest.fixture
@@ -114,7 +116,11 @@ def aws_fleet() -> Iterator[AwsFleet]:
         logs = boto3.client("logs", region_name=REGION, config=config)
         names = FleetNames.for_deployment("fleet-test", "test")
         urls = provision(
-            sqs=sqs, logs=logs, names=names, visibility_timeout=VISIBILITY_TIMEOUT, max_receive_count=MAX_RECEIVE_COUNT
+            sqs=sqs,
+            logs=logs,
+            names=names,
+            visibility_timeout=VISIBILITY_TIMEOUT,
+            max_receive_count=MAX_RECEIVE_COUNT,
         )
         requests = RequestCounter()
         requests.attach(sqs)

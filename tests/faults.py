@@ -26,7 +26,7 @@ class _Raw:
     def __init__(self, body: bytes) -> None:
         self._body = body
 
-    def stream(self, **_: Any) -> Any:  # noqa: ANN401
+    def stream(self, **_: Any) -> Any:
         yield self._body
 
 
@@ -40,7 +40,7 @@ class _Rule:
 class FaultInjector:
     """Per-operation faults for one boto3 client backed by moto in-process."""
 
-    def __init__(self, client: Any, seed: int = 7) -> None:  # noqa: ANN401 - any boto3 client
+    def __init__(self, client: Any, seed: int = 7) -> None:
         self._rules: dict[str, _Rule] = {}
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
@@ -71,7 +71,7 @@ class FaultInjector:
             self.injected[operation] = self.injected.get(operation, 0) + 1
             return rule.kind
 
-    def _before_send(self, request: Any, event_name: str, **kwargs: Any) -> Any:  # noqa: ANN401
+    def _before_send(self, request: Any, event_name: str, **kwargs: Any) -> Any:
         operation = event_name.rsplit(".", 1)[-1]
         kind = self._pick(operation)
         if kind == "down":

@@ -41,7 +41,7 @@ class Harness:
             shutdown=Shutdown(),
         )
 
-    def run(self, job_type: str = "main-job-processing", attempt: int = 1, **data: Any) -> Outcome:  # noqa: ANN401
+    def run(self, job_type: str = "main-job-processing", attempt: int = 1, **data: Any) -> Outcome:
         job = BackgroundJob(
             JOB_ID, job_type, "corr-42", {"trigger": "api_call", "data": data}, "2026-11-22T10:00:00Z"
         )

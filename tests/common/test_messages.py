@@ -93,7 +93,9 @@ def _background(**overrides: object) -> str:
 
 def test_background_job_round_trips() -> None:
     """What main_job writes, background_job reads back unchanged, attributes included."""
-    job = BackgroundJob(JOB_ID, DEFAULT_JOB_TYPE, "corr-1", {"trigger": "t", "x": 1}, "2026-11-22T10:00:00+00:00")
+    job = BackgroundJob(
+        JOB_ID, DEFAULT_JOB_TYPE, "corr-1", {"trigger": "t", "x": 1}, "2026-11-22T10:00:00+00:00"
+    )
     attributes = {name: value["StringValue"] for name, value in job.message_attributes().items()}
 
     assert job == parse_background_job(job.to_body(), attributes)
@@ -108,11 +110,21 @@ def test_background_job_round_trips() -> None:
         (_background(jobId="../../etc/passwd"), {}, "field 'jobId' must be a 26-character"),
         (_background(trigger="t"), {}, "field 'trigger' must be an object, got string"),
         (_background(jobType=None), {}, "field 'jobType' is required"),
-        (_background(), {"jobId": "01KANG3680B51DJKTJ921E1WMW"}, "message attribute 'jobId' disagrees with the body"),
-        (_background(), {"jobType": "diagnostic-fail"}, "message attribute 'jobType' disagrees with the body"),
+        (
+            _background(),
+            {"jobId": "01KANG3680B51DJKTJ921E1WMW"},
+            "message attribute 'jobId' disagrees with the body",
+        ),
+        (
+            _background(),
+            {"jobType": "diagnostic-fail"},
+            "message attribute 'jobType' disagrees with the body",
+        ),
     ],
 )
-def test_malformed_background_job_gets_a_precise_reason(body: str, attributes: dict[str, str], reason: str) -> None:
+def test_malformed_background_job_gets_a_precise_reason(
+    body: str, attributes: dict[str, str], reason: str
+) -> None:
     """A background message that is not what main_job writes is refused, including spoofed attributes."""
     with pytest.raises(MalformedMessage) as caught:
         parse_background_job(body, attributes)

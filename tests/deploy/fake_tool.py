@@ -22,7 +22,7 @@ import shutil
 import sys
 from pathlib import Path
 
-ECR_PASSWORD = "fake-ecr-password"  # noqa: S105 - a fixed test value, not a credential
+ECR_PASSWORD = "fake-ecr-password"
 GIT_SHA = "abc1234"
 IMAGES = [{"imageDigest": "sha256:aaaa", "imageTag": GIT_SHA}, {"imageDigest": "sha256:bbbb"}]
 

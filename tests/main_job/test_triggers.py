@@ -177,7 +177,7 @@ def test_batch_dispatcher_retries_every_message_if_the_handler_crashes(aws_fleet
         def settle(self, message: InboundMessage, outcome: Outcome) -> None:
             settled.append((message.body, outcome))
 
-    def broken(_messages: Any) -> dict[str, Outcome]:  # noqa: ANN401
+    def broken(_messages: Any) -> dict[str, Outcome]:
         raise RuntimeError("bug")
 
     messages = [InboundMessage("m1", "r1", "one", 1, 0), InboundMessage("m2", "r2", "two", 1, 0)]

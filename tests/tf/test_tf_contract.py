@@ -182,7 +182,7 @@ def test_heartbeat_file_is_the_worker_default_inside_the_writable_tmp(tf_config,
     """common.health reads the same file the loop touches, on the only writable mount."""
     heartbeat = _environment(tf_config, service)[settings.ENV_HEARTBEAT_FILE]
     assert heartbeat == Settings.from_env(service, dict.fromkeys(REQUIRED_ENV[service], "x")).heartbeat_file
-    assert heartbeat.startswith("/tmp/")  # noqa: S108 - the task's one writable mount, not a temp file
+    assert heartbeat.startswith("/tmp/")
 
 
 def test_stop_timeout_is_the_grace_period_plus_five_and_fits_fargate(tf_config) -> None:
