@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from mypy_boto3_logs import CloudWatchLogsClient
     from mypy_boto3_sqs import SQSClient
 
-_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=3, read_timeout=30)
+# No max_attempts here: standard mode's default (3) applies, and AWS_MAX_ATTEMPTS can change it.
+_CONFIG = Config(retries={"mode": "standard"}, connect_timeout=3, read_timeout=30)
 
 
 @dataclass(frozen=True, slots=True)
