@@ -406,7 +406,8 @@ ensure_venv() {
   fi
   if [[ "${have}" != "${want}" ]]; then
     log "Installing the package and its dev tools into ${VENV_DIR}"
-    "${VENV_DIR}/bin/python" -m pip install -e '.[dev]'
+    # pip's progress goes to stderr: stdout stays the command's own output (status, local).
+    "${VENV_DIR}/bin/python" -m pip install -e '.[dev]' >&2
     echo "${want}" >"${VENV_STAMP}"
   fi
 }
