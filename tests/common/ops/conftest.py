@@ -104,9 +104,7 @@ class Fleet:
             QueueUrl=self.urls[alias],
             AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
         )["Attributes"]
-        return int(attributes["ApproximateNumberOfMessages"]) + int(
-            attributes["ApproximateNumberOfMessagesNotVisible"]
-        )
+        return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
 
 def new_job_id(index: int, at: datetime) -> str:
@@ -154,9 +152,7 @@ def fleet(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[Fleet]:
             ("background", names.background_queue, names.background_dlq),
         ):
             urls[f"{alias}-dlq"] = sqs.create_queue(QueueName=dlq)["QueueUrl"]
-            arn = sqs.get_queue_attributes(QueueUrl=urls[f"{alias}-dlq"], AttributeNames=["QueueArn"])[
-                "Attributes"
-            ]
+            arn = sqs.get_queue_attributes(QueueUrl=urls[f"{alias}-dlq"], AttributeNames=["QueueArn"])["Attributes"]
             policy = json.dumps({"deadLetterTargetArn": arn["QueueArn"], "maxReceiveCount": 1})
             urls[alias] = sqs.create_queue(QueueName=source, Attributes={"RedrivePolicy": policy})["QueueUrl"]
         logs.create_log_group(logGroupName=names.main_job_log_group)

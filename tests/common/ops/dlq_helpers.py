@@ -11,7 +11,11 @@ from common.quarantine import quarantine_attributes
 def quarantine(fleet: Any, alias: str, body: str, reason: str, **sender_attributes: str) -> str:
     """Park ``body`` in ``alias``-dlq as the settler does for a malformed message; return its DLQ MessageId."""
     original = InboundMessage(
-        message_id="original-1", receipt_handle="r", body=body, receive_count=1, sent_timestamp_ms=0,
+        message_id="original-1",
+        receipt_handle="r",
+        body=body,
+        receive_count=1,
+        sent_timestamp_ms=0,
         attributes=sender_attributes,
     )
     attributes = quarantine_attributes(original, reason=reason, source_queue=fleet.urls[alias])

@@ -8,6 +8,7 @@ import socket
 import pytest
 
 from common.ops import cli
+from common.ops.deployment import Deployment
 
 
 def _run_without_mock(*argv: str) -> tuple[int, str, str]:
@@ -44,9 +45,7 @@ def test_missing_credentials_are_reported_without_a_traceback(monkeypatch, tmp_p
     code, _, err = _run_without_mock("status")
 
     assert 1 == code
-    assert (
-        "fleet: no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY\n" == err
-    )
+    assert "fleet: no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY\n" == err
 
 
 def test_an_emulator_that_is_not_running_is_named(monkeypatch):
@@ -95,15 +94,10 @@ def test_usage_errors_exit_2(fleet, capsys):
     assert "QUEUE" in capsys.readouterr().err
 
 
-def test_the_environment_defaults_to_local_against_an_emulator(monkeypatch):
+def test_the_environment_defaults_to_local_against_an_emulator():
     """With AWS_ENDPOINT_URL set and no FLEET_ENVIRONMENT, names are the local fleet's."""
-    from common.ops.deployment import Deployment
-
     environ = {"AWS_ENDPOINT_URL": "http://localhost:5000"}
 
     assert "message-driven-microservices-local" == Deployment.from_env(environ).names.prefix
     assert "message-driven-microservices-prod" == Deployment.from_env({}).names.prefix
-    assert (
-        "shop-dev"
-        == Deployment.from_env({"FLEET_PROJECT_NAME": "shop", "FLEET_ENVIRONMENT": "dev"}).names.prefix
-    )
+    assert "shop-dev" == Deployment.from_env({"FLEET_PROJECT_NAME": "shop", "FLEET_ENVIRONMENT": "dev"}).names.prefix

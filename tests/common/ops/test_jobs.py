@@ -74,7 +74,11 @@ def test_jobs_json_is_machine_readable(fleet, now):
     [job] = json.loads(fleet.run("jobs", "--json").out)
 
     assert (job_id, "succeeded", 1, "diagnostic-sleep", 1500.0) == (
-        job["job_id"], job["status"], job["attempts"], job["job_type"], job["duration_ms"]
+        job["job_id"],
+        job["status"],
+        job["attempts"],
+        job["job_type"],
+        job["duration_ms"],
     )
 
 

@@ -52,7 +52,9 @@ def test_a_malformed_trigger_is_refused_with_main_jobs_reason_and_not_sent(fleet
     result = fleet.run("send", "--file", str(path))
 
     assert 1 == result.code
-    assert "fleet: trigger refused, not sent: field 'triggerBackgroundJob' must be a boolean, got string\n" == result.err
+    assert (
+        "fleet: trigger refused, not sent: field 'triggerBackgroundJob' must be a boolean, got string\n" == result.err
+    )
     assert 0 == fleet.depth("triggers")
 
 

@@ -117,7 +117,11 @@ def test_follow_prints_new_events_until_the_job_ends(fleet, now):
             lambda: fleet.job_event(job_id, "job.succeeded", later(sent, seconds=3), duration_ms=2000),
         ]
     )
-    fleet.on_sleep = lambda: next(steps)()
+
+    def next_step() -> None:
+        next(steps)()
+
+    fleet.on_sleep = next_step
 
     result = fleet.run("job", job_id, "--follow", "--poll", "0.5")
 
@@ -164,7 +168,9 @@ def test_a_long_job_stream_is_read_to_its_end(fleet, now):
     ]
     for first in range(0, len(events), 5000):
         fleet.logs.put_log_events(
-            logGroupName=fleet.names.background_job_log_group, logStreamName=stream, logEvents=events[first : first + 5000]
+            logGroupName=fleet.names.background_job_log_group,
+            logStreamName=stream,
+            logEvents=events[first : first + 5000],
         )
 
     document = json.loads(fleet.run("job", job_id, "--json").out)

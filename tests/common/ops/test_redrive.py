@@ -1,0 +1,195 @@
+"""Tests for `fleet redrive` (common/ops/redrive.py, common/ops/journal.py) on moto."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from common.ops.journal import Journal
+from common.ops.queues import resolve
+from common.ops.redrive import Redrive, RedriveOptions
+
+from .dlq_helpers import exhaust, fail_once_more, quarantine
+
+
+def _attributes(message) -> dict[str, str]:
+    return {name: value["StringValue"] for name, value in message.get("MessageAttributes", {}).items()}
+
+
+def test_redrive_moves_messages_back_with_a_redrive_counter(fleet):
+    """Each message goes back to its source queue, body and attributes kept, RedriveCount 1."""
+    exhaust(fleet, "background", '{"jobId": "a"}', jobId="a")
+    exhaust(fleet, "background", '{"jobId": "b"}', jobId="b")
+
+    result = fleet.run("redrive", "background")
+
+    assert 0 == result.code, result.err
+    assert result.out.startswith(
+        f"moved 2 message(s) from {fleet.names.background_dlq} to {fleet.names.background_queue}"
+    )
+    moved = fleet.dlq_messages("background")
+    assert {'{"jobId": "a"}', '{"jobId": "b"}'} == {message["Body"] for message in moved}
+    assert {("a", "1"), ("b", "1")} == {(_attributes(m)["jobId"], _attributes(m)["RedriveCount"]) for m in moved}
+    assert 0 == fleet.depth("background-dlq")
+
+
+def test_redrive_stops_at_the_loop_limit(fleet):
+    """A message that keeps failing is redriven three times, then reported and left in the DLQ."""
+    exhaust(fleet, "triggers", '{"trigger": "poison"}')
+    for expected_count in ("1", "2", "3"):
+        assert 0 == fleet.run("redrive", "triggers").code
+        fail_once_more(fleet, "triggers")
+        [parked] = fleet.sqs.receive_message(
+            QueueUrl=fleet.urls["triggers-dlq"], MessageAttributeNames=["All"], VisibilityTimeout=0
+        )["Messages"]
+        assert expected_count == _attributes(parked)["RedriveCount"]
+
+    result = fleet.run("redrive", "triggers")
+
+    assert 0 == result.code
+    assert "moved 0 message(s)" in result.out
+    assert "left 1 message(s) at the loop limit (RedriveCount reached):" in result.out
+    assert "redrives=3" in result.out
+    assert 1 == fleet.depth("triggers-dlq")
+    assert 0 == fleet.depth("triggers")
+
+
+def test_the_loop_limit_is_configurable(fleet):
+    """--loop-limit 1 leaves a message that has been redriven once."""
+    fleet.sqs.send_message(
+        QueueUrl=fleet.urls["triggers-dlq"],
+        MessageBody='{"trigger": "t"}',
+        MessageAttributes={"RedriveCount": {"DataType": "Number", "StringValue": "1"}},
+    )
+
+    result = fleet.run("redrive", "triggers", "--loop-limit", "1")
+
+    assert "left 1 message(s) at the loop limit" in result.out
+    assert 1 == fleet.depth("triggers-dlq")
+
+
+def test_quarantined_messages_stay_unless_forced(fleet):
+    """A malformed message is reported and left; with --force it goes back without its quarantine attributes."""
+    quarantine(fleet, "triggers", "{oops", "body is not valid JSON", correlationId="c-9")
+
+    refused = fleet.run("redrive", "triggers")
+    forced = fleet.run("redrive", "triggers", "--force")
+
+    assert "left 1 quarantined message(s) (malformed; --force to redrive):" in refused.out
+    assert "body is not valid JSON" in refused.out
+    assert "moved 1 message(s)" in forced.out
+    [copy] = fleet.dlq_messages("triggers")
+    assert {"correlationId": "c-9", "RedriveCount": "1"} == {
+        k: v for k, v in _attributes(copy).items() if k != "RedrivenFrom"
+    }
+
+
+def test_dry_run_changes_nothing(fleet):
+    """--dry-run lists what would move, and both queues are as they were."""
+    exhaust(fleet, "triggers", '{"trigger": "a"}')
+    quarantine(fleet, "triggers", "{", "body is not valid JSON")
+
+    result = fleet.run("redrive", "triggers", "--dry-run")
+
+    assert 0 == result.code
+    assert "would move 1 message(s)" in result.out
+    assert "(dry run)" in result.out
+    assert "left 1 quarantined message(s)" in result.out
+    assert 2 == fleet.depth("triggers-dlq")
+    assert 0 == fleet.depth("triggers")
+
+
+def test_filter_and_max_select_what_moves(fleet):
+    """--filter picks matching messages; --max caps how many move; the rest stay."""
+    for name in ("a", "b", "c"):
+        exhaust(fleet, "triggers", f'{{"trigger": "orders-{name}"}}')
+    exhaust(fleet, "triggers", '{"trigger": "billing"}')
+
+    result = fleet.run("redrive", "triggers", "--filter", "body~orders", "--max", "2")
+
+    assert "moved 2 message(s)" in result.out
+    assert 2 == len([m for m in fleet.dlq_messages("triggers") if "orders" in m["Body"]])
+    assert 2 == fleet.depth("triggers-dlq")
+
+
+def test_redrive_reports_progress_on_stderr(fleet):
+    """Long runs print a progress line every --progress-every messages."""
+    for index in range(25):
+        fleet.sqs.send_message(QueueUrl=fleet.urls["triggers-dlq"], MessageBody=f'{{"trigger": "t{index}"}}')
+
+    result = fleet.run("redrive", "triggers", "--progress-every", "10")
+
+    assert "moved 25 message(s)" in result.out
+    assert ["redrive: examined 10, moved 10", "redrive: examined 20, moved 20"] == result.err.splitlines()[:2]
+
+
+class Crash(Exception):
+    """The process dies here: nothing after this point reaches SQS."""
+
+
+def test_a_redrive_interrupted_between_send_and_delete_loses_and_duplicates_nothing(fleet, tmp_path):
+    """Copies are sent, the process dies before deleting; the next run only deletes the originals."""
+    bodies = {f'{{"trigger": "t{index}"}}' for index in range(12)}
+    for body in bodies:
+        fleet.sqs.send_message(QueueUrl=fleet.urls["triggers-dlq"], MessageBody=body)
+    journal_path = tmp_path / "journal.jsonl"
+
+    def dead(**_: object) -> None:
+        raise Crash
+
+    fleet.sqs.meta.events.register("before-call.sqs.DeleteMessageBatch", dead, unique_id="crash-delete")
+    fleet.sqs.meta.events.register("before-call.sqs.ChangeMessageVisibilityBatch", dead, unique_id="crash-release")
+    with pytest.raises(Crash):
+        _redrive(fleet, journal_path, visibility_seconds=1).run()
+    fleet.sqs.meta.events.unregister("before-call.sqs.DeleteMessageBatch", unique_id="crash-delete")
+    fleet.sqs.meta.events.unregister("before-call.sqs.ChangeMessageVisibilityBatch", unique_id="crash-release")
+    assert 10 == fleet.depth("triggers")  # the first batch was sent; the crash came at its delete
+
+    # The originals reappear when their visibility timeout ends; the rerun long-polls until they do.
+    report = _redrive(fleet, journal_path, visibility_seconds=60, wait_seconds=3).run()
+
+    assert 10 == len(report.completed_earlier)
+    assert 2 == len(report.moved)
+    assert 0 == fleet.depth("triggers-dlq")
+    redriven = [message["Body"] for message in fleet.dlq_messages("triggers")]
+    assert sorted(bodies) == sorted(redriven)
+
+
+def test_a_copy_whose_send_outcome_is_unknown_is_sent_again(fleet, tmp_path):
+    """Journalled as sending but never as sent: the message is sent again rather than risk losing it."""
+    message_id = fleet.sqs.send_message(QueueUrl=fleet.urls["triggers-dlq"], MessageBody='{"trigger": "t"}')[
+        "MessageId"
+    ]
+    journal_path = tmp_path / "journal.jsonl"
+    Journal(journal_path).record_sending(fleet.urls["triggers-dlq"], [message_id])
+
+    report = _redrive(fleet, journal_path).run()
+
+    assert [message_id] == [original for original, _ in report.moved]
+    assert 1 == fleet.depth("triggers")
+
+
+def test_the_journal_forgets_entries_older_than_sqs_retention(tmp_path):
+    """Entries past 14 days are dropped on load; newer ones are kept."""
+    path = tmp_path / "journal.jsonl"
+    path.write_text(
+        '{"at": "2020-01-01T00:00:00+00:00", "message_id": "old", "state": "sent"}\n'
+        '{"at": "2999-01-01T00:00:00+00:00", "message_id": "new", "state": "sent"}\n'
+        "{cut short\n"
+    )
+
+    journal = Journal(path)
+
+    assert (None, "sent") == (journal.state("old"), journal.state("new"))
+    assert 1 == len(path.read_text().splitlines())
+
+
+def _redrive(fleet, journal_path: Path, *, visibility_seconds: int = 60, wait_seconds: int = 0) -> Redrive:
+    return Redrive(
+        sqs=fleet.sqs,
+        dlq=resolve(fleet.sqs, fleet.names, "triggers-dlq"),
+        target=resolve(fleet.sqs, fleet.names, "triggers"),
+        journal=Journal(journal_path),
+        options=RedriveOptions(limit=1000, visibility_seconds=visibility_seconds, wait_seconds=wait_seconds),
+    )
