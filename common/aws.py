@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 def _config(pool_size: int, read_timeout: int) -> Config:
     return Config(
-        retries={"mode": "standard", "max_attempts": 4},
+        retries={"mode": "standard", "total_max_attempts": 4},
         max_pool_connections=pool_size,
         connect_timeout=5,
         read_timeout=read_timeout,

@@ -111,7 +111,7 @@ class AwsFleet:
 def aws_fleet() -> Iterator[AwsFleet]:
     """Queues (with redrive) and log groups created exactly as the local fleet and Terraform create them."""
     with mock_aws():
-        config = Config(retries={"mode": "standard", "max_attempts": 4}, max_pool_connections=32)
+        config = Config(retries={"mode": "standard", "total_max_attempts": 4}, max_pool_connections=32)
         sqs = boto3.client("sqs", region_name=REGION, config=config)
         logs = boto3.client("logs", region_name=REGION, config=config)
         names = FleetNames.for_deployment("fleet-test", "test")

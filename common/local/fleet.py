@@ -26,6 +26,7 @@ from types import FrameType
 
 import boto3
 
+from common.local.aws_proxy import FAULT_KINDS, AwsProxy
 from common.local.log_shipper import LogShipper
 from common.local.provision import QueueUrls, provision
 from common.names import BACKGROUND_JOB_SERVICE, DEFAULT_PROJECT_NAME, MAIN_JOB_SERVICE, FleetNames
@@ -72,12 +73,19 @@ class Worker:
 
 
 class LocalFleet:
-    def __init__(self, *, port: int, environment: str, background_workers: int, echo: bool) -> None:
+    def __init__(
+        self,
+        *,
+        port: int,
+        environment: str,
+        background_workers: int,
+        echo: bool,
+        proxy: bool = False,
+        fault_rate: float = 0.0,
+    ) -> None:
         self.port = port
         self.endpoint = f"http://{HOST}:{port}"
-        self.names = FleetNames.for_deployment(
-            os.environ.get("FLEET_PROJECT_NAME", DEFAULT_PROJECT_NAME), environment
-        )
+        self.names = FleetNames.for_deployment(os.environ.get("FLEET_PROJECT_NAME", DEFAULT_PROJECT_NAME), environment)
         self.settings = Settings.from_env(MAIN_JOB_SERVICE, _with_placeholder_urls(os.environ))
         self._background_workers = background_workers
         self._echo = echo
@@ -86,10 +94,14 @@ class LocalFleet:
         self._emulator: subprocess.Popen[bytes] | None = None
         self._workers: list[Worker] = []
         self._shipper: LogShipper | None = None
+        self._want_proxy = proxy or fault_rate > 0
+        self._fault_rate = fault_rate
+        self._proxy: AwsProxy | None = None
 
     def run(self) -> int:
         try:
             self._start_emulator()
+            self._start_proxy()
             urls = self._provision()
             self._start_workers(urls)
             self._announce(urls)
@@ -107,9 +119,7 @@ class LocalFleet:
     # --- start-up ---------------------------------------------------------------------------------
     def _start_emulator(self) -> None:
         if _port_in_use(self.port):
-            raise FleetError(
-                f"port {self.port} is in use: stop what holds it or set FLEET_LOCAL_PORT to a free port"
-            )
+            raise FleetError(f"port {self.port} is in use: stop what holds it or set FLEET_LOCAL_PORT to a free port")
         self._emulator = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
             [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(self.port)],
             stdout=subprocess.DEVNULL,
@@ -120,12 +130,22 @@ class LocalFleet:
         deadline = time.monotonic() + _STARTUP_DEADLINE_SECONDS
         while not _port_in_use(self.port):
             if self._emulator.poll() is not None:
-                raise FleetError(
-                    "moto server exited at start-up: is moto[server] installed? (./deploy.sh installs it)"
-                )
+                raise FleetError("moto server exited at start-up: is moto[server] installed? (./deploy.sh installs it)")
             if time.monotonic() > deadline or self._stopping.wait(0.1):
                 raise FleetError("moto server did not start listening in time")
         _say(f"emulator (moto server) listening on {self.endpoint}")
+
+    def _start_proxy(self) -> None:
+        if not self._want_proxy:
+            return
+        self._proxy = AwsProxy(upstream_port=self.port).start()
+        if self._fault_rate > 0:
+            share = self._fault_rate / len(FAULT_KINDS)
+            self._proxy.state.set_rules([{"operation": "*", "kind": kind, "rate": share} for kind in FAULT_KINDS])
+        _say(f"AWS proxy on {self._proxy.endpoint} (fault rate {self._fault_rate:.1%}); stats at /__proxy__/stats")
+
+    def _worker_endpoint(self) -> str:
+        return self._proxy.endpoint if self._proxy is not None else self.endpoint
 
     def _client_env(self) -> dict[str, str]:
         return {
@@ -161,6 +181,7 @@ class LocalFleet:
         base = {
             **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
             **self._client_env(),
+            "AWS_ENDPOINT_URL": self._worker_endpoint(),
             "PYTHONUNBUFFERED": "1",
             ENV_TRIGGER_QUEUE_URL: urls.trigger,
             ENV_TRIGGER_DLQ_URL: urls.trigger_dlq,
@@ -188,16 +209,12 @@ class LocalFleet:
         )
         worker.started_at = time.monotonic()
         group = (
-            self.names.main_job_log_group
-            if worker.service == MAIN_JOB_SERVICE
-            else self.names.background_job_log_group
+            self.names.main_job_log_group if worker.service == MAIN_JOB_SERVICE else self.names.background_job_log_group
         )
         stream = f"{worker.service}/{worker.service}/{worker.instance}-{worker.process.pid}"
         assert self._shipper is not None  # noqa: S101 - provisioned before workers start
         assert worker.process.stdout is not None  # noqa: S101
-        worker.pumps.append(
-            self._shipper.follow(worker.process.stdout, group=group, stream=stream, label=worker.label)
-        )
+        worker.pumps.append(self._shipper.follow(worker.process.stdout, group=group, stream=stream, label=worker.label))
         _say(f"started {worker.label} (pid {worker.process.pid})")
 
     def _announce(self, urls: QueueUrls) -> None:
@@ -224,7 +241,12 @@ class LocalFleet:
             "",
         ]
         print("\n".join(lines), flush=True)
-        ready = {"event": "fleet.ready", "endpoint": self.endpoint, "queues": dataclasses.asdict(urls)}
+        ready = {
+            "event": "fleet.ready",
+            "endpoint": self.endpoint,
+            "worker_endpoint": self._worker_endpoint(),
+            "queues": dataclasses.asdict(urls),
+        }
         print(json.dumps(ready), flush=True)
 
     # --- supervision --------------------------------------------------------------------------------
@@ -253,12 +275,23 @@ class LocalFleet:
     # --- shutdown -------------------------------------------------------------------------------------
     def _stop(self) -> None:
         self._stopping.set()
+        self._stop_workers()
+        if self._shipper is not None:
+            self._shipper.stop()
+        if self._proxy is not None:
+            _say(f"AWS calls through the proxy: {json.dumps(self._proxy.state.snapshot())}")
+            self._proxy.stop()
+        if self._emulator is not None and self._emulator.poll() is None:
+            self._emulator.terminate()
+            self._emulator.wait(timeout=10)
+        _say("fleet stopped")
+
+    def _stop_workers(self) -> None:
+        """SIGTERM every worker, wait out their grace period, then kill what is left (as ECS does)."""
         running = [w.process for w in self._workers if w.process is not None and w.process.poll() is None]
         for process in running:
             process.send_signal(signal.SIGTERM)
-        deadline = (
-            time.monotonic() + self.settings.shutdown_grace_seconds + self.settings.receive_wait_seconds + 5
-        )
+        deadline = time.monotonic() + self.settings.shutdown_grace_seconds + self.settings.receive_wait_seconds + 5
         for process in running:
             try:
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
@@ -269,12 +302,6 @@ class LocalFleet:
         for worker in self._workers:
             for pump in worker.pumps:
                 pump.join(timeout=5)
-        if self._shipper is not None:
-            self._shipper.stop()
-        if self._emulator is not None and self._emulator.poll() is None:
-            self._emulator.terminate()
-            self._emulator.wait(timeout=10)
-        _say("fleet stopped")
 
 
 def _with_placeholder_urls(environ: Mapping[str, str]) -> dict[str, str]:
@@ -299,21 +326,26 @@ def _say(text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="./deploy.sh local", description=__doc__.splitlines()[0] if __doc__ else None
-    )
+    parser = argparse.ArgumentParser(prog="./deploy.sh local", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--port", type=int, default=int(os.environ.get("FLEET_LOCAL_PORT", DEFAULT_PORT)))
     parser.add_argument("--environment", default=os.environ.get("FLEET_ENVIRONMENT", "local"))
-    parser.add_argument(
-        "--background-workers", type=int, default=1, help="background_job processes (default 1)"
-    )
+    parser.add_argument("--background-workers", type=int, default=1, help="background_job processes (default 1)")
     parser.add_argument("--quiet", action="store_true", help="do not echo worker logs to this terminal")
+    parser.add_argument("--proxy", action="store_true", help="route worker AWS calls through a counting proxy")
+    parser.add_argument(
+        "--fault-rate",
+        type=float,
+        default=0.0,
+        help="inject throttles, 503s and resets into this share of worker calls",
+    )
     args = parser.parse_args(argv)
     fleet = LocalFleet(
         port=args.port,
         environment=args.environment,
         background_workers=args.background_workers,
         echo=not args.quiet,
+        proxy=args.proxy,
+        fault_rate=args.fault_rate,
     )
     signal.signal(signal.SIGTERM, fleet.request_stop)
     signal.signal(signal.SIGINT, fleet.request_stop)

@@ -38,21 +38,17 @@ def provision(
     """Create (or re-use) the four queues and two log groups; idempotent."""
     urls = {}
     for source, dlq in names.queues().items():
-        dlq_url = sqs.create_queue(
-            QueueName=dlq, Attributes={"MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS)}
-        )["QueueUrl"]
-        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
+        dlq_url = sqs.create_queue(QueueName=dlq, Attributes={"MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS)})[
+            "QueueUrl"
         ]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         source_url = sqs.create_queue(
             QueueName=source,
             Attributes={
                 "VisibilityTimeout": str(visibility_timeout),
                 "ReceiveMessageWaitTimeSeconds": str(receive_wait_seconds),
                 "MessageRetentionPeriod": str(SOURCE_RETENTION_SECONDS),
-                "RedrivePolicy": json.dumps(
-                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count}
-                ),
+                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count}),
             },
         )["QueueUrl"]
         source_arn = sqs.get_queue_attributes(QueueUrl=source_url, AttributeNames=["QueueArn"])["Attributes"][
@@ -61,9 +57,7 @@ def provision(
         sqs.set_queue_attributes(
             QueueUrl=dlq_url,
             Attributes={
-                "RedriveAllowPolicy": json.dumps(
-                    {"redrivePermission": "byQueue", "sourceQueueArns": [source_arn]}
-                )
+                "RedriveAllowPolicy": json.dumps({"redrivePermission": "byQueue", "sourceQueueArns": [source_arn]})
             },
         )
         urls[source], urls[dlq] = source_url, dlq_url
