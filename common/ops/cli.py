@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -75,6 +76,11 @@ def main(
     except KeyboardInterrupt:
         runtime.err.write("fleet: interrupted\n")
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`fleet jobs | head`): nothing to report, and nothing more to write.
+        if runtime.out is sys.stdout:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
     except Exception as error:  # noqa: BLE001 - the boundary: every failure becomes one readable line
         runtime.err.write(f"fleet: {describe(error)}\n")
         return EXIT_ERROR
@@ -195,9 +201,7 @@ def cmd_job(args: argparse.Namespace, deployment: Deployment, runtime: Runtime) 
 def cmd_jobs(args: argparse.Namespace, deployment: Deployment, runtime: Runtime) -> int:
     now = datetime.now(UTC)
     since = now - jobs.parse_since(args.since)
-    found = jobs.recent_jobs(
-        runtime.clients.logs, deployment.names.background_job_log_group, since=since, now=now
-    )
+    found = jobs.recent_jobs(runtime.clients.logs, deployment.names.background_job_log_group, since=since, now=now)
     if args.failed:
         found = [summary for summary in found if summary.status == "failed"]
     runtime.out.write(jobs.to_json(found) if args.json else jobs.render(found))
@@ -256,18 +260,14 @@ def _positive(text: str) -> int:
 
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="fleet", description="Operate the message-driven worker fleet.")
-    root.add_argument(
-        "--project", help="project name (default: $FLEET_PROJECT_NAME or message-driven-microservices)"
-    )
+    root.add_argument("--project", help="project name (default: $FLEET_PROJECT_NAME or message-driven-microservices)")
     root.add_argument(
         "--environment",
         help="environment (default: $FLEET_ENVIRONMENT, else local with AWS_ENDPOINT_URL, else prod)",
     )
     commands = root.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
-    status = commands.add_parser(
-        "status", help="depths of the four queues, DLQs highlighted; ECS task counts"
-    )
+    status = commands.add_parser("status", help="depths of the four queues, DLQs highlighted; ECS task counts")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(command=cmd_status)
 
@@ -279,9 +279,7 @@ def parser() -> argparse.ArgumentParser:
     sender.add_argument("--data", help="data, a JSON object")
     sender.add_argument("--no-background-job", action="store_true", help="triggerBackgroundJob: false")
     sender.add_argument("--file", help="a whole trigger as JSON from this file, or - for stdin")
-    sender.add_argument(
-        "--wait", type=float, default=0, metavar="SECONDS", help="wait this long for the jobId"
-    )
+    sender.add_argument("--wait", type=float, default=0, metavar="SECONDS", help="wait this long for the jobId")
     sender.set_defaults(command=cmd_send)
 
     job = commands.add_parser("job", help="the timeline and status of one job")

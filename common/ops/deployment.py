@@ -36,9 +36,7 @@ class Deployment:
         environment: str | None = None,
     ) -> Deployment:
         env = os.environ if environ is None else environ
-        default_environment = (
-            LOCAL_ENVIRONMENT if env.get("AWS_ENDPOINT_URL", "").strip() else AWS_DEFAULT_ENVIRONMENT
-        )
+        default_environment = LOCAL_ENVIRONMENT if env.get("AWS_ENDPOINT_URL", "").strip() else AWS_DEFAULT_ENVIRONMENT
         return cls(
             project=project or env.get(ENV_PROJECT_NAME, "").strip() or DEFAULT_PROJECT_NAME,
             environment=environment or env.get(ENV_ENVIRONMENT, "").strip() or default_environment,

@@ -56,9 +56,7 @@ class DlqMessage:
             message_id=raw.get("MessageId", ""),
             receipt_handle=raw.get("ReceiptHandle", ""),
             body=raw.get("Body", ""),
-            attributes={
-                name: value["StringValue"] for name, value in custom.items() if "StringValue" in value
-            },
+            attributes={name: value["StringValue"] for name, value in custom.items() if "StringValue" in value},
             raw_attributes=dict(custom),
             receive_count=int(system.get("ApproximateReceiveCount", "0")),
             sent_at=from_millis(system.get("SentTimestamp")),
@@ -76,15 +74,18 @@ class DlqMessage:
 
     @property
     def receives(self) -> int:
-        """Receives before it reached the DLQ when quarantine recorded them, else SQS's count."""
+        """Receives before it reached the DLQ if quarantine recorded them, else SQS's count before ours.
+
+        The receive that read this message is not counted; earlier peeks are (SQS counts every receive).
+        """
         recorded = self.attributes.get(ATTR_ORIGINAL_RECEIVE_COUNT, "")
-        return int(recorded) if recorded.isdigit() else self.receive_count
+        return int(recorded) if recorded.isdigit() else max(0, self.receive_count - 1)
 
     def view(self) -> dict[str, Any]:
         return {
             "message_id": self.message_id,
             "reason": self.quarantine_reason or None,
-            "how": "quarantined" if self.quarantine_reason else "redrive policy (maxReceiveCount)",
+            "how": "quarantined" if self.quarantine_reason else "redrive policy",
             "receives": self.receives,
             "redrive_count": self.redrive_count,
             "first_seen": timestamp(self.sent_at),
@@ -199,10 +200,8 @@ def render(messages: Sequence[DlqMessage]) -> str:
     rows = []
     for message in messages:
         view = message.view()
-        reason = view["reason"] or f"({view['how']})"
-        preview = (
-            message.body if len(message.body) <= BODY_PREVIEW else message.body[: BODY_PREVIEW - 3] + "..."
-        )
+        reason = view["reason"] or "(moved by the redrive policy: maxReceiveCount)"
+        preview = message.body if len(message.body) <= BODY_PREVIEW else message.body[: BODY_PREVIEW - 3] + "..."
         rows.append(
             [
                 message.message_id,
@@ -213,9 +212,7 @@ def render(messages: Sequence[DlqMessage]) -> str:
                 preview,
             ]
         )
-    return table(
-        ["MESSAGE ID", "RECEIVES", "REDRIVES", "FIRST SEEN", "REASON", "BODY"], rows, right=frozenset({1, 2})
-    )
+    return table(["MESSAGE ID", "RECEIVES", "REDRIVES", "FIRST SEEN", "REASON", "BODY"], rows, right=frozenset({1, 2}))
 
 
 def to_json(messages: Sequence[DlqMessage]) -> str:

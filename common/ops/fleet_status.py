@@ -48,8 +48,11 @@ def collect(clients: Clients, deployment: Deployment, *, now: datetime) -> Fleet
         services = status.service_statuses(clients.ecs, deployment.cluster, SERVICES)
     except LookupError as error:
         note = str(error)
-    except (ClientError, BotoCoreError) as error:
-        note = f"ECS not reachable for cluster {deployment.cluster}: {_first_line(error)}"
+    except ClientError as error:
+        details = error.response.get("Error", {})
+        note = f"task counts not shown: cluster {deployment.cluster}: {details.get('Code')}: {details.get('Message')}"
+    except BotoCoreError as error:
+        note = f"task counts not shown: cluster {deployment.cluster}: {_first_line(error)}"
     return FleetStatus(depths, frozenset(q.name for q in queues if q.is_dlq), services, note)
 
 

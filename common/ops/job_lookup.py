@@ -132,9 +132,7 @@ def _stream_prefixes(window: SendWindow) -> list[str]:
 
 def _stream_names(logs: CloudWatchLogsClient, group: str, prefix: str) -> Iterator[str]:
     try:
-        pages = logs.get_paginator("describe_log_streams").paginate(
-            logGroupName=group, logStreamNamePrefix=prefix
-        )
+        pages = logs.get_paginator("describe_log_streams").paginate(logGroupName=group, logStreamNamePrefix=prefix)
         for page in pages:
             for stream in page.get("logStreams", []):
                 yield stream.get("logStreamName", "")

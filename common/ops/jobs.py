@@ -48,9 +48,7 @@ def job_stream_names(logs: CloudWatchLogsClient, group: str, *, since: datetime,
     return names
 
 
-def recent_jobs(
-    logs: CloudWatchLogsClient, group: str, *, since: datetime, now: datetime
-) -> list[JobSummary]:
+def recent_jobs(logs: CloudWatchLogsClient, group: str, *, since: datetime, now: datetime) -> list[JobSummary]:
     """A summary of every recent job, newest first."""
     streams = job_stream_names(logs, group, since=since, now=now)
     events = _events_by_stream(logs, group, streams, start=since - _EVENT_SLACK)
@@ -119,9 +117,7 @@ def _events_by_stream(
     paginator = logs.get_paginator("filter_log_events")
     for first in range(0, len(streams), STREAMS_PER_FILTER):
         chunk = list(streams[first : first + STREAMS_PER_FILTER])
-        pages = paginator.paginate(
-            logGroupName=group, logStreamNames=chunk, startTime=int(start.timestamp() * 1000)
-        )
+        pages = paginator.paginate(logGroupName=group, logStreamNames=chunk, startTime=int(start.timestamp() * 1000))
         for page in pages:
             for raw in page.get("events", []):
                 event = parse_event(raw.get("message", ""), raw.get("timestamp"), JOB, "message")

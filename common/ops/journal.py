@@ -44,10 +44,7 @@ class Journal:
 
     def record_sent(self, queue: str, copies: Iterable[tuple[str, str]]) -> None:
         self._append(
-            [
-                {"queue": queue, "message_id": mid, "state": SENT, "copy_message_id": copy}
-                for mid, copy in copies
-            ]
+            [{"queue": queue, "message_id": mid, "state": SENT, "copy_message_id": copy} for mid, copy in copies]
         )
 
     def _append(self, records: list[dict[str, str]]) -> None:

@@ -79,9 +79,7 @@ def source_of(sqs: SQSClient, names: FleetNames, dlq: Queue) -> Queue:
             return resolve(sqs, names, source)
     urls = sqs.list_dead_letter_source_queues(QueueUrl=dlq.url).get("queueUrls", [])
     if len(urls) != 1:
-        raise OpsError(
-            f"cannot tell where {dlq.name} redrives to: {len(urls)} source queues name it as their DLQ"
-        )
+        raise OpsError(f"cannot tell where {dlq.name} redrives to: {len(urls)} source queues name it as their DLQ")
     return resolve(sqs, names, urls[0])
 
 

@@ -96,9 +96,7 @@ class RedriveReport:
 ProgressCallback = Callable[[RedriveReport], object]
 
 
-def copy_attributes(
-    message: DlqMessage, redrive_count: int
-) -> dict[str, MessageAttributeValueTypeDef] | None:
+def copy_attributes(message: DlqMessage, redrive_count: int) -> dict[str, MessageAttributeValueTypeDef] | None:
     """The copy's attributes: the sender's, a new RedriveCount, and RedrivenFrom if there is room.
 
     Quarantine attributes are dropped (they describe the DLQ copy, and main_job stamps fresh ones if it
@@ -226,9 +224,7 @@ class Redrive:
         copies = {int(entry["Id"]): entry["MessageId"] for entry in response.get("Successful", [])}
         for entry in response.get("Failed", []):
             message = items[int(entry["Id"])][0]
-            self.report.failed.append(
-                (message.message_id, f"{entry.get('Code')}: {entry.get('Message', '')}")
-            )
+            self.report.failed.append((message.message_id, f"{entry.get('Code')}: {entry.get('Message', '')}"))
             keep.append(message)
         done = [(items[index][0], copy) for index, copy in sorted(copies.items())]
         self._journal.record_sent(self._dlq.url, [(message.message_id, copy) for message, copy in done])
@@ -240,8 +236,7 @@ class Redrive:
         if not messages:
             return []
         entries: list[DeleteMessageBatchRequestEntryTypeDef] = [
-            {"Id": str(index), "ReceiptHandle": message.receipt_handle}
-            for index, message in enumerate(messages)
+            {"Id": str(index), "ReceiptHandle": message.receipt_handle} for index, message in enumerate(messages)
         ]
         response = self._sqs.delete_message_batch(QueueUrl=self._dlq.url, Entries=entries)
         failed = [messages[int(entry["Id"])] for entry in response.get("Failed", [])]
@@ -252,10 +247,7 @@ class Redrive:
 def render(report: RedriveReport, *, dlq: Queue, target: Queue) -> str:
     verb = "would move" if report.dry_run else "moved"
     count = len(report.would_move) if report.dry_run else len(report.moved)
-    lines = [
-        f"{verb} {count} message(s) from {dlq.name} to {target.name}"
-        + (" (dry run)" if report.dry_run else "")
-    ]
+    lines = [f"{verb} {count} message(s) from {dlq.name} to {target.name}" + (" (dry run)" if report.dry_run else "")]
     lines += [f"  {mid} -> {copy}" for mid, copy in report.moved]
     lines += [f"  {mid}" for mid in report.would_move]
     if report.completed_earlier:
@@ -265,22 +257,17 @@ def render(report: RedriveReport, *, dlq: Queue, target: Queue) -> str:
         lines.append(f"left {len(report.at_loop_limit)} message(s) at the loop limit (RedriveCount reached):")
         lines += [f"  {m.message_id}  redrives={m.redrive_count}" for m in report.at_loop_limit]
     if report.quarantined:
-        lines.append(
-            f"left {len(report.quarantined)} quarantined message(s) (malformed; --force to redrive):"
-        )
+        lines.append(f"left {len(report.quarantined)} quarantined message(s) (malformed; --force to redrive):")
         lines += [f"  {m.message_id}  {m.quarantine_reason}" for m in report.quarantined]
     if report.too_many_attributes:
-        lines.append(
-            f"left {len(report.too_many_attributes)} message(s) with no room for RedriveCount (10 attributes)"
-        )
+        lines.append(f"left {len(report.too_many_attributes)} message(s) with no room for RedriveCount (10 attributes)")
     if report.filtered_out:
         lines.append(f"left {report.filtered_out} message(s) that do not match the filter")
     for mid, reason in report.failed:
         lines.append(f"FAILED to send {mid}: {reason}")
     if report.not_deleted:
         lines.append(
-            "sent but not yet deleted from the DLQ (the next run deletes them): "
-            + ", ".join(report.not_deleted)
+            "sent but not yet deleted from the DLQ (the next run deletes them): " + ", ".join(report.not_deleted)
         )
     return "\n".join(lines) + "\n"
 

@@ -6,16 +6,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 
-def table(
-    headers: Sequence[str], rows: Sequence[Sequence[str]], *, right: frozenset[int] = frozenset()
-) -> str:
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, right: frozenset[int] = frozenset()) -> str:
     """Columns padded to their widest cell; indexes in ``right`` are right-aligned."""
     widths = [max([len(header), *(len(row[i]) for row in rows)]) for i, header in enumerate(headers)]
 
     def line(cells: Sequence[str]) -> str:
-        padded = [
-            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i]) for i, cell in enumerate(cells)
-        ]
+        padded = [cell.rjust(widths[i]) if i in right else cell.ljust(widths[i]) for i, cell in enumerate(cells)]
         return "  ".join(padded).rstrip()
 
     return "\n".join([line(headers), *(line(row) for row in rows)]) + "\n"
