@@ -48,7 +48,9 @@ def test_threads_stay_flat_over_500_jobs(aws_fleet: AwsFleet) -> None:
     try:
         for start in range(0, JOBS, WAVE):
             _enqueue_wave(aws_fleet, start)
-            wait_until(lambda s=start: _succeeded(aws_fleet) >= s + WAVE, timeout=60, what=f"jobs {start}..{start + WAVE}")
+            wait_until(
+                lambda s=start: _succeeded(aws_fleet) >= s + WAVE, timeout=60, what=f"jobs {start}..{start + WAVE}"
+            )
             wait_until(lambda: aws_fleet.depth(aws_fleet.urls.background) == (0, 0), timeout=30, what="deletes")
             snapshots.append(threading.active_count())
     finally:
