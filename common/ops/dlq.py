@@ -155,13 +155,13 @@ def release(sqs: SQSClient, queue_url: str, messages: Sequence[DlqMessage]) -> l
 
 
 @contextmanager
-def held(sqs: SQSClient, queue_url: str) -> Iterator[list[DlqMessage]]:
-    """A list to put received messages in; whatever is still in it at the end is made visible again."""
-    holding: list[DlqMessage] = []
+def held(sqs: SQSClient, queue_url: str) -> Iterator[dict[str, DlqMessage]]:
+    """Received messages by MessageId; whatever is still held at the end is made visible again."""
+    holding: dict[str, DlqMessage] = {}
     try:
         yield holding
     finally:
-        release(sqs, queue_url, holding)
+        release(sqs, queue_url, list(holding.values()))
 
 
 def peek(
@@ -186,7 +186,7 @@ def peek(
                 wait_seconds=wait_seconds,
             )
             fresh = [message for message in batch if message.message_id not in seen]
-            holding.extend(batch)
+            holding.update((message.message_id, message) for message in batch)
             if not fresh:
                 break
             seen.update(message.message_id for message in fresh)

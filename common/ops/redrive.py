@@ -156,12 +156,14 @@ class Redrive:
                     visibility_seconds=self._options.visibility_seconds,
                     wait_seconds=self._options.wait_seconds,
                 )
+                # Held from the moment they arrive, so an error or Ctrl-C mid-batch releases them too.
+                holding.update((message.message_id, message) for message in batch)
                 fresh = [message for message in batch if message.message_id not in seen]
-                holding.extend(message for message in batch if message not in fresh)
                 if not fresh:
                     break
                 seen.update(message.message_id for message in fresh)
-                holding.extend(self._process(fresh))
+                for message in self._process(fresh):
+                    del holding[message.message_id]
                 if self._progress and self.report.examined - last_progress >= self._progress_every:
                     last_progress = self.report.examined
                     self._progress(self.report)
@@ -171,26 +173,23 @@ class Redrive:
         return self._options.limit - len(self.report.moved) - len(self.report.would_move)
 
     def _process(self, batch: list[DlqMessage]) -> list[DlqMessage]:
-        """Handle one received batch; return the messages to leave in the DLQ."""
-        keep: list[DlqMessage] = []
+        """Handle one received batch; return the messages deleted from the DLQ (the rest stay held)."""
         to_send: list[tuple[DlqMessage, dict[str, MessageAttributeValueTypeDef]]] = []
         leftovers: list[DlqMessage] = []
         for message in batch:
             if self._journal.state(message.message_id) == SENT:
-                (keep if self._options.dry_run else leftovers).append(message)
                 self.report.completed_earlier.append(message.message_id)
+                if not self._options.dry_run:
+                    leftovers.append(message)
                 continue
             attributes = self._eligible(message)
             if attributes is None or self._room() - len(to_send) <= 0:
-                keep.append(message)
-            elif self._options.dry_run:
+                continue
+            if self._options.dry_run:
                 self.report.would_move.append(message.message_id)
-                keep.append(message)
             else:
                 to_send.append((message, attributes))
-        sent = self._send(to_send, keep)
-        keep += self._delete([*leftovers, *sent])
-        return keep
+        return self._delete([*leftovers, *self._send(to_send)])
 
     def _eligible(self, message: DlqMessage) -> dict[str, MessageAttributeValueTypeDef] | None:
         """The copy's attributes, or None (and the reason recorded) if the message stays."""
@@ -208,11 +207,8 @@ class Redrive:
             self.report.too_many_attributes.append(message.message_id)
         return attributes
 
-    def _send(
-        self,
-        items: list[tuple[DlqMessage, dict[str, MessageAttributeValueTypeDef]]],
-        keep: list[DlqMessage],
-    ) -> list[DlqMessage]:
+    def _send(self, items: list[tuple[DlqMessage, dict[str, MessageAttributeValueTypeDef]]]) -> list[DlqMessage]:
+        """Journal, send the copies, journal again; return the originals whose copy SQS accepted."""
         if not items:
             return []
         self._journal.record_sending(self._dlq.url, [message.message_id for message, _ in items])
@@ -225,23 +221,22 @@ class Redrive:
         for entry in response.get("Failed", []):
             message = items[int(entry["Id"])][0]
             self.report.failed.append((message.message_id, f"{entry.get('Code')}: {entry.get('Message', '')}"))
-            keep.append(message)
         done = [(items[index][0], copy) for index, copy in sorted(copies.items())]
         self._journal.record_sent(self._dlq.url, [(message.message_id, copy) for message, copy in done])
         self.report.moved += [(message.message_id, copy) for message, copy in done]
         return [message for message, _ in done]
 
     def _delete(self, messages: list[DlqMessage]) -> list[DlqMessage]:
-        """Delete originals that now have a copy; return those SQS would not delete (a rerun will)."""
+        """Delete originals that now have a copy; return those deleted (a rerun deletes the others)."""
         if not messages:
             return []
         entries: list[DeleteMessageBatchRequestEntryTypeDef] = [
             {"Id": str(index), "ReceiptHandle": message.receipt_handle} for index, message in enumerate(messages)
         ]
         response = self._sqs.delete_message_batch(QueueUrl=self._dlq.url, Entries=entries)
-        failed = [messages[int(entry["Id"])] for entry in response.get("Failed", [])]
-        self.report.not_deleted += [message.message_id for message in failed]
-        return failed
+        failed = {int(entry["Id"]) for entry in response.get("Failed", [])}
+        self.report.not_deleted += [messages[index].message_id for index in sorted(failed)]
+        return [message for index, message in enumerate(messages) if index not in failed]
 
 
 def render(report: RedriveReport, *, dlq: Queue, target: Queue) -> str:

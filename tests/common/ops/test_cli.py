@@ -6,6 +6,7 @@ import io
 import socket
 
 import pytest
+from botocore.exceptions import ClientError
 
 from common.ops import cli
 from common.ops.deployment import Deployment
@@ -101,3 +102,10 @@ def test_the_environment_defaults_to_local_against_an_emulator():
     assert "message-driven-microservices-local" == Deployment.from_env(environ).names.prefix
     assert "message-driven-microservices-prod" == Deployment.from_env({}).names.prefix
     assert "shop-dev" == Deployment.from_env({"FLEET_PROJECT_NAME": "shop", "FLEET_ENVIRONMENT": "dev"}).names.prefix
+
+
+def test_an_aws_error_is_one_line_with_its_code():
+    """A ClientError is shown as operation, code and message."""
+    error = ClientError({"Error": {"Code": "AccessDenied", "Message": "not allowed"}}, "GetQueueUrl")
+
+    assert "GetQueueUrl failed: AccessDenied: not allowed" == cli.describe(error)

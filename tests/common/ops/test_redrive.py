@@ -193,3 +193,41 @@ def _redrive(fleet, journal_path: Path, *, visibility_seconds: int = 60, wait_se
         journal=Journal(journal_path),
         options=RedriveOptions(limit=1000, visibility_seconds=visibility_seconds, wait_seconds=wait_seconds),
     )
+
+
+def test_ctrl_c_mid_run_puts_unsent_messages_back_at_once(fleet, tmp_path):
+    """An interrupt before the send leaves every message in the DLQ and visible again immediately."""
+    for index in range(3):
+        fleet.sqs.send_message(QueueUrl=fleet.urls["triggers-dlq"], MessageBody=f'{{"trigger": "t{index}"}}')
+
+    def interrupt(**_: object) -> None:
+        raise KeyboardInterrupt
+
+    fleet.sqs.meta.events.register("before-call.sqs.SendMessageBatch", interrupt, unique_id="ctrl-c")
+    with pytest.raises(KeyboardInterrupt):
+        _redrive(fleet, tmp_path / "journal.jsonl").run()
+    fleet.sqs.meta.events.unregister("before-call.sqs.SendMessageBatch", unique_id="ctrl-c")
+
+    assert 3 == len(fleet.dlq_messages("triggers-dlq"))
+    assert 0 == fleet.depth("triggers")
+
+
+def test_a_message_with_no_room_for_the_counter_is_left(fleet):
+    """Ten sender attributes leave no room for RedriveCount: the message stays and is reported."""
+    attributes = {f"a{index}": {"DataType": "String", "StringValue": "v"} for index in range(10)}
+    fleet.sqs.send_message(QueueUrl=fleet.urls["triggers-dlq"], MessageBody="{}", MessageAttributes=attributes)
+
+    result = fleet.run("redrive", "triggers")
+
+    assert "left 1 message(s) with no room for RedriveCount (10 attributes)" in result.out
+    assert 1 == fleet.depth("triggers-dlq")
+
+
+def test_redrive_to_an_unpaired_dlq_is_refused(fleet):
+    """A queue that no source queue names as its DLQ cannot be redriven, and the reason says so."""
+    fleet.sqs.create_queue(QueueName="stray-dlq")
+
+    result = fleet.run("redrive", "stray-dlq")
+
+    assert 1 == result.code
+    assert "fleet: cannot tell where stray-dlq redrives to: 0 source queues name it as their DLQ\n" == result.err
