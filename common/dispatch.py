@@ -115,7 +115,8 @@ class PoolDispatcher:
                 messages=[m.message_id for m in abandoned],
                 grace_seconds=grace_seconds,
             )
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        # Join the pool's threads unless a job overran its grace period: the process exits either way.
+        self._executor.shutdown(wait=not abandoned, cancel_futures=True)
         return unstarted
 
     def _run(self, message: InboundMessage) -> None:
