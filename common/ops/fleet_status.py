@@ -69,14 +69,10 @@ def render(report: FleetStatus) -> str:
                 HIGHLIGHT if report.needs_attention(queue) else "",
             ]
         )
-    text = table(
-        ["QUEUE", "VISIBLE", "IN FLIGHT", "DELAYED", "OLDEST", ""], rows, right=frozenset({1, 2, 3, 4})
-    )
+    text = table(["QUEUE", "VISIBLE", "IN FLIGHT", "DELAYED", "OLDEST", ""], rows, right=frozenset({1, 2, 3, 4}))
     if report.services:
         service_rows = [[s.name, str(s.running), str(s.desired), str(s.pending)] for s in report.services]
-        text += "\n" + table(
-            ["SERVICE", "RUNNING", "DESIRED", "PENDING"], service_rows, right=frozenset({1, 2, 3})
-        )
+        text += "\n" + table(["SERVICE", "RUNNING", "DESIRED", "PENDING"], service_rows, right=frozenset({1, 2, 3}))
     if report.ecs_note:
         text += f"\nECS: {report.ecs_note}\n"
     return text
