@@ -28,6 +28,8 @@ QUARANTINE_ATTRIBUTES: Final = frozenset(
         ATTR_ORIGINAL_RECEIVE_COUNT,
     }
 )
+#: Operator redrive bookkeeping (``fleet redrive``): kept first, so loop prevention survives re-quarantine.
+KEPT_FIRST: Final = ("RedriveCount", "RedrivenFrom")
 #: SQS allows 10 attributes per message; ours take 5, the sender's keep the rest.
 _MAX_ATTRIBUTES: Final = 10
 _MAX_REASON_LENGTH: Final = 1000
@@ -47,7 +49,8 @@ def quarantine_attributes(
     attributes: dict[str, MessageAttributeValueTypeDef] = {
         name: {"DataType": "String", "StringValue": value} for name, value in ours.items()
     }
-    for name, value in message.attributes.items():
+    senders = sorted(message.attributes.items(), key=lambda item: item[0] not in KEPT_FIRST)
+    for name, value in senders:
         if len(attributes) >= _MAX_ATTRIBUTES:
             break
         if name not in attributes and value:

@@ -85,6 +85,7 @@ class LocalFleet:
     ) -> None:
         self.port = port
         self.endpoint = f"http://{HOST}:{port}"
+        self.environment = environment
         self.names = FleetNames.for_deployment(os.environ.get("FLEET_PROJECT_NAME", DEFAULT_PROJECT_NAME), environment)
         self.settings = Settings.from_env(MAIN_JOB_SERVICE, _with_placeholder_urls(os.environ))
         self._background_workers = background_workers
@@ -236,6 +237,12 @@ class LocalFleet:
             "Follow one job's own stream (the jobId is in main-job's trigger.received line):",
             f"  {aws} logs tail {jobs_group} --log-stream-name-prefix job-streams/ --follow",
             f"  {aws} logs tail {jobs_group} --log-stream-name-prefix job-streams/YYYY-MM-DD/<jobId>",
+            "",
+            "Or use the operator CLI (same emulator, same names):",
+            f"  export AWS_ENDPOINT_URL={self.endpoint} AWS_REGION={REGION} FLEET_ENVIRONMENT={self.environment}",
+            "  .venv/bin/fleet status",
+            "  .venv/bin/fleet send --trigger api_call --wait 30",
+            "  .venv/bin/fleet job <jobId> --follow",
             "",
             "Stop with Ctrl-C.",
             "",
