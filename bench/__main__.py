@@ -1,0 +1,73 @@
+"""``python -m bench [--quick]``: run every scenario one after another and write the results.
+
+Scenarios run one at a time against one moto server: the machine has two cores, and a ratio is
+only meaningful when both sides ran under the same conditions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.emulator import Emulator
+from bench.harness import ScenarioResult, run_scenario
+from bench.plot import write_plot
+from bench.report import markdown, write_json
+from bench.summary import headline
+from bench.workloads import FULL, QUICK, Scenario, scenarios
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def _machine() -> str:
+    return f"{os.cpu_count()} CPUs, {platform.machine()}, Python {platform.python_version()}, {platform.system()}"
+
+
+def run_all(plan_scenarios: list[Scenario], *, verbose: bool = True) -> list[ScenarioResult]:
+    results = []
+    with Emulator() as emulator:
+        for scenario in plan_scenarios:
+            started = time.monotonic()
+            result = run_scenario(emulator, scenario)
+            results.append(result)
+            if verbose:
+                print(
+                    f"[bench] {scenario.label}: {result.jobs_per_second:.1f} jobs/s, "
+                    f"{result.requests_per_job:.2f} requests/job ({time.monotonic() - started:.0f}s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="fewer jobs and no 10,000-job leak check (a few minutes)")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="directory for <date>.json, .md and .png")
+    args = parser.parse_args(argv)
+    mode = "quick" if args.quick else "full"
+    results = run_all(scenarios(QUICK if args.quick else FULL))
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = datetime.now(UTC).strftime("%Y-%m-%d") + ("-quick" if args.quick else "")
+    meta = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "mode": mode,
+        "command": ".venv/bin/python -m bench" + (" --quick" if args.quick else ""),
+        "machine": _machine(),
+        "plot": f"{stem}.png",
+    }
+    summary = headline(results)
+    write_json(args.out / f"{stem}.json", meta, results, summary)
+    write_plot(args.out / f"{stem}.png", results)
+    (args.out / f"{stem}.md").write_text(markdown(meta, results, summary))
+    print((args.out / f"{stem}.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

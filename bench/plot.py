@@ -1,0 +1,67 @@
+"""The run's plot: throughput side by side, scaling with concurrency, and the leak check if it ran."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib as mpl
+
+mpl.use("Agg")  # files only: the benchmark runs headless
+import matplotlib.pyplot as plt
+from matplotlib.axes import Axes
+
+from bench.harness import ScenarioResult
+
+
+def _throughput(axes: Axes, by: dict[str, ScenarioResult]) -> None:
+    pipelines = ("naive", "fleet", "ceiling")
+    for offset, workload in enumerate(("noop", "io")):
+        values = [by[f"{p}-{workload}"].jobs_per_second if f"{p}-{workload}" in by else 0.0 for p in pipelines]
+        positions = [offset * 4 + index for index in range(len(pipelines))]
+        bars = axes.bar(positions, values, color=["#bbbbbb", "#1f77b4", "#ff7f0e"])
+        axes.bar_label(bars, fmt="%.0f", fontsize=7)
+    axes.set_xticks([0, 1, 2, 4, 5, 6], ["naive", "fleet", "ceiling"] * 2, fontsize=7)
+    axes.set_title("jobs/s: no-op (left), 200 ms I/O (right)", fontsize=9)
+
+
+def _scaling(axes: Axes, results: Sequence[ScenarioResult]) -> None:
+    for workload in ("io-200ms", "noop"):
+        points = sorted(
+            (r.concurrency, r.jobs_per_second)
+            for r in results
+            if r.label.startswith("scaling-") and r.workload == workload
+        )
+        if points:
+            axes.plot(*zip(*points, strict=True), marker="o", label=workload)
+    axes.set_xscale("log", base=2)
+    axes.set_xticks([1, 2, 4, 8, 16], ["1", "2", "4", "8", "16"])
+    axes.set_xlabel("WORKER_CONCURRENCY", fontsize=8)
+    axes.set_title("jobs/s against concurrency", fontsize=9)
+    axes.legend(fontsize=7)
+
+
+def _leak(axes: Axes, result: ScenarioResult) -> None:
+    jobs = [sample.jobs for sample in result.samples]
+    axes.plot(jobs, [sample.rss_mb for sample in result.samples], color="#1f77b4", label="RSS MB")
+    axes.set_ylim(bottom=0)
+    axes.set_xlabel("jobs done", fontsize=8)
+    twin = axes.twinx()
+    twin.plot(jobs, [sample.threads for sample in result.samples], color="#d62728", label="threads")
+    twin.set_ylim(bottom=0)
+    axes.set_title(f"background_job over {result.jobs} jobs: RSS (blue), threads (red)", fontsize=9)
+
+
+def write_plot(path: Path, results: Sequence[ScenarioResult]) -> None:
+    by = {result.label: result for result in results}
+    leak = by.get("leak-noop")
+    figure, panels = plt.subplots(1, 3 if leak else 2, figsize=(12 if leak else 8, 3.2), dpi=80)
+    _throughput(panels[0], {label.replace("-io-200ms", "-io"): r for label, r in by.items()})
+    _scaling(panels[1], results)
+    if leak:
+        _leak(panels[2], leak)
+    for axes in panels:
+        axes.tick_params(labelsize=7)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)

@@ -1,0 +1,131 @@
+"""Writes a run's results: ``bench/results/<date>.json``, a Markdown summary next to it, and the plot."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from bench.harness import ScenarioResult
+
+
+def _fmt(value: float, digits: int = 1) -> str:
+    return "n/a" if isinstance(value, float) and math.isnan(value) else f"{value:.{digits}f}"
+
+
+def write_json(path: Path, meta: dict[str, Any], results: Sequence[ScenarioResult], summary: dict[str, Any]) -> None:
+    document = {"meta": meta, "summary": summary, "scenarios": [asdict(result) for result in results]}
+    path.write_text(json.dumps(document, indent=2, allow_nan=True) + "\n")
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+        *("| " + " | ".join(row) + " |" for row in rows),
+    ]
+
+
+def _scenario_rows(results: Sequence[ScenarioResult]) -> list[list[str]]:
+    rows = []
+    for r in results:
+        if r.label.startswith(("scaling-", "leak-")):
+            continue
+        load = f"{r.rate:g}/s" if r.rate else "saturated"
+        rows.append(
+            [
+                r.label,
+                load,
+                _fmt(r.jobs_per_second),
+                _fmt(r.requests_per_job, 2),
+                _fmt(r.latency_ms["started"]["p50"], 0)
+                + " / "
+                + _fmt(r.latency_ms["started"]["p95"], 0)
+                + " / "
+                + _fmt(r.latency_ms["started"]["p99"], 0),
+                _fmt(r.latency_ms["finished"]["p50"], 0)
+                + " / "
+                + _fmt(r.latency_ms["finished"]["p95"], 0)
+                + " / "
+                + _fmt(r.latency_ms["finished"]["p99"], 0),
+                " + ".join(f"{1000 * cpu:.2f}" for cpu in r.cpu_seconds_per_job.values()),
+                " / ".join(_fmt(mb, 0) for mb in r.peak_rss_mb.values()),
+            ]
+        )
+    return rows
+
+
+def _operations(results: Sequence[ScenarioResult]) -> list[str]:
+    chosen = [
+        r for r in results if r.label in {"fleet-noop", "fleet-io", "fleet-noop-light", "naive-noop", "ceiling-noop"}
+    ]
+    names = sorted({name for r in chosen for name in r.requests_by_operation})
+    rows = [
+        [r.label, *(_fmt(r.requests_by_operation.get(name, 0.0), 3) for name in names), _fmt(r.requests_per_job, 3)]
+        for r in chosen
+    ]
+    return _table(["scenario", *names, "total"], rows)
+
+
+def _scaling(results: Sequence[ScenarioResult]) -> list[str]:
+    rows = [
+        [r.workload, str(r.concurrency), _fmt(r.jobs_per_second), _fmt(r.requests_per_job, 2)]
+        for r in results
+        if r.label.startswith("scaling-")
+    ]
+    return _table(["job", "WORKER_CONCURRENCY", "jobs/s", "requests/job"], rows)
+
+
+def markdown(meta: dict[str, Any], results: Sequence[ScenarioResult], summary: dict[str, Any]) -> str:
+    """A summary a reviewer can read without the JSON; every ratio is from this one run."""
+    cost = summary["cost_per_million_jobs_usd"]
+    lines = [
+        f"# Benchmark run {meta['date']} ({meta['mode']})",
+        "",
+        f"Command: `{meta['command']}`. Machine: {meta['machine']}. All figures are from one run against one",
+        "moto server; compare ratios, not absolute numbers.",
+        "",
+        "## Headline",
+        "",
+        f"- Requests per job (target <= {summary['requests_target']}): "
+        + ", ".join(f"{label} {value:.2f}" for label, value in summary["requests_per_job"].items()),
+        f"- No-op job: {_fmt(summary['noop_share_of_ceiling'], 2)} of the emulator's ceiling "
+        f"(target >= {summary['noop_share_of_ceiling_target']}), {_fmt(summary['noop_vs_naive'])}x the naive baseline",
+        f"- 200 ms I/O job: {_fmt(summary['io_vs_naive'])}x the naive baseline "
+        f"(target >= {summary['io_vs_naive_target']})",
+        f"- Cost per million jobs (USD, prices {summary['prices']['as_of']}): no-op {cost['noop']['total']:.2f}, "
+        f"200 ms I/O {cost['io-200ms']['total']:.2f} (CPU-bound Fargate sizing; see docs/performance.md)",
+    ]
+    leak = summary.get("leak_check")
+    if leak:
+        lines.append(
+            f"- Leak check over {leak['jobs']} jobs: RSS {leak['rss_mb_early']} -> {leak['rss_mb_late']} MB, "
+            f"threads {leak['threads_early']} -> {leak['threads_late']}"
+        )
+    lines += [
+        "",
+        "## Scenarios",
+        "",
+        "CPU is ms per job (trigger stage + job stage); RSS is peak MB per process; latency is ms, p50 / p95 / p99,",
+        "from the trigger's SentTimestamp to the job's start and finish.",
+        "",
+        *_table(
+            ["scenario", "load", "jobs/s", "req/job", "sent->started", "sent->finished", "CPU ms/job", "peak RSS MB"],
+            _scenario_rows(results),
+        ),
+        "",
+        "## Requests per job by operation",
+        "",
+        *_operations(results),
+        "",
+        "## Scaling with WORKER_CONCURRENCY",
+        "",
+        *_scaling(results),
+        "",
+        f"![throughput, scaling and leak check]({meta['plot']})",
+        "",
+    ]
+    return "\n".join(lines)

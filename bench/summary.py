@@ -1,0 +1,88 @@
+"""The headline figures, derived from one run's scenario results: ratios, targets and the capacity model."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any, Final
+
+from bench.cost import PRICES, TASK_VCPU, cost_per_million
+from bench.harness import ScenarioResult
+from bench.workloads import DEFAULT_CONCURRENCY
+
+TARGET_REQUESTS_PER_JOB: Final = 2.6
+TARGET_IO_SPEEDUP: Final = 5.0
+TARGET_SHARE_OF_CEILING: Final = 0.7
+IO_JOB_SECONDS: Final = 0.2
+
+
+def _by_label(results: Sequence[ScenarioResult]) -> dict[str, ScenarioResult]:
+    return {result.label: result for result in results}
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return round(numerator / denominator, 2) if denominator and not math.isnan(denominator) else math.nan
+
+
+def _cpu(result: ScenarioResult) -> float:
+    return sum(result.cpu_seconds_per_job.values())
+
+
+def capacity(result: ScenarioResult, job_seconds: float) -> dict[str, float]:
+    """Jobs/s one default task (0.25 vCPU, 512 MiB, concurrency 8) sustains, per service.
+
+    A task is bound by CPU (0.25 vCPU over the measured CPU per job) or, for the background job, by
+    its slots (concurrency over the job's own duration), whichever is lower.
+    """
+    main_cpu = result.cpu_seconds_per_job.get("main_job", math.nan)
+    job_cpu = result.cpu_seconds_per_job.get("background_job", math.nan)
+    by_cpu = TASK_VCPU / job_cpu if job_cpu else math.inf
+    by_slots = DEFAULT_CONCURRENCY / job_seconds if job_seconds else math.inf
+    return {
+        "main_job_jobs_per_second_per_task": round(TASK_VCPU / main_cpu, 1) if main_cpu else math.nan,
+        "background_job_cpu_bound_jobs_per_second": round(by_cpu, 1),
+        "background_job_slot_bound_jobs_per_second": round(by_slots, 1) if by_slots != math.inf else math.nan,
+        "background_job_jobs_per_second_per_task": round(min(by_cpu, by_slots), 1),
+    }
+
+
+def _cost(result: ScenarioResult) -> dict[str, float]:
+    log_bytes = result.job_stream_bytes + result.stdout_bytes_per_job + 26 * result.stdout_lines_per_job
+    cost = cost_per_million(result.requests_by_operation, _cpu(result), log_bytes)
+    return {**asdict(cost), "total": round(cost.total, 4), "log_bytes_per_job": round(log_bytes, 1)}
+
+
+def _leak(results: dict[str, ScenarioResult]) -> dict[str, Any] | None:
+    leak = results.get("leak-noop")
+    if leak is None or len(leak.samples) < 4:
+        return None
+    # Compare the second quarter with the last: the first includes warm-up (imports, pools, caches).
+    quarter = len(leak.samples) // 4
+    early, late = leak.samples[quarter : 2 * quarter], leak.samples[-quarter:]
+    return {
+        "jobs": leak.jobs,
+        "rss_mb_early": max(sample.rss_mb for sample in early),
+        "rss_mb_late": max(sample.rss_mb for sample in late),
+        "threads_early": max(sample.threads for sample in early),
+        "threads_late": max(sample.threads for sample in late),
+    }
+
+
+def headline(results: Sequence[ScenarioResult]) -> dict[str, Any]:
+    """Every figure the issue asks for, each ratio computed from scenarios of this one run."""
+    by = _by_label(results)
+    noop, io = by["fleet-noop"], by["fleet-io"]
+    return {
+        "requests_per_job": {label: by[label].requests_per_job for label in by if label.startswith("fleet-")},
+        "requests_target": TARGET_REQUESTS_PER_JOB,
+        "noop_vs_naive": _ratio(noop.jobs_per_second, by["naive-noop"].jobs_per_second),
+        "io_vs_naive": _ratio(io.jobs_per_second, by["naive-io"].jobs_per_second),
+        "io_vs_naive_target": TARGET_IO_SPEEDUP,
+        "noop_share_of_ceiling": _ratio(noop.jobs_per_second, by["ceiling-noop"].jobs_per_second),
+        "noop_share_of_ceiling_target": TARGET_SHARE_OF_CEILING,
+        "capacity": {"noop": capacity(noop, 0.0), "io-200ms": capacity(io, IO_JOB_SECONDS)},
+        "cost_per_million_jobs_usd": {"noop": _cost(noop), "io-200ms": _cost(io)},
+        "prices": asdict(PRICES),
+        "leak_check": _leak(by),
+    }

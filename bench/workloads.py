@@ -1,0 +1,109 @@
+"""What the benchmark runs: job kinds, the three pipelines, and the scenario plans for quick and full runs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """A job kind, as a user would trigger it."""
+
+    name: str
+    job_type: str
+    data: Mapping[str, Any]
+
+    def trigger_body(self, number: int) -> str:
+        return json.dumps({"trigger": "bench", "jobType": self.job_type, "data": {**self.data, "n": number}})
+
+
+NOOP: Final = Workload("noop", "main-job-processing", {"userId": "bench", "action": "noop"})
+IO_200MS: Final = Workload("io-200ms", "diagnostic-sleep", {"seconds": 0.2})
+
+#: Trigger stage and job stage of each pipeline, as :mod:`bench.launch` targets.
+PIPELINES: Final = {
+    "fleet": ("main_job", "background_job"),
+    "naive": ("naive-triggers", "naive-jobs"),
+    "ceiling": ("ceiling-triggers", "ceiling-jobs"),
+}
+DEFAULT_CONCURRENCY: Final = 8
+SCALING_CONCURRENCY: Final = (1, 2, 4, 8, 16)
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """One measured run of a pipeline over ``jobs`` triggers.
+
+    With ``rate`` unset, triggers are fed closed-loop: never more than ``depth`` sent but unfinished,
+    which saturates the pipeline while keeping moto's queues shallow. With ``rate`` set, one trigger
+    is sent every ``1/rate`` seconds (light load).
+    """
+
+    label: str
+    pipeline: str
+    workload: Workload
+    jobs: int
+    concurrency: int = DEFAULT_CONCURRENCY
+    rate: float | None = None
+    sample_every_seconds: float | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def depth(self) -> int:
+        """Enough queued work to keep every slot and both stages busy, and no more."""
+        return 2 * self.concurrency + 20
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Job counts for one mode; quick runs in a few minutes, full in about half an hour."""
+
+    noop_jobs: int
+    io_jobs: int
+    naive_noop_jobs: int
+    naive_io_jobs: int
+    light_jobs: int
+    light_rate: float
+    scaling_seconds_of_work: float
+    leak_jobs: int
+
+
+QUICK: Final = Plan(600, 400, 150, 40, 60, 5.0, 6.0, 0)
+FULL: Final = Plan(3000, 2000, 500, 120, 300, 5.0, 20.0, 10_000)
+
+
+def scaling_jobs(workload: Workload, concurrency: int, seconds_of_work: float) -> int:
+    """Jobs for about ``seconds_of_work`` of run time at ideal scaling, and at least 40."""
+    per_slot = 4.0 if workload is IO_200MS else 15.0  # rough jobs/s one slot sustains
+    return max(40, int(per_slot * min(concurrency, 8) * seconds_of_work))
+
+
+def scenarios(plan: Plan) -> list[Scenario]:
+    """Every scenario of a run, in the order they run (one at a time: the machine has two cores)."""
+    runs = [
+        Scenario("fleet-noop", "fleet", NOOP, plan.noop_jobs),
+        Scenario("ceiling-noop", "ceiling", NOOP, plan.noop_jobs),
+        Scenario("naive-noop", "naive", NOOP, plan.naive_noop_jobs, concurrency=1),
+        Scenario("fleet-io", "fleet", IO_200MS, plan.io_jobs),
+        Scenario("naive-io", "naive", IO_200MS, plan.naive_io_jobs, concurrency=1),
+        Scenario("fleet-noop-light", "fleet", NOOP, plan.light_jobs, rate=plan.light_rate),
+        Scenario("fleet-io-light", "fleet", IO_200MS, plan.light_jobs, rate=plan.light_rate),
+    ]
+    kinds = (IO_200MS, NOOP) if plan.leak_jobs else (IO_200MS,)
+    for workload in kinds:
+        runs.extend(
+            Scenario(
+                f"scaling-{workload.name}-c{concurrency}",
+                "fleet",
+                workload,
+                scaling_jobs(workload, concurrency, plan.scaling_seconds_of_work),
+                concurrency=concurrency,
+            )
+            for concurrency in SCALING_CONCURRENCY
+        )
+    if plan.leak_jobs:
+        runs.append(Scenario("leak-noop", "fleet", NOOP, plan.leak_jobs, sample_every_seconds=2.0))
+    return runs
