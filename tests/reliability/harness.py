@@ -272,6 +272,7 @@ class WorkerProcess:
     process: subprocess.Popen[str]
     output: list[str] = field(default_factory=list)
     _pump: threading.Thread | None = None
+    _terminated: bool = False
 
     @classmethod
     def start(cls, module: str, env: Mapping[str, str]) -> WorkerProcess:
@@ -298,19 +299,29 @@ class WorkerProcess:
     def events(self, name: str) -> list[dict[str, Any]]:
         return [line for line in self.lines() if line.get("event") == name]
 
-    def stop(self, timeout: float = 60) -> int:
-        """SIGTERM, as ECS stops a task; returns the exit status."""
-        if self.process.poll() is None:
+    def terminate(self) -> None:
+        """One SIGTERM, as ECS sends when it stops a task (a second one would force an exit)."""
+        if not self._terminated and self.process.poll() is None:
+            self._terminated = True
             self.process.send_signal(signal.SIGTERM)
+
+    def wait(self, timeout: float = 60) -> int:
+        """The exit status, once the process has exited and all its output is read."""
         code = self.process.wait(timeout=timeout)
         if self._pump is not None:
             self._pump.join(timeout=10)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
         return code
+
+    def stop(self, timeout: float = 60) -> int:
+        self.terminate()
+        return self.wait(timeout)
 
     def kill(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
-            self.process.wait(timeout=10)
+        self.wait(timeout=10)
 
 
 def events_named(lines: Iterable[dict[str, Any]], name: str, **match: Any) -> list[dict[str, Any]]:
