@@ -45,27 +45,32 @@ def run_all(plan_scenarios: list[Scenario], *, verbose: bool = True) -> list[Sce
     return results
 
 
+def write_results(out: Path, *, quick: bool, results: list[ScenarioResult]) -> Path:
+    """Write ``<date>.json``, ``<date>.md`` and ``<date>.png`` into ``out``; return the Markdown path."""
+    out.mkdir(parents=True, exist_ok=True)
+    stem = datetime.now(UTC).strftime("%Y-%m-%d") + ("-quick" if quick else "")
+    meta = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "mode": "quick" if quick else "full",
+        "command": ".venv/bin/python -m bench" + (" --quick" if quick else ""),
+        "machine": _machine(),
+        "plot": f"{stem}.png",
+    }
+    summary = headline(results)
+    write_json(out / f"{stem}.json", meta, results, summary)
+    write_plot(out / f"{stem}.png", results)
+    summary_path = out / f"{stem}.md"
+    summary_path.write_text(markdown(meta, results, summary))
+    return summary_path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="fewer jobs and no 10,000-job leak check (a few minutes)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="directory for <date>.json, .md and .png")
     args = parser.parse_args(argv)
-    mode = "quick" if args.quick else "full"
     results = run_all(scenarios(QUICK if args.quick else FULL))
-    args.out.mkdir(parents=True, exist_ok=True)
-    stem = datetime.now(UTC).strftime("%Y-%m-%d") + ("-quick" if args.quick else "")
-    meta = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "mode": mode,
-        "command": ".venv/bin/python -m bench" + (" --quick" if args.quick else ""),
-        "machine": _machine(),
-        "plot": f"{stem}.png",
-    }
-    summary = headline(results)
-    write_json(args.out / f"{stem}.json", meta, results, summary)
-    write_plot(args.out / f"{stem}.png", results)
-    (args.out / f"{stem}.md").write_text(markdown(meta, results, summary))
-    print((args.out / f"{stem}.md").read_text())
+    print(write_results(args.out, quick=args.quick, results=results).read_text())
     return 0
 
 
