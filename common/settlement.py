@@ -108,6 +108,12 @@ class Settler:
             self._pending.append(_Pending(message, outcome))
             self._condition.notify_all()
 
+    def _requeue(self, item: _Pending) -> None:
+        """Try ``item`` again in the next flush, keeping its attempt count (a fresh one would retry forever)."""
+        with self._condition:
+            self._pending.append(item)
+            self._condition.notify_all()
+
     def release(self, messages: Sequence[InboundMessage]) -> None:
         """Make unstarted messages visible again at once, so another worker picks them up now."""
         for start in range(0, len(messages), SQS_BATCH_LIMIT):
@@ -211,7 +217,7 @@ class Settler:
                 settled.append(item.message)
             elif item.attempts + 1 < _MAX_FLUSH_ATTEMPTS and error.get("Code") != "SenderFault":
                 item.attempts += 1
-                self.settle(item.message, item.outcome)
+                self._requeue(item)
             else:
                 log.error(
                     "message.delete_failed",
