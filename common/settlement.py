@@ -22,6 +22,7 @@ from common.in_flight import SQS_BATCH_LIMIT, InFlight
 from common.inbound import InboundMessage
 from common.logging import get_logger
 from common.quarantine import quarantine_attributes
+from common.send_batch import send_message_batch
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -162,36 +163,28 @@ class Settler:
         return self._backoff.delay_for(message.receive_count)
 
     def _send_to_dlq(self, items: list[_Pending]) -> tuple[list[_Pending], list[_Pending]]:
+        """Park quarantined messages in the DLQ, packed by size so that one large body fails alone."""
+        entries: list[SendMessageBatchRequestEntryTypeDef] = [
+            {
+                "Id": str(index),
+                "MessageBody": item.message.body,
+                "MessageAttributes": quarantine_attributes(
+                    item.message, reason=item.outcome.reason, source_queue=self._queue_url
+                ),
+            }
+            for index, item in enumerate(items)
+        ]
+        failed = send_message_batch(self._sqs, self._dlq_url, entries) if entries else {}
         delivered: list[_Pending] = []
         undeliverable: list[_Pending] = []
-        for start in range(0, len(items), SQS_BATCH_LIMIT):
-            chunk = items[start : start + SQS_BATCH_LIMIT]
-            entries: list[SendMessageBatchRequestEntryTypeDef] = [
-                {
-                    "Id": str(index),
-                    "MessageBody": item.message.body,
-                    "MessageAttributes": quarantine_attributes(
-                        item.message, reason=item.outcome.reason, source_queue=self._queue_url
-                    ),
-                }
-                for index, item in enumerate(chunk)
-            ]
-            failed = self._call_batch(
-                partial(self._sqs.send_message_batch, QueueUrl=self._dlq_url, Entries=entries), len(chunk)
-            )
-            for index, item in enumerate(chunk):
-                if str(index) in failed:
-                    log.error(
-                        "message.quarantine_failed",
-                        message_id=item.message.message_id,
-                        error=failed[str(index)],
-                    )
-                    undeliverable.append(item)
-                else:
-                    log.error(
-                        "message.quarantined", message_id=item.message.message_id, reason=item.outcome.reason
-                    )
-                    delivered.append(item)
+        for index, item in enumerate(items):
+            if str(index) in failed:
+                # Retried through visibility; if it never fits, the redrive policy parks it without our reason.
+                log.error("message.quarantine_failed", message_id=item.message.message_id, error=failed[str(index)])
+                undeliverable.append(item)
+            else:
+                log.error("message.quarantined", message_id=item.message.message_id, reason=item.outcome.reason)
+                delivered.append(item)
         return delivered, undeliverable
 
     def _delete(self, chunk: list[_Pending]) -> None:

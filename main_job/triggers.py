@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from common import metrics
 from common.inbound import InboundMessage
 from common.job_ids import job_id_for_message
@@ -21,6 +19,7 @@ from common.job_log import job_stream_name
 from common.logging import bound_context, get_logger
 from common.messages import BackgroundJob, MalformedMessage, Trigger, parse_trigger
 from common.metrics import MetricsEmitter
+from common.send_batch import send_message_batch
 from common.settlement import Outcome, Verdict
 
 if TYPE_CHECKING:
@@ -30,7 +29,6 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 #: Namespace for correlation IDs generated from the trigger's MessageId, so a redelivery keeps it.
 _CORRELATION_NAMESPACE: Final = uuid.UUID("6f1c2a8e-3c1e-4e55-9a4e-2d4c8b1f7a10")
-_SEND_BATCH_LIMIT: Final = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,11 +62,9 @@ class TriggerHandler:
             else:
                 log.info("trigger.completed", job_id=accepted.job.job_id, background_job=False)
                 outcomes[message.message_id] = Outcome.done()
-        queued = 0
-        for start in range(0, len(to_enqueue), _SEND_BATCH_LIMIT):
-            sent = self._enqueue(to_enqueue[start : start + _SEND_BATCH_LIMIT])
-            queued += sum(1 for outcome in sent.values() if outcome.verdict is Verdict.DONE)
-            outcomes.update(sent)
+        sent = self._enqueue(to_enqueue) if to_enqueue else {}
+        queued = sum(1 for outcome in sent.values() if outcome.verdict is Verdict.DONE)
+        outcomes.update(sent)
         self._metrics.emit(
             {
                 metrics.TRIGGERS_RECEIVED: len(messages),
@@ -116,12 +112,8 @@ class TriggerHandler:
             }
             for index, item in enumerate(batch)
         ]
-        try:
-            response = self._sqs.send_message_batch(QueueUrl=self._background_queue_url, Entries=entries)
-        except (BotoCoreError, ClientError) as error:
-            log.warning("background_job.enqueue_failed", error=str(error), triggers=len(batch))
-            return {item.message.message_id: Outcome.retry(f"enqueue failed: {error}") for item in batch}
-        failed = {entry["Id"]: entry for entry in response.get("Failed", [])}
+        # Packed by size and split on a content error, so an oversized job fails alone (common.send_batch).
+        failed = send_message_batch(self._sqs, self._background_queue_url, entries)
         return {
             item.message.message_id: self._enqueue_outcome(item, failed.get(str(i)))
             for i, item in enumerate(batch)
