@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -24,9 +25,12 @@ DEFAULT_JOB_TYPE: Final = "main-job-processing"
 MAX_NESTING_DEPTH: Final = 64
 _JOB_TYPE_PATTERN: Final = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _CORRELATION_ID_PATTERN: Final = re.compile(r"[A-Za-z0-9._:/@+=-]{1,128}")
-_CONTROL_OR_SURROGATE: Final = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+#: C0 and C1 controls, the Unicode line and paragraph separators (line breaks to some log viewers), surrogates.
+_CONTROL_OR_SURROGATE: Final = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 _LONE_SURROGATE: Final = re.compile(r"[\ud800-\udfff]")
 _MAX_NAME_LENGTH: Final = 256
+#: The largest finite double, 1.8e308, has 309 digits.
+_MAX_INT_DIGITS: Final = 309
 
 # Message attribute names on background job messages (the body is the source of truth).
 ATTR_JOB_ID: Final = "jobId"
@@ -91,26 +95,30 @@ class BackgroundJob:
 
 def parse_trigger(body: str) -> Trigger:
     """Validate a trigger body as users send it with ``aws sqs send-message``."""
-    document = decode_json_object(body)
+    return _trigger_from(decode_json_object(body), prefix="")
+
+
+def _trigger_from(document: dict[str, Any], *, prefix: str) -> Trigger:
+    """Check a decoded trigger; ``prefix`` names where it sits in reasons (``trigger.`` inside a job)."""
     run_background = document.get("triggerBackgroundJob", True)
     if not isinstance(run_background, bool):
         raise MalformedMessage(
-            f"field 'triggerBackgroundJob' must be a boolean, got {_type_name(run_background)}"
+            f"field '{prefix}triggerBackgroundJob' must be a boolean, got {_type_name(run_background)}"
         )
     data = document.get("data")
     if data is not None and not isinstance(data, dict):
-        raise MalformedMessage(f"field 'data' must be an object, got {_type_name(data)}")
+        raise MalformedMessage(f"field '{prefix}data' must be an object, got {_type_name(data)}")
     job_type = _optional_text(
-        document, "jobType", _JOB_TYPE_PATTERN, "lower-case letters, digits, '.', '_', '-'"
+        document, "jobType", _JOB_TYPE_PATTERN, "lower-case letters, digits, '.', '_', '-'", prefix=prefix
     )
     return Trigger(
-        trigger=_required_name(document, "trigger"),
+        trigger=_required_name(document, "trigger", prefix=prefix),
         trigger_background_job=run_background,
         job_type=job_type or DEFAULT_JOB_TYPE,
         correlation_id=_optional_text(
-            document, "correlationId", _CORRELATION_ID_PATTERN, "letters, digits, ._:/@+=-"
+            document, "correlationId", _CORRELATION_ID_PATTERN, "letters, digits, ._:/@+=-", prefix=prefix
         ),
-        timestamp=_optional_name(document, "timestamp"),
+        timestamp=_optional_name(document, "timestamp", prefix=prefix),
         data=data,
         raw=document,
     )
@@ -125,14 +133,13 @@ def parse_background_job(body: str, attributes: Mapping[str, str]) -> Background
     trigger = document.get("trigger")
     if not isinstance(trigger, dict):
         raise MalformedMessage(f"field 'trigger' must be an object, got {_type_name(trigger)}")
+    # main_job only enqueues valid triggers: one that is not comes from somewhere else, and handlers and
+    # job streams must be able to trust its fields as much as main_job's own log lines do.
+    _trigger_from(trigger, prefix="trigger.")
     job = BackgroundJob(
         job_id=str(job_id),
-        job_type=_required_text(
-            document, "jobType", _JOB_TYPE_PATTERN, "lower-case letters, digits, '.', '_', '-'"
-        ),
-        correlation_id=_required_text(
-            document, "correlationId", _CORRELATION_ID_PATTERN, "letters, digits, ._:/@+=-"
-        ),
+        job_type=_required_text(document, "jobType", _JOB_TYPE_PATTERN, "lower-case letters, digits, '.', '_', '-'"),
+        correlation_id=_required_text(document, "correlationId", _CORRELATION_ID_PATTERN, "letters, digits, ._:/@+=-"),
         trigger=trigger,
         enqueued_at=_required_name(document, "enqueuedAt"),
     )
@@ -145,12 +152,14 @@ def decode_json_object(body: str) -> dict[str, Any]:
     if not body.strip():
         raise MalformedMessage("body is empty")
     try:
-        document = json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float)
+        document = json.loads(
+            body, parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_finite_int
+        )
     except RecursionError:
         raise MalformedMessage(f"body is nested deeper than {MAX_NESTING_DEPTH} levels") from None
     except MalformedMessage:
         raise
-    except ValueError as error:  # JSONDecodeError, and int() past Python's digit limit
+    except ValueError as error:  # JSONDecodeError
         raise MalformedMessage(f"body is not valid JSON: {_first_line(error)}") from None
     if not isinstance(document, dict):
         raise MalformedMessage(f"body must be a JSON object, got {_type_name(document)}")
@@ -178,26 +187,27 @@ def _check_text(text: str, where: str) -> None:
         raise MalformedMessage(f"{where} contains an unpaired UTF-16 surrogate")
 
 
-def _required_name(document: Mapping[str, Any], field: str) -> str:
-    value = _optional_name(document, field)
+def _required_name(document: Mapping[str, Any], field: str, *, prefix: str = "") -> str:
+    value = _optional_name(document, field, prefix=prefix)
     if value is None:
-        raise MalformedMessage(f"field '{field}' is required")
+        raise MalformedMessage(f"field '{prefix}{field}' is required")
     return value
 
 
-def _optional_name(document: Mapping[str, Any], field: str) -> str | None:
+def _optional_name(document: Mapping[str, Any], field: str, *, prefix: str = "") -> str | None:
     """A free-text identifier such as a trigger name: bounded, and free of control characters."""
     value = document.get(field)
+    name = prefix + field
     if value is None:
         return None
     if not isinstance(value, str):
-        raise MalformedMessage(f"field '{field}' must be a string, got {_type_name(value)}")
+        raise MalformedMessage(f"field '{name}' must be a string, got {_type_name(value)}")
     if not value.strip():
-        raise MalformedMessage(f"field '{field}' must not be blank")
+        raise MalformedMessage(f"field '{name}' must not be blank")
     if len(value) > _MAX_NAME_LENGTH:
-        raise MalformedMessage(f"field '{field}' is longer than {_MAX_NAME_LENGTH} characters")
+        raise MalformedMessage(f"field '{name}' is longer than {_MAX_NAME_LENGTH} characters")
     if _CONTROL_OR_SURROGATE.search(value):
-        raise MalformedMessage(f"field '{field}' contains control characters")
+        raise MalformedMessage(f"field '{name}' contains control characters")
     return value
 
 
@@ -209,15 +219,15 @@ def _required_text(document: Mapping[str, Any], field: str, pattern: re.Pattern[
 
 
 def _optional_text(
-    document: Mapping[str, Any], field: str, pattern: re.Pattern[str], allowed: str
+    document: Mapping[str, Any], field: str, pattern: re.Pattern[str], allowed: str, *, prefix: str = ""
 ) -> str | None:
     value = document.get(field)
     if value is None:
         return None
     if not isinstance(value, str):
-        raise MalformedMessage(f"field '{field}' must be a string, got {_type_name(value)}")
+        raise MalformedMessage(f"field '{prefix}{field}' must be a string, got {_type_name(value)}")
     if pattern.fullmatch(value) is None:
-        raise MalformedMessage(f"field '{field}' must match {pattern.pattern} ({allowed})")
+        raise MalformedMessage(f"field '{prefix}{field}' must match {pattern.pattern} ({allowed})")
     return value
 
 
@@ -239,6 +249,14 @@ def _reject_constant(name: str) -> float:
 def _finite_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
+        raise MalformedMessage("body is not valid JSON: a number is too large to represent")
+    return value
+
+
+def _finite_int(text: str) -> int:
+    """Integers a double can hold, like floats: ``1e400`` and a 400-digit integer are refused alike."""
+    # The length check comes first: int() of a huge digit string is slow, and past 4300 digits an error.
+    if len(text.lstrip("-")) > _MAX_INT_DIGITS or abs(value := int(text)) > sys.float_info.max:
         raise MalformedMessage("body is not valid JSON: a number is too large to represent")
     return value
 

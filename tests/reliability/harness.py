@@ -85,7 +85,9 @@ class Fleet:
 
     def __post_init__(self) -> None:
         session = boto3.session.Session(
-            aws_access_key_id="local", aws_secret_access_key="local", region_name=REGION  # noqa: S106
+            aws_access_key_id="local",
+            aws_secret_access_key="local",  # noqa: S106 - the emulator's dummy credentials
+            region_name=REGION,
         )
         config = Config(retries={"mode": "standard", "total_max_attempts": 5}, max_pool_connections=16)
         self.sqs = session.client("sqs", endpoint_url=self.endpoint, config=config)
@@ -113,8 +115,11 @@ class Fleet:
         attributes = attributes or [{} for _ in bodies]
         start = 0
         while start < len(bodies):
-            size = 1 if len(bodies[start]) > 100_000 else 10
-            chunk = list(range(start, min(start + size, len(bodies))))
+            end, total = start, 0
+            while end < len(bodies) and end - start < 10 and (end == start or total + len(bodies[end]) < 200_000):
+                total += len(bodies[end])
+                end += 1
+            chunk = list(range(start, end))
             entries = [
                 {
                     "Id": str(i),
@@ -129,7 +134,7 @@ class Fleet:
             assert not response.get("Failed"), response["Failed"]
             by_id = {entry["Id"]: entry["MessageId"] for entry in response["Successful"]}
             ids.extend(by_id[str(i)] for i in chunk)
-            start += size
+            start = end
         return ids
 
     def depth(self, queue: str) -> tuple[int, int]:
@@ -172,7 +177,9 @@ class Fleet:
             if not token or not page["events"]:
                 break
             kwargs["nextToken"] = token
-        return [(stream, message) for _, _, stream, message in sorted(lines, key=lambda line: line[:2])]
+        # moto's FilterLogEvents ignores logStreamNamePrefix, so filter here too.
+        ordered = sorted(lines, key=lambda line: line[:2])
+        return [(stream, message) for _, _, stream, message in ordered if stream.startswith(stream_prefix or "")]
 
     def main_job_log(self) -> list[dict[str, Any]]:
         return worker_lines(message for _, message in self.service_lines(self.names.main_job_log_group))

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 
-def record(scenario: str, **figures: Any) -> None:  # noqa: ANN401
+def record(scenario: str, **figures: Any) -> None:
     line = json.dumps({"scenario": scenario, **figures}, sort_keys=True)
     print(f"RELIABILITY {line}")  # noqa: T201
     target = os.environ.get("FLEET_RELIABILITY_REPORT")

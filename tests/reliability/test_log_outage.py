@@ -79,4 +79,3 @@ def test_jobs_complete_during_a_logs_outage_and_delivery_resumes() -> None:
     # Every job that fell back to stdout is counted once; the last probe was delivered, so it is not.
     assert len(fell_back) == failures == OUTAGE_JOBS + len(after) - 1
     assert logs_faults > 0
-

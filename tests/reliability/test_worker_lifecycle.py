@@ -31,7 +31,7 @@ KILL_SLEEP_SECONDS = 8  # longer than the job log's 5 s send interval, so attemp
 LONG_SLEEP_SECONDS = 14  # longer than the 10 s visibility timeout
 
 
-def _trigger(job_type: str, **data: Any) -> str:  # noqa: ANN401
+def _trigger(job_type: str, **data: Any) -> str:
     return json.dumps({"trigger": "reliability", "jobType": job_type, "data": data})
 
 
