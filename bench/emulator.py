@@ -87,6 +87,8 @@ class Emulator:
         return self
 
     def __exit__(self, *_exc: object) -> None:
+        self.sqs.close()
+        self.logs.close()
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=10)

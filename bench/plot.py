@@ -38,7 +38,8 @@ def _scaling(axes: Axes, results: Sequence[ScenarioResult]) -> None:
     axes.set_xticks([1, 2, 4, 8, 16], ["1", "2", "4", "8", "16"])
     axes.set_xlabel("WORKER_CONCURRENCY", fontsize=8)
     axes.set_title("jobs/s against concurrency", fontsize=9)
-    axes.legend(fontsize=7)
+    if axes.get_lines():
+        axes.legend(fontsize=7)
 
 
 def _leak(axes: Axes, result: ScenarioResult) -> None:

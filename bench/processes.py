@@ -154,6 +154,8 @@ class ProcessUnderTest:
             return self.process.wait()
         finally:
             self._reader.join(timeout=5)
+            if self.process.stdout is not None:
+                self.process.stdout.close()
 
 
 def stop_all(processes: list[ProcessUnderTest]) -> None:

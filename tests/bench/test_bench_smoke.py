@@ -1,0 +1,47 @@
+"""The benchmark's pieces run end to end on a tiny plan: harness, baseline, ceiling, report and plot.
+
+Nothing here is timed: the assertions are on what was counted and written, which is deterministic.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench.__main__ import run_all, write_results
+from bench.workloads import IO_200MS, NOOP, Scenario
+
+#: Short long polls so each tiny scenario stops within a second of its last job.
+FAST_STOP = {"RECEIVE_WAIT_SECONDS": "1"}
+
+
+def _tiny_plan() -> list[Scenario]:
+    return [
+        Scenario("fleet-noop", "fleet", NOOP, 20, concurrency=4, env=FAST_STOP),
+        Scenario("ceiling-noop", "ceiling", NOOP, 20, concurrency=4, env=FAST_STOP),
+        Scenario("naive-noop", "naive", NOOP, 10, concurrency=1, env=FAST_STOP),
+        Scenario("fleet-io", "fleet", IO_200MS, 10, concurrency=4, env=FAST_STOP),
+        Scenario("naive-io", "naive", IO_200MS, 3, concurrency=1, env=FAST_STOP),
+    ]
+
+
+def test_a_tiny_run_counts_every_pipeline_and_writes_json_markdown_and_plot(tmp_path: Path) -> None:
+    """Each pipeline's log calls are counted exactly, and the run's three files are written."""
+    results = {result.label: result for result in run_all(_tiny_plan(), verbose=False)}
+
+    summary_path = write_results(tmp_path, quick=True, results=list(results.values()))
+
+    assert {"CreateLogStream": 1.0, "PutLogEvents": 1.0} == {
+        name: count for name, count in results["fleet-noop"].requests_by_operation.items() if "Log" in name
+    }
+    assert {"CreateLogStream": 1.0, "PutLogEvents": 4.0} == {
+        name: count for name, count in results["naive-noop"].requests_by_operation.items() if "Log" in name
+    }
+    assert 1.0 == results["ceiling-noop"].requests_by_operation["PutLogEvents"]
+    assert all(result.jobs_per_second > 0 for result in results.values())
+    document = json.loads(summary_path.with_suffix(".json").read_text())
+    assert {"requests_per_job", "io_vs_naive", "noop_share_of_ceiling", "cost_per_million_jobs_usd"} <= set(
+        document["summary"]
+    )
+    assert "## Headline" in summary_path.read_text()
+    assert summary_path.with_suffix(".png").stat().st_size > 0
