@@ -47,9 +47,7 @@ def run_guarded(handler: MessageHandler, message: InboundMessage) -> Outcome:
     except MalformedMessage as error:
         return Outcome.quarantine(error.reason)
     except Exception as error:
-        log.exception(
-            "message.handler_crashed", message_id=message.message_id, error_type=type(error).__name__
-        )
+        log.exception("message.handler_crashed", message_id=message.message_id, error_type=type(error).__name__)
         return Outcome.retry(f"{type(error).__name__}: {error}")
 
 

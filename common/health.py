@@ -47,9 +47,7 @@ def check(paths: list[Path], max_age_seconds: float, now: float) -> tuple[bool, 
 def main() -> int:
     configured = os.environ.get(ENV_HEARTBEAT_FILE, "").strip()
     candidates = (
-        [configured]
-        if configured
-        else [f"/tmp/{s}.heartbeat" for s in (MAIN_JOB_SERVICE, BACKGROUND_JOB_SERVICE)]  # noqa: S108
+        [configured] if configured else [f"/tmp/{s}.heartbeat" for s in (MAIN_JOB_SERVICE, BACKGROUND_JOB_SERVICE)]  # noqa: S108
     )
     max_age = float(os.environ.get("HEARTBEAT_MAX_AGE_SECONDS", DEFAULT_MAX_AGE_SECONDS))
     healthy, detail = check([Path(p) for p in candidates], max_age, time.time())

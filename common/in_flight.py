@@ -43,9 +43,7 @@ class InFlight:
     def add(self, messages: Iterable[InboundMessage]) -> None:
         with self._lock:
             for message in messages:
-                self._owned[message.message_id] = _Owned(
-                    message, message.received_at + self.visibility_timeout
-                )
+                self._owned[message.message_id] = _Owned(message, message.received_at + self.visibility_timeout)
 
     def discard(self, messages: Iterable[InboundMessage]) -> None:
         with self._lock:
@@ -123,6 +121,4 @@ class VisibilityHeartbeat:
                 possible_duplicate=True,
             )
         if extended:
-            log.info(
-                "visibility.extended", messages=len(extended), seconds=self._in_flight.visibility_timeout
-            )
+            log.info("visibility.extended", messages=len(extended), seconds=self._in_flight.visibility_timeout)

@@ -147,9 +147,7 @@ class JobLog:
 
     def open(self) -> None:
         if self._breaker.is_open():
-            log.warning(
-                "job_log.unavailable", stream=self.stream_name, error="recent outage", fallback="stdout"
-            )
+            log.warning("job_log.unavailable", stream=self.stream_name, error="recent outage", fallback="stdout")
             self._on_delivery_failure(1)
             return
         try:

@@ -123,9 +123,7 @@ class _EnvReader:
         try:
             value = kind(raw)
         except ValueError:
-            raise ConfigError(
-                f"{name}={raw!r} is not a valid {getattr(kind, '__name__', 'number')}"
-            ) from None
+            raise ConfigError(f"{name}={raw!r} is not a valid {getattr(kind, '__name__', 'number')}") from None
         if not low <= value <= high:  # type: ignore[operator]
             raise ConfigError(f"{name}={raw!r} must be between {low:g} and {high:g}")
         return value

@@ -189,8 +189,7 @@ class Settler:
 
     def _delete(self, chunk: list[_Pending]) -> None:
         entries: list[DeleteMessageBatchRequestEntryTypeDef] = [
-            {"Id": str(index), "ReceiptHandle": item.message.receipt_handle}
-            for index, item in enumerate(chunk)
+            {"Id": str(index), "ReceiptHandle": item.message.receipt_handle} for index, item in enumerate(chunk)
         ]
         failed = self._call_batch(
             partial(self._sqs.delete_message_batch, QueueUrl=self._queue_url, Entries=entries), len(chunk)
@@ -252,10 +251,6 @@ class Settler:
         try:
             response = call()
         except (BotoCoreError, ClientError) as error:
-            code = (
-                error.response["Error"].get("Code", "")
-                if isinstance(error, ClientError)
-                else type(error).__name__
-            )
+            code = error.response["Error"].get("Code", "") if isinstance(error, ClientError) else type(error).__name__
             return {str(index): {"Code": code, "Message": str(error)} for index in range(size)}
         return {entry["Id"]: dict(entry) for entry in response.get("Failed", [])}

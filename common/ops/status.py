@@ -74,13 +74,9 @@ def oldest_message_age(cloudwatch: CloudWatchClient, name: str, *, now: datetime
     return points[-1].get("Maximum")
 
 
-def queue_status(
-    sqs: SQSClient, cloudwatch: CloudWatchClient, queue_url: str, *, now: datetime
-) -> QueueStatus:
+def queue_status(sqs: SQSClient, cloudwatch: CloudWatchClient, queue_url: str, *, now: datetime) -> QueueStatus:
     """Read one queue's depths and the age of its oldest message."""
-    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=list(DEPTH_ATTRIBUTES))[
-        "Attributes"
-    ]
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=list(DEPTH_ATTRIBUTES))["Attributes"]
     name = queue_name(queue_url)
     return QueueStatus(
         name=name,
@@ -143,9 +139,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--region", required=True, help="AWS region of the deployment")
     parser.add_argument("--queue", action="append", default=[], metavar="URL", help="queue URL (repeatable)")
     parser.add_argument("--cluster", required=True, help="ECS cluster name")
-    parser.add_argument(
-        "--service", action="append", default=[], metavar="NAME", help="ECS service (repeatable)"
-    )
+    parser.add_argument("--service", action="append", default=[], metavar="NAME", help="ECS service (repeatable)")
     return parser
 
 
