@@ -47,9 +47,7 @@ class JobRunner:
         job = parse_background_job(message.body, message.attributes)
         handler = self._registry.get(job.job_type)
         if handler is None:
-            raise MalformedMessage(
-                f"unknown jobType '{job.job_type}'; known: {', '.join(sorted(self._registry))}"
-            )
+            raise MalformedMessage(f"unknown jobType '{job.job_type}'; known: {', '.join(sorted(self._registry))}")
         with (
             bound_context(job_id=job.job_id, correlation_id=job.correlation_id, job_type=job.job_type),
             self._open_log(job, message) as job_log,
@@ -70,9 +68,7 @@ class JobRunner:
             breaker=self._logs_breaker,
         )
 
-    def _execute(
-        self, handler: JobHandler, job: BackgroundJob, message: InboundMessage, job_log: JobLog
-    ) -> Outcome:
+    def _execute(self, handler: JobHandler, job: BackgroundJob, message: InboundMessage, job_log: JobLog) -> Outcome:
         waited_ms = max(0, int(time.time() * 1000) - message.sent_timestamp_ms)
         job_log.info("job.started", queued_for_ms=waited_ms, redelivered=message.receive_count > 1)
         started = time.monotonic()

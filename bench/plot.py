@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 
 from bench.harness import ScenarioResult
+from bench.workloads import SCALING_CONCURRENCY
 
 
 def _throughput(axes: Axes, by: dict[str, ScenarioResult]) -> None:
@@ -35,7 +36,7 @@ def _scaling(axes: Axes, results: Sequence[ScenarioResult]) -> None:
         if points:
             axes.plot(*zip(*points, strict=True), marker="o", label=workload)
     axes.set_xscale("log", base=2)
-    axes.set_xticks([1, 2, 4, 8, 16], ["1", "2", "4", "8", "16"])
+    axes.set_xticks(SCALING_CONCURRENCY, [str(n) for n in SCALING_CONCURRENCY])
     axes.set_xlabel("WORKER_CONCURRENCY", fontsize=8)
     axes.set_title("jobs/s against concurrency", fontsize=9)
     if axes.get_lines():

@@ -30,7 +30,7 @@ def _cpu(result: ScenarioResult) -> float:
 
 
 def capacity(result: ScenarioResult, job_seconds: float) -> dict[str, float]:
-    """Jobs/s one default task (0.25 vCPU, 512 MiB, concurrency 8) sustains, per service.
+    """Jobs/s one default task (0.25 vCPU, 512 MiB, default concurrency) sustains, per service.
 
     A task is bound by CPU (0.25 vCPU over the measured CPU per job) or, for the background job, by
     its slots (concurrency over the job's own duration), whichever is lower.

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from common.settings import DEFAULT_WORKER_CONCURRENCY
+
 
 @dataclass(frozen=True, slots=True)
 class Workload:
@@ -29,8 +31,8 @@ PIPELINES: Final = {
     "naive": ("naive-triggers", "naive-jobs"),
     "ceiling": ("ceiling-triggers", "ceiling-jobs"),
 }
-DEFAULT_CONCURRENCY: Final = 8
-SCALING_CONCURRENCY: Final = (1, 2, 4, 8, 16)
+DEFAULT_CONCURRENCY: Final = DEFAULT_WORKER_CONCURRENCY
+SCALING_CONCURRENCY: Final = (1, 2, 4, 8, 10, 16)
 
 
 @dataclass(frozen=True, slots=True)

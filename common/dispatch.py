@@ -23,6 +23,13 @@ from common.settlement import Outcome, Settler
 
 log = get_logger(__name__)
 SQS_RECEIVE_LIMIT = 10
+#: Receiving the moment one slot frees makes every ReceiveMessage and DeleteMessageBatch carry two or
+#: three messages. A busy pool therefore waits for a full batch's worth of free slots for as long as its
+#: jobs keep finishing within this window of each other (jobs received together finish together), and
+#: never longer than a few windows in all. An idle pool never waits. Compare Lambda's
+#: MaximumBatchingWindowInSeconds.
+DEFAULT_BATCH_WINDOW_SECONDS = 0.1
+BATCH_WAIT_CAP_IN_WINDOWS = 5
 
 MessageHandler = Callable[[InboundMessage], Outcome]
 BatchHandler = Callable[[Sequence[InboundMessage]], Mapping[str, Outcome]]
@@ -77,21 +84,44 @@ class BatchDispatcher:
 
 
 class PoolDispatcher:
-    def __init__(self, handler: MessageHandler, settler: Settler, concurrency: int) -> None:
+    def __init__(
+        self,
+        handler: MessageHandler,
+        settler: Settler,
+        concurrency: int,
+        batch_window_seconds: float = DEFAULT_BATCH_WINDOW_SECONDS,
+    ) -> None:
         self._handler = handler
         self._settler = settler
         self._concurrency = concurrency
+        self._full_batch = min(SQS_RECEIVE_LIMIT, concurrency)
+        self._batch_window_seconds = batch_window_seconds
         self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="job")
         self._running: dict[Future[None], InboundMessage] = {}
         self._condition = threading.Condition()
 
     def free_slots(self) -> int:
         with self._condition:
-            return min(SQS_RECEIVE_LIMIT, self._concurrency - len(self._running))
+            return self._free_slots()
 
     def wait_for_free_slot(self, timeout: float) -> bool:
+        """Wait for one free slot, then briefly for more so that the next receive takes a fuller batch."""
         with self._condition:
-            return self._condition.wait_for(lambda: len(self._running) < self._concurrency, timeout=timeout)
+            if not self._condition.wait_for(lambda: self._free_slots() > 0, timeout=timeout):
+                return False
+            self._wait_for_fuller_batch()
+            return True
+
+    def _wait_for_fuller_batch(self) -> None:
+        """Called holding the condition: wait while slots keep freeing, until a full batch or the cap."""
+        deadline = time.monotonic() + BATCH_WAIT_CAP_IN_WINDOWS * self._batch_window_seconds
+        while (free := self._free_slots()) < self._full_batch:
+            window = min(self._batch_window_seconds, deadline - time.monotonic())
+            if window <= 0 or not self._condition.wait_for(lambda: self._free_slots() > free, timeout=window):
+                return
+
+    def _free_slots(self) -> int:
+        return min(SQS_RECEIVE_LIMIT, self._concurrency - len(self._running))
 
     def dispatch(self, messages: Sequence[InboundMessage]) -> None:
         with self._condition:

@@ -152,9 +152,7 @@ def decode_json_object(body: str) -> dict[str, Any]:
     if not body.strip():
         raise MalformedMessage("body is empty")
     try:
-        document = json.loads(
-            body, parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_finite_int
-        )
+        document = json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_finite_int)
     except RecursionError:
         raise MalformedMessage(f"body is nested deeper than {MAX_NESTING_DEPTH} levels") from None
     except MalformedMessage:

@@ -40,6 +40,8 @@ REQUIRED_ENV: Final[Mapping[str, tuple[str, ...]]] = {
 
 #: Fargate allows a stopTimeout of at most 120 s; the grace period must fit inside it.
 MAX_SHUTDOWN_GRACE_SECONDS: Final = 115
+#: One full SQS receive batch: at 10 a busy pool receives and deletes ten at a time (docs/performance.md).
+DEFAULT_WORKER_CONCURRENCY: Final = 10
 #: SQS caps a message's visibility timeout at 12 hours.
 MAX_VISIBILITY_SECONDS: Final = 43_200
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -59,7 +61,7 @@ class Settings:
     background_queue_url: str = ""
     background_dlq_url: str = ""
     job_log_group: str = ""
-    concurrency: int = 8
+    concurrency: int = DEFAULT_WORKER_CONCURRENCY
     receive_wait_seconds: int = 20
     visibility_timeout_seconds: int = 60
     max_receive_count: int = 5
@@ -85,7 +87,7 @@ class Settings:
             background_queue_url=reader.text(ENV_BACKGROUND_QUEUE_URL, ""),
             background_dlq_url=reader.text(ENV_BACKGROUND_DLQ_URL, ""),
             job_log_group=reader.text(ENV_JOB_LOG_GROUP, ""),
-            concurrency=reader.number(ENV_WORKER_CONCURRENCY, int, 8, 1, 64),
+            concurrency=reader.number(ENV_WORKER_CONCURRENCY, int, DEFAULT_WORKER_CONCURRENCY, 1, 64),
             receive_wait_seconds=reader.number(ENV_RECEIVE_WAIT_SECONDS, int, 20, 0, 20),
             visibility_timeout_seconds=reader.number(
                 ENV_VISIBILITY_TIMEOUT_SECONDS, int, 60, 10, MAX_VISIBILITY_SECONDS

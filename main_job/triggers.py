@@ -79,14 +79,11 @@ class TriggerHandler:
         job = BackgroundJob(
             job_id=job_id_for_message(message.message_id, message.sent_timestamp_ms),
             job_type=trigger.job_type,
-            correlation_id=trigger.correlation_id
-            or str(uuid.uuid5(_CORRELATION_NAMESPACE, message.message_id)),
+            correlation_id=trigger.correlation_id or str(uuid.uuid5(_CORRELATION_NAMESPACE, message.message_id)),
             trigger=trigger.raw,
             enqueued_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
         )
-        with bound_context(
-            job_id=job.job_id, correlation_id=job.correlation_id, message_id=message.message_id
-        ):
+        with bound_context(job_id=job.job_id, correlation_id=job.correlation_id, message_id=message.message_id):
             # The data payload may be large or sensitive: log its shape, not its values.
             log.info(
                 "trigger.received",
@@ -98,9 +95,7 @@ class TriggerHandler:
                 receive_count=message.receive_count,
             )
             if message.receive_count > 1:
-                log.warning(
-                    "trigger.redelivered", receive_count=message.receive_count, duplicate_of_job=job.job_id
-                )
+                log.warning("trigger.redelivered", receive_count=message.receive_count, duplicate_of_job=job.job_id)
         return _Accepted(message, trigger, job)
 
     def _enqueue(self, batch: list[_Accepted]) -> dict[str, Outcome]:
@@ -115,8 +110,7 @@ class TriggerHandler:
         # Packed by size and split on a content error, so an oversized job fails alone (common.send_batch).
         failed = send_message_batch(self._sqs, self._background_queue_url, entries)
         return {
-            item.message.message_id: self._enqueue_outcome(item, failed.get(str(i)))
-            for i, item in enumerate(batch)
+            item.message.message_id: self._enqueue_outcome(item, failed.get(str(i))) for i, item in enumerate(batch)
         }
 
     @staticmethod

@@ -9,9 +9,7 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_until(
-    condition: Callable[[], T], *, timeout: float, interval: float = 0.05, what: str = "condition"
-) -> T:
+def wait_until(condition: Callable[[], T], *, timeout: float, interval: float = 0.05, what: str = "condition") -> T:
     """Poll ``condition`` until it returns something truthy; fail the test with ``what`` at the deadline."""
     deadline = time.monotonic() + timeout
     while True:

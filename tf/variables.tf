@@ -95,7 +95,7 @@ variable "main_job" {
   type = object({
     cpu                     = optional(number, 256)
     memory                  = optional(number, 512)
-    concurrency             = optional(number, 8)
+    concurrency             = optional(number, 10)
     min_capacity            = optional(number, 0)
     max_capacity            = optional(number, 10)
     target_backlog_per_task = optional(number, 100)
@@ -122,7 +122,7 @@ variable "background_job" {
   type = object({
     cpu                     = optional(number, 256)
     memory                  = optional(number, 512)
-    concurrency             = optional(number, 8)
+    concurrency             = optional(number, 10)
     min_capacity            = optional(number, 0)
     max_capacity            = optional(number, 10)
     target_backlog_per_task = optional(number, 10)

@@ -11,8 +11,6 @@ JOB_TYPE: Final = "main-job-processing"
 
 def run(job: JobContext) -> None:
     data = job.data
-    job.log.info(
-        "job.step", step="validate_input", trigger=job.trigger.get("trigger"), data_keys=sorted(data)
-    )
+    job.log.info("job.step", step="validate_input", trigger=job.trigger.get("trigger"), data_keys=sorted(data))
     # Business logic goes here. The original pipeline recorded who asked for what; keep that contract.
     job.log.info("job.step", step="process", user_id=data.get("userId"), action=data.get("action"))

@@ -42,9 +42,7 @@ class Harness:
         )
 
     def run(self, job_type: str = "main-job-processing", attempt: int = 1, **data: Any) -> Outcome:
-        job = BackgroundJob(
-            JOB_ID, job_type, "corr-42", {"trigger": "api_call", "data": data}, "2026-11-22T10:00:00Z"
-        )
+        job = BackgroundJob(JOB_ID, job_type, "corr-42", {"trigger": "api_call", "data": data}, "2026-11-22T10:00:00Z")
         message = InboundMessage("bg-message-1", "receipt", job.to_body(), attempt, SENT_MS)
         return run_guarded(self.runner, message)
 

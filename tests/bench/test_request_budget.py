@@ -12,16 +12,12 @@ import threading
 
 import watchtower
 
+from common.settings import DEFAULT_WORKER_CONCURRENCY
 from common.shutdown import Shutdown
 from tests.bench.fleet_run import build_consumers, run_jobs, running, send_triggers, uncounted_sqs
 from tests.conftest import AwsFleet
 
 JOBS = 100
-#: Enough free slots that every background receive can take a full batch of ten. At the default of 8
-#: the consumer receives as soon as one slot frees, so receives average two or three messages and a
-#: job costs about 2.8 requests; docs/performance.md gives the runtime change that fixes it, after
-#: which this override should go.
-BUDGET_CONCURRENCY = 32
 WAVES = 10
 #: Long enough that an idle consumer does not spin on empty receives, short enough to stop quickly.
 RECEIVE_WAIT_SECONDS = 5
@@ -41,7 +37,7 @@ def test_a_batch_of_100_short_jobs_costs_at_most_2_6_requests_per_job(aws_fleet:
     sqs = uncounted_sqs()
     shutdown = Shutdown()
     consumers = build_consumers(
-        aws_fleet, shutdown, concurrency=BUDGET_CONCURRENCY, receive_wait_seconds=RECEIVE_WAIT_SECONDS
+        aws_fleet, shutdown, concurrency=DEFAULT_WORKER_CONCURRENCY, receive_wait_seconds=RECEIVE_WAIT_SECONDS
     )
     send_triggers(sqs, aws_fleet.urls.trigger, JOBS)
     with running(consumers, shutdown):
@@ -58,7 +54,9 @@ def test_threads_and_open_log_handlers_return_to_baseline_after_1000_jobs(aws_fl
     sqs = uncounted_sqs()
     shutdown = Shutdown()
     threads_before, handlers_before = threading.active_count(), _open_log_handlers()
-    consumers = build_consumers(aws_fleet, shutdown, concurrency=8, receive_wait_seconds=RECEIVE_WAIT_SECONDS)
+    consumers = build_consumers(
+        aws_fleet, shutdown, concurrency=DEFAULT_WORKER_CONCURRENCY, receive_wait_seconds=RECEIVE_WAIT_SECONDS
+    )
     per_wave: list[tuple[int, int]] = []
     with running(consumers, shutdown):
         for _ in range(WAVES):

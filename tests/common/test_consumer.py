@@ -78,9 +78,7 @@ def test_receives_no_more_than_its_free_slots(aws_fleet: AwsFleet) -> None:
         wait_until(lambda: len(handler.started) == 2, timeout=10, what="two jobs to start")
         assert (3, 2) == aws_fleet.depth(aws_fleet.urls.background)
         handler.release.set()
-        wait_until(
-            lambda: aws_fleet.depth(aws_fleet.urls.background) == (0, 0), timeout=20, what="queue to drain"
-        )
+        wait_until(lambda: aws_fleet.depth(aws_fleet.urls.background) == (0, 0), timeout=20, what="queue to drain")
 
     assert ["a", "b", "c", "d", "e"] == sorted(handler.started)
 
@@ -106,16 +104,12 @@ def test_shutdown_finishes_running_jobs_and_releases_unstarted_ones(aws_fleet: A
 
     assert ["running-1", "running-2"] == sorted(handler.started)
     assert (2, 0) == aws_fleet.depth(aws_fleet.urls.background)
-    assert ["unstarted-1", "unstarted-2"] == sorted(
-        m["Body"] for m in aws_fleet.receive_all(aws_fleet.urls.background)
-    )
+    assert ["unstarted-1", "unstarted-2"] == sorted(m["Body"] for m in aws_fleet.receive_all(aws_fleet.urls.background))
 
 
 def test_long_job_has_its_visibility_extended_and_is_delivered_once(aws_fleet: AwsFleet) -> None:
     """A job longer than the visibility timeout keeps its message hidden and runs exactly once."""
-    aws_fleet.sqs.set_queue_attributes(
-        QueueUrl=aws_fleet.urls.background, Attributes={"VisibilityTimeout": "10"}
-    )
+    aws_fleet.sqs.set_queue_attributes(QueueUrl=aws_fleet.urls.background, Attributes={"VisibilityTimeout": "10"})
     runs: list[str] = []
 
     def slow(message: InboundMessage) -> Outcome:
@@ -125,12 +119,8 @@ def test_long_job_has_its_visibility_extended_and_is_delivered_once(aws_fleet: A
 
     shutdown = Shutdown()
     _send(aws_fleet, "long")
-    with running(
-        _consumer(aws_fleet, slow, shutdown, concurrency=2, visibility_timeout_seconds=10), shutdown
-    ):
-        wait_until(
-            lambda: aws_fleet.depth(aws_fleet.urls.background) == (0, 0), timeout=40, what="the long job"
-        )
+    with running(_consumer(aws_fleet, slow, shutdown, concurrency=2, visibility_timeout_seconds=10), shutdown):
+        wait_until(lambda: aws_fleet.depth(aws_fleet.urls.background) == (0, 0), timeout=40, what="the long job")
 
     assert 1 == len(runs)
     assert aws_fleet.requests.calls["ChangeMessageVisibilityBatch"] >= 1

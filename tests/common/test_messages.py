@@ -93,9 +93,7 @@ def _background(**overrides: object) -> str:
 
 def test_background_job_round_trips() -> None:
     """What main_job writes, background_job reads back unchanged, attributes included."""
-    job = BackgroundJob(
-        JOB_ID, DEFAULT_JOB_TYPE, "corr-1", {"trigger": "t", "x": 1}, "2026-11-22T10:00:00+00:00"
-    )
+    job = BackgroundJob(JOB_ID, DEFAULT_JOB_TYPE, "corr-1", {"trigger": "t", "x": 1}, "2026-11-22T10:00:00+00:00")
     attributes = {name: value["StringValue"] for name, value in job.message_attributes().items()}
 
     assert job == parse_background_job(job.to_body(), attributes)
@@ -122,9 +120,7 @@ def test_background_job_round_trips() -> None:
         ),
     ],
 )
-def test_malformed_background_job_gets_a_precise_reason(
-    body: str, attributes: dict[str, str], reason: str
-) -> None:
+def test_malformed_background_job_gets_a_precise_reason(body: str, attributes: dict[str, str], reason: str) -> None:
     """A background message that is not what main_job writes is refused, including spoofed attributes."""
     with pytest.raises(MalformedMessage) as caught:
         parse_background_job(body, attributes)

@@ -116,6 +116,4 @@ def deploy(tmp_path: Path, system_bin: Path) -> Deploy:
     fakes = tmp_path / "fakes"
     install_fakes(fakes, CLOUD_TOOLS)
     (fakes / "python3").symlink_to(sys.executable)
-    return Deploy(
-        fakes=fakes, system_bin=system_bin, log=tmp_path / "calls.log", env={"AWS_REGION": "eu-west-1"}
-    )
+    return Deploy(fakes=fakes, system_bin=system_bin, log=tmp_path / "calls.log", env={"AWS_REGION": "eu-west-1"})

@@ -179,9 +179,7 @@ def test_build_rejects_a_tag_docker_would_refuse(deploy: Deploy):
 def test_update_applies_the_sha_tag_to_both_services_then_waits_for_them(deploy: Deploy):
     """update --yes checks the images exist, applies with both tags at the SHA, waits and reports."""
     images = f"{MAIN_REPO}:{SHA},{BACKGROUND_REPO}:{SHA}"
-    result = deploy.run(
-        "--region", "eu-west-1", "--env", "prod", "update", "--yes", env={"FAKE_ECR_EXISTING": images}
-    )
+    result = deploy.run("--region", "eu-west-1", "--env", "prod", "update", "--yes", env={"FAKE_ECR_EXISTING": images})
 
     assert result.returncode == 0, result.stderr
     assert deploy.calls() == [
@@ -316,9 +314,7 @@ def test_info_prints_queues_logs_services_and_exact_aws_commands(deploy: Deploy)
     lines = [line.strip() for line in result.stdout.splitlines()]
     cli = "aws --region eu-west-1 --profile ops"
     send = [line for line in lines if line.startswith(f"{cli} sqs send-message")]
-    assert send[0].startswith(
-        f"{cli} sqs send-message --queue-url {TF_OUTPUTS['trigger_queue_url']} --message-body '"
-    )
+    assert send[0].startswith(f"{cli} sqs send-message --queue-url {TF_OUTPUTS['trigger_queue_url']} --message-body '")
     body = json.loads(send[0].split("--message-body ", 1)[1].strip("'"))
     assert body["trigger"]
     assert f"{cli} logs tail {TF_OUTPUTS['main_job_log_group_name']} --follow" in lines

@@ -17,9 +17,7 @@ IMAGES = {"Dockerfile.main": "main_job", "Dockerfile.background": "background_jo
 def instructions(dockerfile: str) -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) pairs, with line continuations joined and comments dropped."""
     text = (REPO / dockerfile).read_text()
-    joined = re.sub(
-        r"\\\n", " ", "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
-    )
+    joined = re.sub(r"\\\n", " ", "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#")))
     pairs = []
     for line in joined.splitlines():
         if line.strip():
@@ -111,9 +109,7 @@ def test_dockerignore_keeps_venv_tests_state_and_caches_out(path):
     assert ignored(path)
 
 
-@pytest.mark.parametrize(
-    "path", ["pyproject.toml", "README.md", "common/settings.py", "background_job/jobs/x.py"]
-)
+@pytest.mark.parametrize("path", ["pyproject.toml", "README.md", "common/settings.py", "background_job/jobs/x.py"])
 def test_dockerignore_lets_the_package_sources_in(path):
     """What the wheel build needs is in the build context."""
     assert not ignored(path)

@@ -196,9 +196,7 @@ def test_runtime_venv_holds_the_installed_package_and_no_dev_tools(runtime_venv:
     assert out[3] == "[]"
 
 
-@pytest.mark.parametrize(
-    ("module", "service"), [("main_job", "main-job"), ("background_job", "background-job")]
-)
+@pytest.mark.parametrize(("module", "service"), [("main_job", "main-job"), ("background_job", "background-job")])
 def test_entrypoint_starts_is_healthy_and_exits_0_on_sigterm(
     runtime_venv: RuntimeVenv, worker_env: dict[str, str], tmp_path: Path, module: str, service: str
 ):

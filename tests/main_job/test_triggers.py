@@ -146,24 +146,19 @@ def test_redelivered_trigger_keeps_its_job_id_and_is_logged_as_duplicate(aws_fle
 def test_main_job_worker_quarantines_bad_triggers_and_completes_good_ones(aws_fleet: AwsFleet) -> None:
     """The assembled main_job worker: bad triggers land in the trigger DLQ with a reason, good ones are enqueued."""
     shutdown = Shutdown()
-    consumer = service.build(
-        aws_fleet.settings(MAIN_JOB_SERVICE, receive_wait_seconds=1), shutdown, sqs=aws_fleet.sqs
-    )
+    consumer = service.build(aws_fleet.settings(MAIN_JOB_SERVICE, receive_wait_seconds=1), shutdown, sqs=aws_fleet.sqs)
     for body in ('{"trigger":"a"}', "[1,2,3]", '{"trigger":"b","data":"not-an-object"}', '{"trigger":"c"}'):
         aws_fleet.sqs.send_message(QueueUrl=aws_fleet.urls.trigger, MessageBody=body)
     thread = threading.Thread(target=consumer.run)
     thread.start()
     try:
-        wait_until(
-            lambda: aws_fleet.depth(aws_fleet.urls.trigger) == (0, 0), timeout=20, what="triggers settled"
-        )
+        wait_until(lambda: aws_fleet.depth(aws_fleet.urls.trigger) == (0, 0), timeout=20, what="triggers settled")
     finally:
         shutdown.request("test finished")
         thread.join(timeout=20)
 
     reasons = sorted(
-        m["MessageAttributes"][ATTR_REASON]["StringValue"]
-        for m in aws_fleet.receive_all(aws_fleet.urls.trigger_dlq)
+        m["MessageAttributes"][ATTR_REASON]["StringValue"] for m in aws_fleet.receive_all(aws_fleet.urls.trigger_dlq)
     )
     assert ["body must be a JSON object, got array", "field 'data' must be an object, got string"] == reasons
     assert 2 == len(_background_messages(aws_fleet))

@@ -21,9 +21,7 @@ import pytest
 
 TF_DIR = Path(__file__).resolve().parents[2] / "tf"
 
-_META_KEYS = frozenset(
-    {"__start_line__", "__end_line__", "__is_block__", "__comments__", "__inline_comments__"}
-)
+_META_KEYS = frozenset({"__start_line__", "__end_line__", "__is_block__", "__comments__", "__inline_comments__"})
 _SIMPLE_REF = re.compile(r"^\$\{(var|local)\.([A-Za-z_][\w-]*)((?:\.[A-Za-z_][\w-]*)*)\}$")
 
 
@@ -169,9 +167,7 @@ def _blocks_of(kind: str, entries: list[Any], file: str) -> Iterator[Block]:
         yield from _walk_labels(kind, entry, (), depth, file)
 
 
-def _walk_labels(
-    kind: str, node: dict[str, Any], labels: tuple[str, ...], depth: int, file: str
-) -> Iterator[Block]:
+def _walk_labels(kind: str, node: dict[str, Any], labels: tuple[str, ...], depth: int, file: str) -> Iterator[Block]:
     for label, child in node.items():
         body = child[0] if isinstance(child, list) else child
         if len(labels) + 1 == depth:

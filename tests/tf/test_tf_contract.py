@@ -69,9 +69,7 @@ def test_queue_names_are_the_ones_common_names_derives(tf_config, names: FleetNa
     }
 
 
-def test_each_source_queue_redrives_to_the_dlq_common_names_pairs_it_with(
-    tf_config, names: FleetNames
-) -> None:
+def test_each_source_queue_redrives_to_the_dlq_common_names_pairs_it_with(tf_config, names: FleetNames) -> None:
     """local.queues pairs each source with its DLQ exactly as FleetNames.queues() does."""
     (queues,) = tf_config.locals["queues"]
     pairs = {tf_config.render(q[0]["name"]): tf_config.render(q[0]["dlq_name"]) for q in queues.values()}
@@ -88,9 +86,7 @@ def test_log_group_names_are_the_ones_common_names_derives(tf_config, names: Fle
         "main_job": names.main_job_log_group,
         "background_job": names.background_job_log_group,
     }
-    assert (
-        tf_config.resource("aws_cloudwatch_log_group", "this")["name"] == "${local.log_group_names[each.key]}"
-    )
+    assert tf_config.resource("aws_cloudwatch_log_group", "this")["name"] == "${local.log_group_names[each.key]}"
     background = _environment(tf_config, BACKGROUND_JOB_SERVICE)
     assert background[settings.ENV_JOB_LOG_GROUP] == "${local.log_group_names.background_job}"
 
@@ -148,22 +144,15 @@ def test_worker_max_receive_count_is_the_redrive_max_receive_count(tf_config, se
 def test_queues_long_poll_for_as_long_as_the_workers_wait(tf_config) -> None:
     """receive_wait_time_seconds = 20 on the queues and RECEIVE_WAIT_SECONDS = 20 in both tasks."""
     assert tf_config.locals["receive_wait_seconds"] == SETTINGS_DEFAULTS["receive_wait_seconds"] == 20
-    assert (
-        tf_config.resource("aws_sqs_queue", "source")["receive_wait_time_seconds"]
-        == "${local.receive_wait_seconds}"
-    )
+    assert tf_config.resource("aws_sqs_queue", "source")["receive_wait_time_seconds"] == "${local.receive_wait_seconds}"
     for service in ENVIRONMENT_LOCAL:
-        assert (
-            _environment(tf_config, service)[settings.ENV_RECEIVE_WAIT_SECONDS]
-            == "${local.receive_wait_seconds}"
-        )
+        assert _environment(tf_config, service)[settings.ENV_RECEIVE_WAIT_SECONDS] == "${local.receive_wait_seconds}"
 
 
 def test_variable_defaults_equal_the_worker_defaults(tf_config) -> None:
     """Out of the box, Terraform and a worker started without the variable behave the same."""
     assert (
-        tf_config.default("trigger_queue_visibility_timeout_seconds")
-        == SETTINGS_DEFAULTS["visibility_timeout_seconds"]
+        tf_config.default("trigger_queue_visibility_timeout_seconds") == SETTINGS_DEFAULTS["visibility_timeout_seconds"]
     )
     assert (
         tf_config.default("background_queue_visibility_timeout_seconds")
@@ -175,6 +164,12 @@ def test_variable_defaults_equal_the_worker_defaults(tf_config) -> None:
     assert tf_config.default("retry_max_seconds") == SETTINGS_DEFAULTS["retry_max_seconds"]
     assert tf_config.default("log_level") == SETTINGS_DEFAULTS["log_level"]
     assert tf_config.default("metrics_namespace") == SETTINGS_DEFAULTS["metrics_namespace"]
+    text = tf_config.raw_text["variables.tf"]
+    for key in SERVICE_KEY.values():
+        block = text[text.index(f'variable "{key}"') :]
+        concurrency = re.search(r"concurrency\s*=\s*optional\(number,\s*(\d+)\)", block)
+        assert concurrency is not None
+        assert int(concurrency.group(1)) == SETTINGS_DEFAULTS["concurrency"]
 
 
 @pytest.mark.parametrize("service", [MAIN_JOB_SERVICE, BACKGROUND_JOB_SERVICE])

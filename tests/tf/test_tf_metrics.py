@@ -37,9 +37,7 @@ AWS_METRICS: dict[str, dict[str, frozenset[str]]] = {
     ),
     # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/available-metrics.html
     # (service-level utilization: dimensions ClusterName and ServiceName)
-    "AWS/ECS": dict.fromkeys(
-        ("CPUUtilization", "MemoryUtilization"), frozenset({"ClusterName", "ServiceName"})
-    ),
+    "AWS/ECS": dict.fromkeys(("CPUUtilization", "MemoryUtilization"), frozenset({"ClusterName", "ServiceName"})),
     # https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Container-Insights-metrics-ECS.html
     # (task counts and utilization per ClusterName, ServiceName)
     "ECS/ContainerInsights": dict.fromkeys(
@@ -88,9 +86,7 @@ def _alarm_metrics(tf_config) -> Iterator[MetricUse]:
         for query in body.get("metric_query", []):
             for metric in query.get("metric", []):
                 (dimensions,) = metric["dimensions"]
-                yield MetricUse(
-                    where, tf_config.resolve(metric["namespace"]), metric["metric_name"], dimensions
-                )
+                yield MetricUse(where, tf_config.resolve(metric["namespace"]), metric["metric_name"], dimensions)
 
 
 def _scaling_metrics(tf_config) -> Iterator[MetricUse]:
@@ -144,9 +140,7 @@ def test_every_aws_metric_read_by_alarms_and_scaling_is_a_documented_metric(tf_c
     for use in _all_metric_uses(tf_config):
         if use.namespace not in AWS_METRICS:
             continue
-        assert use.name in AWS_METRICS[use.namespace], (
-            f"{use.where}: {use.namespace} {use.name} does not exist"
-        )
+        assert use.name in AWS_METRICS[use.namespace], f"{use.where}: {use.namespace} {use.name} does not exist"
         assert frozenset(use.dimensions) == AWS_METRICS[use.namespace][use.name], use.where
 
 
@@ -168,9 +162,7 @@ def test_alarms_on_emf_metrics_match_what_the_emitter_writes(tf_config) -> None:
     for use in emf_uses:
         dimensions = {key: tf_config.resolve(value) for key, value in use.dimensions.items()}
         assert set(dimensions) == {DIMENSION_SERVICE}, use.where
-        assert dimensions[DIMENSION_SERVICE] == EMITTED_BY[use.name], (
-            f"{use.where}: wrong Service for {use.name}"
-        )
+        assert dimensions[DIMENSION_SERVICE] == EMITTED_BY[use.name], f"{use.where}: wrong Service for {use.name}"
         document = _emit_and_parse(namespace, dimensions[DIMENSION_SERVICE], use.name)
         wanted = (namespace, use.name, tuple(sorted(dimensions.items())))
         assert wanted in _extracted_metrics(document), use.where

@@ -71,14 +71,10 @@ def test_redrive_is_explicit_and_each_dlq_allows_only_its_source(tf_config) -> N
 
 def test_dlq_keeps_messages_longer_than_its_source_queue(tf_config) -> None:
     """Redriven messages keep their original enqueue time, so a shorter DLQ retention loses them."""
-    assert tf_config.default("dlq_message_retention_seconds") > tf_config.default(
-        "queue_message_retention_seconds"
-    )
+    assert tf_config.default("dlq_message_retention_seconds") > tf_config.default("queue_message_retention_seconds")
     (lifecycle,) = tf_config.resource("aws_sqs_queue", "dlq")["lifecycle"]
     (precondition,) = lifecycle["precondition"]
-    assert (
-        "var.dlq_message_retention_seconds > var.queue_message_retention_seconds" in precondition["condition"]
-    )
+    assert "var.dlq_message_retention_seconds > var.queue_message_retention_seconds" in precondition["condition"]
 
 
 def test_iam_statements_name_their_resources(tf_config) -> None:
@@ -111,10 +107,7 @@ def test_task_roles_get_exactly_the_queue_actions_the_issue_lists(tf_config) -> 
     actions, resources = background["WritePerJobLogStreams"]
     assert actions == ["logs:CreateLogStream", "logs:PutLogEvents"]
     (resource,) = resources
-    assert (
-        'aws_cloudwatch_log_group.this["background_job"].arn}:log-stream:${local.job_stream_root}/*'
-        in resource
-    )
+    assert 'aws_cloudwatch_log_group.this["background_job"].arn}:log-stream:${local.job_stream_root}/*' in resource
 
 
 def test_services_have_no_public_ip_no_load_balancer_and_no_ingress(tf_config) -> None:
@@ -126,9 +119,7 @@ def test_services_have_no_public_ip_no_load_balancer_and_no_ingress(tf_config) -
     assert tf_config.resources("aws_vpc_security_group_ingress_rule") == []
     assert "ingress" not in tf_config.resource("aws_security_group", "tasks")
     egress = tf_config.resources("aws_vpc_security_group_egress_rule")
-    assert [(e.body["from_port"], e.body["to_port"], e.body["ip_protocol"]) for e in egress] == [
-        (443, 443, "tcp")
-    ]
+    assert [(e.body["from_port"], e.body["to_port"], e.body["ip_protocol"]) for e in egress] == [(443, 443, "tcp")]
 
 
 def test_task_definitions_run_hardened_containers(tf_config) -> None:
