@@ -14,7 +14,7 @@ from typing import Final
 class Prices:
     """us-east-1 list prices in USD. Check them against the AWS pricing pages before relying on them."""
 
-    as_of: str = "2025-01 (us-east-1 list prices; no free tier, no Savings Plans)"
+    as_of: str = "2026-06 (us-east-1 list prices; no free tier, no Savings Plans)"
     sqs_per_million_requests: float = 0.40  # standard queue; each 64 KB of payload is one request
     logs_ingestion_per_gb: float = 0.50  # standard log class; API calls themselves are not billed
     logs_event_overhead_bytes: int = 26  # CloudWatch Logs bills each event's size plus 26 bytes

@@ -119,7 +119,9 @@ class Settler:
         """Make unstarted messages visible again at once, so another worker picks them up now."""
         for start in range(0, len(messages), SQS_BATCH_LIMIT):
             chunk = messages[start : start + SQS_BATCH_LIMIT]
-            self._change_visibility([(message, 0) for message in chunk], event="message.released")
+            self._change_visibility(
+                [(message, 0) for message in chunk], event="message.released", failure_event="message.release_failed"
+            )
         self._in_flight.discard(messages)
 
     def _run(self) -> None:
@@ -151,7 +153,9 @@ class Settler:
         for start in range(0, len(retries), SQS_BATCH_LIMIT):
             chunk = retries[start : start + SQS_BATCH_LIMIT]
             self._change_visibility(
-                [(item.message, self._retry_delay(item.message)) for item in chunk], "message.retry_scheduled"
+                [(item.message, self._retry_delay(item.message)) for item in chunk],
+                event="message.retry_scheduled",
+                failure_event="message.retry_failed",
             )
             self._in_flight.discard(item.message for item in chunk)
 
@@ -220,7 +224,7 @@ class Settler:
                 settled.append(item.message)
         self._in_flight.discard(settled)
 
-    def _change_visibility(self, changes: list[tuple[InboundMessage, int]], event: str) -> None:
+    def _change_visibility(self, changes: list[tuple[InboundMessage, int]], *, event: str, failure_event: str) -> None:
         entries: list[ChangeMessageVisibilityBatchRequestEntryTypeDef] = [
             {"Id": str(index), "ReceiptHandle": message.receipt_handle, "VisibilityTimeout": seconds}
             for index, (message, seconds) in enumerate(changes)
@@ -239,11 +243,7 @@ class Settler:
                     receive_count=message.receive_count,
                 )
             else:
-                log.warning(
-                    event.replace("scheduled", "failed").replace("released", "release_failed"),
-                    message_id=message.message_id,
-                    error=error,
-                )
+                log.warning(failure_event, message_id=message.message_id, error=error)
 
     @staticmethod
     def _call_batch(call: Callable[[], Any], size: int) -> dict[str, dict[str, Any]]:
