@@ -3,8 +3,9 @@
 Per ten jobs the fleet cannot do with fewer than: ReceiveMessage, SendMessageBatch and
 DeleteMessageBatch on the trigger queue; ReceiveMessage and DeleteMessageBatch on the background
 queue; and per job one CreateLogStream and one PutLogEvents. This module issues exactly that, with
-the same shape as the fleet (two processes; the log calls on ``WORKER_CONCURRENCY`` threads), and no
-validation, dispatch, structured logging or watchtower. What it reaches is what the emulator can
+the same shape as the fleet (two processes; the log calls on ``WORKER_CONCURRENCY`` threads; deletes on
+one thread of their own, as the fleet's settler does them, so the next receive does not wait for
+them), and no validation, dispatch, structured logging or watchtower. What it reaches is what the emulator can
 serve on this machine, so the fleet's throughput is reported as a share of it.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -44,18 +45,22 @@ def _receive(sqs: SQSClient, queue_url: str, wait_seconds: int) -> list[dict[str
     return [dict(message) for message in response.get("Messages", [])]
 
 
-def forward_batch(sqs: SQSClient, settings: Settings, messages: list[dict[str, Any]]) -> None:
-    """One SendMessageBatch and one DeleteMessageBatch for up to ten triggers."""
+def _delete_batch(sqs: SQSClient, queue_url: str, messages: list[dict[str, Any]]) -> None:
+    sqs.delete_message_batch(
+        QueueUrl=queue_url,
+        Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+    )
+
+
+def forward_batch(sqs: SQSClient, deleter: Executor, settings: Settings, messages: list[dict[str, Any]]) -> None:
+    """One SendMessageBatch, then one DeleteMessageBatch on the deleter thread, for up to ten triggers."""
     entries = []
     for index, message in enumerate(messages):
         sent_ms = int(message["Attributes"]["SentTimestamp"])
         job_id = job_id_for_message(message["MessageId"], sent_ms)
         entries.append({"Id": str(index), "MessageBody": json.dumps({"jobId": job_id})})
     sqs.send_message_batch(QueueUrl=settings.background_queue_url, Entries=entries)  # type: ignore[arg-type]
-    sqs.delete_message_batch(
-        QueueUrl=settings.trigger_queue_url,
-        Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
-    )
+    deleter.submit(_delete_batch, sqs, settings.trigger_queue_url, messages)
 
 
 def _log_job(logs: CloudWatchLogsClient, log_group: str, job_id: str) -> None:
@@ -69,17 +74,16 @@ def _log_job(logs: CloudWatchLogsClient, log_group: str, job_id: str) -> None:
 def finish_batch(
     sqs: SQSClient,
     logs: CloudWatchLogsClient,
-    pool: ThreadPoolExecutor,
+    pool: Executor,
+    deleter: Executor,
+    *,
     settings: Settings,
     messages: list[dict[str, Any]],
 ) -> list[str]:
-    """Each job's two log calls on the pool, then one DeleteMessageBatch; returns the job IDs."""
+    """Each job's two log calls on the pool, then one DeleteMessageBatch on the deleter; returns the job IDs."""
     job_ids = [json.loads(message["Body"])["jobId"] for message in messages]
     list(pool.map(lambda job_id: _log_job(logs, settings.job_log_group, job_id), job_ids))
-    sqs.delete_message_batch(
-        QueueUrl=settings.background_queue_url,
-        Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
-    )
+    deleter.submit(_delete_batch, sqs, settings.background_queue_url, messages)
     return job_ids
 
 
@@ -91,17 +95,28 @@ def main(role: str) -> int:
     install_signal_handlers(shutdown)
     config = Config(max_pool_connections=settings.concurrency + 4)
     sqs = boto3.client("sqs", config=config)
-    if role == "ceiling-triggers":
-        while not shutdown.is_requested():
-            messages = _receive(sqs, settings.trigger_queue_url, settings.receive_wait_seconds)
-            if messages:
-                forward_batch(sqs, settings, messages)
-        return 0
-    logs = boto3.client("logs", config=config)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="deleter") as deleter:
+        if role == "ceiling-triggers":
+            _forward_until_shutdown(sqs, deleter, settings, shutdown)
+        else:
+            _finish_until_shutdown(sqs, deleter, settings, shutdown)
+    return 0
+
+
+def _forward_until_shutdown(sqs: SQSClient, deleter: Executor, settings: Settings, shutdown: Shutdown) -> None:
+    while not shutdown.is_requested():
+        messages = _receive(sqs, settings.trigger_queue_url, settings.receive_wait_seconds)
+        if messages:
+            forward_batch(sqs, deleter, settings, messages)
+
+
+def _finish_until_shutdown(sqs: SQSClient, deleter: Executor, settings: Settings, shutdown: Shutdown) -> None:
+    logs = boto3.client("logs", config=Config(max_pool_connections=settings.concurrency + 4))
     emitter = MetricsEmitter(settings.metrics_namespace, BACKGROUND_JOB_SERVICE)
     with ThreadPoolExecutor(max_workers=settings.concurrency) as pool:
         while not shutdown.is_requested():
             messages = _receive(sqs, settings.background_queue_url, settings.receive_wait_seconds)
-            for job_id in finish_batch(sqs, logs, pool, settings, messages) if messages else []:
+            if not messages:
+                continue
+            for job_id in finish_batch(sqs, logs, pool, deleter, settings=settings, messages=messages):
                 emitter.emit({metrics.JOBS_SUCCEEDED: 1}, jobId=job_id)
-    return 0
