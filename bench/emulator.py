@@ -1,8 +1,9 @@
 """The emulator every scenario shares: one moto server, with fresh queues and log groups per scenario.
 
 One server for the whole run keeps the comparison fair (the fleet, the naive baseline and the
-ceiling all talk to the same process). Fresh names per scenario keep each scenario's queues empty
-and shallow, which matters because moto's SQS is O(queue depth) per call.
+ceiling all talk to the same process). Each scenario starts from a reset server with fresh queues
+and log groups: moto keeps every message and log event in memory and some of its calls slow down as
+that grows, so without the reset whichever scenario ran first would have a faster emulator.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -119,7 +121,8 @@ class Emulator:
         return {"AWS_ENDPOINT_URL": self.endpoint, "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION, **CREDENTIALS}
 
     def fresh_resources(self, label: str) -> Resources:
-        """Provision a new, empty set of queues and log groups, named as Terraform would name them."""
+        """Reset the emulator, then provision empty queues and log groups, named as Terraform would name them."""
+        self._reset()
         self._scenarios += 1
         names = FleetNames.for_deployment(PROJECT, f"{self._scenarios:02d}-{label}")
         urls = provision(
@@ -130,6 +133,12 @@ class Emulator:
             max_receive_count=MAX_RECEIVE_COUNT,
         )
         return Resources(names=names, urls=urls)
+
+    def _reset(self) -> None:
+        # The URL is always http://127.0.0.1:<port> of the server this object started.
+        request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")  # noqa: S310
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            response.read()
 
     def queue_empty(self, queue_url: str) -> bool:
         """True once nothing is visible or in flight: every message has been deleted."""
