@@ -43,5 +43,7 @@ def build(
         queue_url=settings.background_queue_url,
         dlq_url=settings.background_dlq_url,
         shutdown=shutdown,
-        make_dispatcher=lambda settler: PoolDispatcher(runner, settler, settings.concurrency),
+        make_dispatcher=lambda settler: PoolDispatcher(
+            runner, settler, settings.concurrency, settings.batch_window_seconds
+        ),
     )

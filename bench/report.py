@@ -7,9 +7,22 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from bench.harness import ScenarioResult
+
+#: The by-operation table: each pipeline saturated, the batch window off, and light load.
+BY_OPERATION_SCENARIOS: Final = frozenset(
+    {
+        "fleet-noop",
+        "fleet-noop-no-window",
+        "fleet-io",
+        "fleet-io-no-window",
+        "fleet-noop-light",
+        "naive-noop",
+        "ceiling-noop",
+    }
+)
 
 
 def _fmt(value: float, digits: int = 1) -> str:
@@ -59,9 +72,7 @@ def _scenario_rows(results: Sequence[ScenarioResult]) -> list[list[str]]:
 
 
 def _operations(results: Sequence[ScenarioResult]) -> list[str]:
-    chosen = [
-        r for r in results if r.label in {"fleet-noop", "fleet-io", "fleet-noop-light", "naive-noop", "ceiling-noop"}
-    ]
+    chosen = [r for r in results if r.label in BY_OPERATION_SCENARIOS]
     names = sorted({name for r in chosen for name in r.requests_by_operation})
     rows = [
         [r.label, *(_fmt(r.requests_by_operation.get(name, 0.0), 3) for name in names), _fmt(r.requests_per_job, 3)]
@@ -99,6 +110,12 @@ def markdown(meta: dict[str, Any], results: Sequence[ScenarioResult], summary: d
         f"- Cost per million jobs (USD, prices {summary['prices']['as_of']}): no-op {cost['noop']['total']:.2f}, "
         f"200 ms I/O {cost['io-200ms']['total']:.2f} (CPU-bound Fargate sizing; see docs/performance.md)",
     ]
+    for kind, window in summary.get("batch_window", {}).items():
+        lines.append(
+            f"- Batch window, {kind}: {window['requests_per_job']:.2f} requests/job against "
+            f"{window['requests_per_job_without']:.2f} with BATCH_WINDOW_SECONDS=0, at "
+            f"{_fmt(window['throughput_vs_without'], 2)}x its throughput"
+        )
     leak = summary.get("leak_check")
     if leak:
         lines.append(

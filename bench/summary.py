@@ -69,6 +69,20 @@ def _leak(results: dict[str, ScenarioResult]) -> dict[str, Any] | None:
     }
 
 
+def _batch_window(by: dict[str, ScenarioResult]) -> dict[str, dict[str, float]]:
+    """Per job kind: requests per job with the default window and without, and the throughput ratio."""
+    figures = {}
+    for kind, label in (("noop", "fleet-noop"), ("io-200ms", "fleet-io")):
+        windowed, unwindowed = by.get(label), by.get(f"{label}-no-window")
+        if windowed and unwindowed:
+            figures[kind] = {
+                "requests_per_job": windowed.requests_per_job,
+                "requests_per_job_without": unwindowed.requests_per_job,
+                "throughput_vs_without": _ratio(windowed.jobs_per_second, unwindowed.jobs_per_second),
+            }
+    return figures
+
+
 def headline(results: Sequence[ScenarioResult]) -> dict[str, Any]:
     """Every figure the issue asks for, each ratio computed from scenarios of this one run."""
     by = _by_label(results)
@@ -81,6 +95,7 @@ def headline(results: Sequence[ScenarioResult]) -> dict[str, Any]:
         "io_vs_naive_target": TARGET_IO_SPEEDUP,
         "noop_share_of_ceiling": _ratio(noop.jobs_per_second, by["ceiling-noop"].jobs_per_second),
         "noop_share_of_ceiling_target": TARGET_SHARE_OF_CEILING,
+        "batch_window": _batch_window(by),
         "capacity": {"noop": capacity(noop, 0.0), "io-200ms": capacity(io, IO_JOB_SECONDS)},
         "cost_per_million_jobs_usd": {"noop": _cost(noop), "io-200ms": _cost(io)},
         "prices": asdict(PRICES),

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from common.settings import DEFAULT_WORKER_CONCURRENCY
+from common.settings import DEFAULT_WORKER_CONCURRENCY, ENV_BATCH_WINDOW_SECONDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +73,8 @@ class Plan:
     leak_jobs: int
 
 
+#: The fleet with its batch window off, side by side with the default: what the window costs and saves.
+NO_BATCH_WINDOW: Final[Mapping[str, str]] = {ENV_BATCH_WINDOW_SECONDS: "0"}
 QUICK: Final = Plan(600, 400, 150, 40, 60, 5.0, 6.0, 0)
 FULL: Final = Plan(3000, 2000, 500, 120, 300, 5.0, 20.0, 10_000)
 
@@ -89,8 +91,10 @@ def scenarios(plan: Plan) -> list[Scenario]:
         Scenario("fleet-noop", "fleet", NOOP, plan.noop_jobs),
         Scenario("ceiling-noop", "ceiling", NOOP, plan.noop_jobs),
         Scenario("naive-noop", "naive", NOOP, plan.naive_noop_jobs, concurrency=1),
+        Scenario("fleet-noop-no-window", "fleet", NOOP, plan.noop_jobs, env=NO_BATCH_WINDOW),
         Scenario("fleet-io", "fleet", IO_200MS, plan.io_jobs),
         Scenario("naive-io", "naive", IO_200MS, plan.naive_io_jobs, concurrency=1),
+        Scenario("fleet-io-no-window", "fleet", IO_200MS, plan.io_jobs, env=NO_BATCH_WINDOW),
         Scenario("fleet-noop-light", "fleet", NOOP, plan.light_jobs, rate=plan.light_rate),
         Scenario("fleet-io-light", "fleet", IO_200MS, plan.light_jobs, rate=plan.light_rate),
     ]

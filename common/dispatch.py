@@ -19,16 +19,16 @@ from typing import Protocol
 from common.inbound import InboundMessage
 from common.logging import bound_context, get_logger
 from common.messages import MalformedMessage
+from common.settings import DEFAULT_BATCH_WINDOW_SECONDS
 from common.settlement import Outcome, Settler
 
 log = get_logger(__name__)
 SQS_RECEIVE_LIMIT = 10
 #: Receiving the moment one slot frees makes every ReceiveMessage and DeleteMessageBatch carry two or
 #: three messages. A busy pool therefore waits for a full batch's worth of free slots for as long as its
-#: jobs keep finishing within this window of each other (jobs received together finish together), and
-#: never longer than a few windows in all. An idle pool never waits. Compare Lambda's
-#: MaximumBatchingWindowInSeconds.
-DEFAULT_BATCH_WINDOW_SECONDS = 0.1
+#: jobs keep finishing within the batch window (BATCH_WINDOW_SECONDS) of each other (jobs received
+#: together finish together), and never longer than this many windows in all. An idle pool never
+#: waits. Compare Lambda's MaximumBatchingWindowInSeconds.
 BATCH_WAIT_CAP_IN_WINDOWS = 5
 
 MessageHandler = Callable[[InboundMessage], Outcome]
@@ -91,6 +91,7 @@ class PoolDispatcher:
         concurrency: int,
         batch_window_seconds: float = DEFAULT_BATCH_WINDOW_SECONDS,
     ) -> None:
+        """``batch_window_seconds=0`` receives as soon as one slot is free: fewest idle slots, most requests."""
         self._handler = handler
         self._settler = settler
         self._concurrency = concurrency

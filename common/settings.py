@@ -23,6 +23,7 @@ ENV_BACKGROUND_DLQ_URL: Final = "BACKGROUND_DLQ_URL"
 ENV_JOB_LOG_GROUP: Final = "JOB_LOG_GROUP"
 ENV_WORKER_CONCURRENCY: Final = "WORKER_CONCURRENCY"
 ENV_RECEIVE_WAIT_SECONDS: Final = "RECEIVE_WAIT_SECONDS"
+ENV_BATCH_WINDOW_SECONDS: Final = "BATCH_WINDOW_SECONDS"
 ENV_VISIBILITY_TIMEOUT_SECONDS: Final = "VISIBILITY_TIMEOUT_SECONDS"
 ENV_MAX_RECEIVE_COUNT: Final = "MAX_RECEIVE_COUNT"
 ENV_SHUTDOWN_GRACE_SECONDS: Final = "SHUTDOWN_GRACE_SECONDS"
@@ -42,6 +43,9 @@ REQUIRED_ENV: Final[Mapping[str, tuple[str, ...]]] = {
 MAX_SHUTDOWN_GRACE_SECONDS: Final = 115
 #: One full SQS receive batch: at 10 a busy pool receives and deletes ten at a time (docs/performance.md).
 DEFAULT_WORKER_CONCURRENCY: Final = 10
+#: How long a busy background pool waits between job completions for a full receive batch (common/dispatch.py).
+DEFAULT_BATCH_WINDOW_SECONDS: Final = 0.1
+MAX_BATCH_WINDOW_SECONDS: Final = 1.0
 #: SQS caps a message's visibility timeout at 12 hours.
 MAX_VISIBILITY_SECONDS: Final = 43_200
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -63,6 +67,7 @@ class Settings:
     job_log_group: str = ""
     concurrency: int = DEFAULT_WORKER_CONCURRENCY
     receive_wait_seconds: int = 20
+    batch_window_seconds: float = DEFAULT_BATCH_WINDOW_SECONDS
     visibility_timeout_seconds: int = 60
     max_receive_count: int = 5
     shutdown_grace_seconds: float = 25.0
@@ -89,6 +94,9 @@ class Settings:
             job_log_group=reader.text(ENV_JOB_LOG_GROUP, ""),
             concurrency=reader.number(ENV_WORKER_CONCURRENCY, int, DEFAULT_WORKER_CONCURRENCY, 1, 64),
             receive_wait_seconds=reader.number(ENV_RECEIVE_WAIT_SECONDS, int, 20, 0, 20),
+            batch_window_seconds=reader.number(
+                ENV_BATCH_WINDOW_SECONDS, float, DEFAULT_BATCH_WINDOW_SECONDS, 0.0, MAX_BATCH_WINDOW_SECONDS
+            ),
             visibility_timeout_seconds=reader.number(
                 ENV_VISIBILITY_TIMEOUT_SECONDS, int, 60, 10, MAX_VISIBILITY_SECONDS
             ),

@@ -27,6 +27,7 @@ locals {
     BACKGROUND_DLQ_URL         = aws_sqs_queue.dlq["background"].url
     JOB_LOG_GROUP              = local.log_group_names.background_job
     WORKER_CONCURRENCY         = var.background_job.concurrency
+    BATCH_WINDOW_SECONDS       = var.background_job.batch_window_seconds
     RECEIVE_WAIT_SECONDS       = local.receive_wait_seconds
     VISIBILITY_TIMEOUT_SECONDS = var.background_queue_visibility_timeout_seconds
     MAX_RECEIVE_COUNT          = var.max_receive_count

@@ -116,13 +116,16 @@ variable "main_job" {
 
 variable "background_job" {
   description = <<-EOT
-    background-job service: task size (Fargate cpu units / MiB), WORKER_CONCURRENCY, autoscaling bounds
-    (min_capacity may be 0: scale to zero when idle) and the target backlog per task for target tracking.
+    background-job service: task size (Fargate cpu units / MiB), WORKER_CONCURRENCY, BATCH_WINDOW_SECONDS
+    (how long a busy task waits between job completions for a full receive batch; 0 receives as soon
+    as one slot frees, which costs more requests), autoscaling bounds (min_capacity may be 0: scale to
+    zero when idle) and the target backlog per task for target tracking.
   EOT
   type = object({
     cpu                     = optional(number, 256)
     memory                  = optional(number, 512)
     concurrency             = optional(number, 10)
+    batch_window_seconds    = optional(number, 0.1)
     min_capacity            = optional(number, 0)
     max_capacity            = optional(number, 10)
     target_backlog_per_task = optional(number, 10)
@@ -138,6 +141,11 @@ variable "background_job" {
   validation {
     condition     = var.background_job.concurrency >= 1 && var.background_job.concurrency <= 64 && var.background_job.target_backlog_per_task > 0
     error_message = "background_job.concurrency must be 1-64 (what the worker accepts) and target_backlog_per_task positive."
+  }
+
+  validation {
+    condition     = var.background_job.batch_window_seconds >= 0 && var.background_job.batch_window_seconds <= 1
+    error_message = "background_job.batch_window_seconds must be 0-1 (what the worker accepts)."
   }
 }
 

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from bench.__main__ import run_all, write_results
-from bench.workloads import IO_200MS, NOOP, Scenario
+from bench.workloads import IO_200MS, NO_BATCH_WINDOW, NOOP, Scenario
 
 #: Short long polls so each tiny scenario stops within a second of its last job.
 FAST_STOP = {"RECEIVE_WAIT_SECONDS": "1"}
@@ -22,6 +22,7 @@ def _tiny_plan() -> list[Scenario]:
         Scenario("naive-noop", "naive", NOOP, 10, concurrency=1, env=FAST_STOP),
         Scenario("fleet-io", "fleet", IO_200MS, 10, concurrency=4, env=FAST_STOP),
         Scenario("naive-io", "naive", IO_200MS, 3, concurrency=1, env=FAST_STOP),
+        Scenario("fleet-io-no-window", "fleet", IO_200MS, 10, concurrency=4, env={**FAST_STOP, **NO_BATCH_WINDOW}),
     ]
 
 
@@ -43,5 +44,6 @@ def test_a_tiny_run_counts_every_pipeline_and_writes_json_markdown_and_plot(tmp_
     assert {"requests_per_job", "io_vs_naive", "noop_share_of_ceiling", "cost_per_million_jobs_usd"} <= set(
         document["summary"]
     )
+    assert {"io-200ms"} == set(document["summary"]["batch_window"])
     assert "## Headline" in summary_path.read_text()
     assert summary_path.with_suffix(".png").stat().st_size > 0

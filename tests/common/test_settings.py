@@ -24,6 +24,12 @@ def test_defaults_fit_fargate_and_long_polling() -> None:
     assert "/tmp/main-job.heartbeat" == settings.heartbeat_file
 
 
+def test_batch_window_can_be_turned_off() -> None:
+    """BATCH_WINDOW_SECONDS=0 makes a busy pool receive on its first free slot; unset, it waits 100 ms."""
+    assert 0.1 == Settings.from_env(MAIN_JOB_SERVICE, MAIN_ENV).batch_window_seconds
+    assert 0.0 == Settings.from_env(MAIN_JOB_SERVICE, {**MAIN_ENV, "BATCH_WINDOW_SECONDS": "0"}).batch_window_seconds
+
+
 def test_missing_required_variables_are_named() -> None:
     """The error names every missing variable, so one restart fixes them all."""
     with pytest.raises(ConfigError, match="BACKGROUND_DLQ_URL, JOB_LOG_GROUP"):
@@ -37,6 +43,7 @@ def test_missing_required_variables_are_named() -> None:
         ("WORKER_CONCURRENCY", "0", "WORKER_CONCURRENCY='0' must be between 1 and 64"),
         ("SHUTDOWN_GRACE_SECONDS", "300", "SHUTDOWN_GRACE_SECONDS='300' must be between 0 and 115"),
         ("RECEIVE_WAIT_SECONDS", "21", "RECEIVE_WAIT_SECONDS='21' must be between 0 and 20"),
+        ("BATCH_WINDOW_SECONDS", "2", "BATCH_WINDOW_SECONDS='2' must be between 0 and 1"),
         ("LOG_LEVEL", "chatty", "LOG_LEVEL='CHATTY' is not one of"),
     ],
 )

@@ -17,7 +17,7 @@ ALL_WORKER_ENV = frozenset(
 )
 #: Variables that belong to the other service only.
 NOT_FOR = {
-    MAIN_JOB_SERVICE: {settings.ENV_BACKGROUND_DLQ_URL, settings.ENV_JOB_LOG_GROUP},
+    MAIN_JOB_SERVICE: {settings.ENV_BACKGROUND_DLQ_URL, settings.ENV_JOB_LOG_GROUP, settings.ENV_BATCH_WINDOW_SECONDS},
     BACKGROUND_JOB_SERVICE: {settings.ENV_TRIGGER_QUEUE_URL, settings.ENV_TRIGGER_DLQ_URL},
 }
 ENVIRONMENT_LOCAL = {
@@ -170,6 +170,9 @@ def test_variable_defaults_equal_the_worker_defaults(tf_config) -> None:
         concurrency = re.search(r"concurrency\s*=\s*optional\(number,\s*(\d+)\)", block)
         assert concurrency is not None
         assert int(concurrency.group(1)) == SETTINGS_DEFAULTS["concurrency"]
+    window = re.search(r"batch_window_seconds\s*=\s*optional\(number,\s*([\d.]+)\)", text)
+    assert window is not None
+    assert float(window.group(1)) == SETTINGS_DEFAULTS["batch_window_seconds"]
 
 
 @pytest.mark.parametrize("service", [MAIN_JOB_SERVICE, BACKGROUND_JOB_SERVICE])
