@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Final
 
 import matplotlib as mpl
 
@@ -14,15 +15,28 @@ from matplotlib.axes import Axes
 from bench.harness import ScenarioResult
 from bench.workloads import SCALING_CONCURRENCY
 
+#: Bars per job kind: (tick label, scenario label pattern, colour); a bar is drawn only if it ran.
+BARS: Final = (
+    ("naive", "naive-{}", "#bbbbbb"),
+    ("fleet", "fleet-{}", "#1f77b4"),
+    ("fleet,\nno window", "fleet-{}-no-window", "#9ecae1"),
+    ("ceiling", "ceiling-{}", "#ff7f0e"),
+)
+
 
 def _throughput(axes: Axes, by: dict[str, ScenarioResult]) -> None:
-    pipelines = ("naive", "fleet", "ceiling")
-    for offset, workload in enumerate(("noop", "io")):
-        values = [by[f"{p}-{workload}"].jobs_per_second if f"{p}-{workload}" in by else 0.0 for p in pipelines]
-        positions = [offset * 4 + index for index in range(len(pipelines))]
-        bars = axes.bar(positions, values, color=["#bbbbbb", "#1f77b4", "#ff7f0e"])
-        axes.bar_label(bars, fmt="%.0f", fontsize=7)
-    axes.set_xticks([0, 1, 2, 4, 5, 6], ["naive", "fleet", "ceiling"] * 2, fontsize=7)
+    ticks: list[tuple[int, str]] = []
+    for workload in ("noop", "io"):
+        for name, pattern, colour in BARS:
+            result = by.get(pattern.format(workload))
+            if result is None:
+                continue
+            position = len(ticks) + (1 if workload == "io" else 0)
+            bars = axes.bar([position], [result.jobs_per_second], color=colour)
+            axes.bar_label(bars, fmt="%.0f", fontsize=7)
+            ticks.append((position, name))
+    axes.set_xticks([position for position, _ in ticks], [name for _, name in ticks], fontsize=6)
+    axes.margins(y=0.15)
     axes.set_title("jobs/s: no-op (left), 200 ms I/O (right)", fontsize=9)
 
 
