@@ -13,6 +13,7 @@ from common.job_log import JobLog, OutageBreaker
 from common.logging import bound_context, get_logger
 from common.messages import BackgroundJob, MalformedMessage, parse_background_job
 from common.metrics import MetricsEmitter
+from common.settings import DEFAULT_LOGS_OUTAGE_COOLDOWN_SECONDS
 from common.settlement import Outcome
 from common.shutdown import Shutdown
 
@@ -34,6 +35,7 @@ class JobRunner:
         metrics_emitter: MetricsEmitter,
         max_receive_count: int,
         shutdown: Shutdown,
+        logs_outage_cooldown_seconds: float = DEFAULT_LOGS_OUTAGE_COOLDOWN_SECONDS,
     ) -> None:
         self._registry = registry
         self._logs = logs
@@ -41,7 +43,7 @@ class JobRunner:
         self._metrics = metrics_emitter
         self._max_receive_count = max_receive_count
         self._shutdown = shutdown
-        self._logs_breaker = OutageBreaker()
+        self._logs_breaker = OutageBreaker(logs_outage_cooldown_seconds)
 
     def __call__(self, message: InboundMessage) -> Outcome:
         job = parse_background_job(message.body, message.attributes)

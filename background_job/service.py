@@ -36,6 +36,7 @@ def build(
         metrics_emitter=MetricsEmitter(settings.metrics_namespace, BACKGROUND_JOB_SERVICE),
         max_receive_count=settings.max_receive_count,
         shutdown=shutdown,
+        logs_outage_cooldown_seconds=settings.logs_outage_cooldown_seconds,
     )
     return build_consumer(
         settings=settings,

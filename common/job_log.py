@@ -26,6 +26,7 @@ from tenacity import retry, retry_if_exception, stop_after_attempt, wait_random_
 from common.job_ids import job_timestamp, require_job_id
 from common.logging import get_logger
 from common.names import JOB_STREAM_ROOT
+from common.settings import DEFAULT_LOGS_OUTAGE_COOLDOWN_SECONDS
 
 if TYPE_CHECKING:
     from mypy_boto3_logs import CloudWatchLogsClient
@@ -44,8 +45,6 @@ _LEVELS: Final = {
 }
 
 DeliveryFailureCallback = Callable[[int], None]
-#: After a failed call, jobs skip CloudWatch Logs for this long instead of each waiting on retries.
-OUTAGE_COOLDOWN_SECONDS: Final = 30.0
 
 
 class OutageBreaker:
@@ -56,7 +55,7 @@ class OutageBreaker:
     resumes on its own when the service is back.
     """
 
-    def __init__(self, cooldown_seconds: float = OUTAGE_COOLDOWN_SECONDS) -> None:
+    def __init__(self, cooldown_seconds: float = DEFAULT_LOGS_OUTAGE_COOLDOWN_SECONDS) -> None:
         self._cooldown = cooldown_seconds
         self._open_until = 0.0
         self._lock = threading.Lock()

@@ -32,6 +32,7 @@ ENV_RETRY_MAX_SECONDS: Final = "RETRY_MAX_SECONDS"
 ENV_LOG_LEVEL: Final = "LOG_LEVEL"
 ENV_METRICS_NAMESPACE: Final = "METRICS_NAMESPACE"
 ENV_HEARTBEAT_FILE: Final = "HEARTBEAT_FILE"
+ENV_LOGS_OUTAGE_COOLDOWN_SECONDS: Final = "LOGS_OUTAGE_COOLDOWN_SECONDS"
 
 #: Required per service; everything else has a default.
 REQUIRED_ENV: Final[Mapping[str, tuple[str, ...]]] = {
@@ -46,6 +47,8 @@ DEFAULT_WORKER_CONCURRENCY: Final = 10
 #: How long a busy background pool waits between job completions for a full receive batch (common/dispatch.py).
 DEFAULT_BATCH_WINDOW_SECONDS: Final = 0.1
 MAX_BATCH_WINDOW_SECONDS: Final = 1.0
+#: After a failed CloudWatch Logs call, how long jobs write their events to stdout before probing again.
+DEFAULT_LOGS_OUTAGE_COOLDOWN_SECONDS: Final = 30.0
 #: SQS caps a message's visibility timeout at 12 hours.
 MAX_VISIBILITY_SECONDS: Final = 43_200
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -76,6 +79,7 @@ class Settings:
     log_level: str = "INFO"
     metrics_namespace: str = "MessageDrivenFleet"
     heartbeat_file: str = ""
+    logs_outage_cooldown_seconds: float = DEFAULT_LOGS_OUTAGE_COOLDOWN_SECONDS
 
     @classmethod
     def from_env(cls, service: str, environ: Mapping[str, str] | None = None) -> Settings:
@@ -110,6 +114,9 @@ class Settings:
             metrics_namespace=reader.text(ENV_METRICS_NAMESPACE, "MessageDrivenFleet"),
             # /tmp is the one writable path in the read-only container.
             heartbeat_file=reader.text(ENV_HEARTBEAT_FILE, f"/tmp/{service}.heartbeat"),  # noqa: S108
+            logs_outage_cooldown_seconds=reader.number(
+                ENV_LOGS_OUTAGE_COOLDOWN_SECONDS, float, DEFAULT_LOGS_OUTAGE_COOLDOWN_SECONDS, 0.0, 3600.0
+            ),
         )
 
 

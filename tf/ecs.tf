@@ -22,21 +22,22 @@ locals {
   }
 
   background_job_environment = {
-    AWS_REGION                 = var.aws_region
-    BACKGROUND_QUEUE_URL       = aws_sqs_queue.source["background"].url
-    BACKGROUND_DLQ_URL         = aws_sqs_queue.dlq["background"].url
-    JOB_LOG_GROUP              = local.log_group_names.background_job
-    WORKER_CONCURRENCY         = var.background_job.concurrency
-    BATCH_WINDOW_SECONDS       = var.background_job.batch_window_seconds
-    RECEIVE_WAIT_SECONDS       = local.receive_wait_seconds
-    VISIBILITY_TIMEOUT_SECONDS = var.background_queue_visibility_timeout_seconds
-    MAX_RECEIVE_COUNT          = var.max_receive_count
-    SHUTDOWN_GRACE_SECONDS     = var.shutdown_grace_seconds
-    RETRY_BASE_SECONDS         = var.retry_base_seconds
-    RETRY_MAX_SECONDS          = var.retry_max_seconds
-    LOG_LEVEL                  = var.log_level
-    METRICS_NAMESPACE          = var.metrics_namespace
-    HEARTBEAT_FILE             = "/tmp/background-job.heartbeat"
+    AWS_REGION                   = var.aws_region
+    BACKGROUND_QUEUE_URL         = aws_sqs_queue.source["background"].url
+    BACKGROUND_DLQ_URL           = aws_sqs_queue.dlq["background"].url
+    JOB_LOG_GROUP                = local.log_group_names.background_job
+    WORKER_CONCURRENCY           = var.background_job.concurrency
+    BATCH_WINDOW_SECONDS         = var.background_job.batch_window_seconds
+    RECEIVE_WAIT_SECONDS         = local.receive_wait_seconds
+    VISIBILITY_TIMEOUT_SECONDS   = var.background_queue_visibility_timeout_seconds
+    MAX_RECEIVE_COUNT            = var.max_receive_count
+    SHUTDOWN_GRACE_SECONDS       = var.shutdown_grace_seconds
+    RETRY_BASE_SECONDS           = var.retry_base_seconds
+    RETRY_MAX_SECONDS            = var.retry_max_seconds
+    LOG_LEVEL                    = var.log_level
+    METRICS_NAMESPACE            = var.metrics_namespace
+    HEARTBEAT_FILE               = "/tmp/background-job.heartbeat"
+    LOGS_OUTAGE_COOLDOWN_SECONDS = var.logs_outage_cooldown_seconds
   }
 
   # Everything that differs between the two services, keyed like the main_job/background_job inputs.

@@ -216,6 +216,18 @@ variable "retry_max_seconds" {
   nullable    = false
 }
 
+variable "logs_outage_cooldown_seconds" {
+  description = "LOGS_OUTAGE_COOLDOWN_SECONDS: after a failed CloudWatch Logs call, how long background jobs write their events to stdout before probing Logs again."
+  type        = number
+  default     = 30
+  nullable    = false
+
+  validation {
+    condition     = var.logs_outage_cooldown_seconds >= 0 && var.logs_outage_cooldown_seconds <= 3600
+    error_message = "logs_outage_cooldown_seconds must be 0-3600 (what the worker accepts)."
+  }
+}
+
 variable "log_level" {
   description = "LOG_LEVEL of both workers."
   type        = string

@@ -19,6 +19,7 @@ from common.job_log import job_stream_name
 from common.messages import BackgroundJob
 from common.metrics import MetricsEmitter
 from common.names import BACKGROUND_JOB_SERVICE
+from common.settings import DEFAULT_LOGS_OUTAGE_COOLDOWN_SECONDS
 from common.settlement import Outcome, Verdict
 from common.shutdown import Shutdown
 from tests.conftest import MAX_RECEIVE_COUNT, AwsFleet
@@ -29,7 +30,9 @@ JOB_ID = job_id_for_message("trigger-message-1", SENT_MS)
 
 
 class Harness:
-    def __init__(self, fleet: AwsFleet) -> None:
+    def __init__(
+        self, fleet: AwsFleet, logs_outage_cooldown_seconds: float = DEFAULT_LOGS_OUTAGE_COOLDOWN_SECONDS
+    ) -> None:
         self.fleet = fleet
         self.metrics_out = io.StringIO()
         self.runner = JobRunner(
@@ -39,6 +42,7 @@ class Harness:
             metrics_emitter=MetricsEmitter("Test", BACKGROUND_JOB_SERVICE, self.metrics_out),
             max_receive_count=MAX_RECEIVE_COUNT,
             shutdown=Shutdown(),
+            logs_outage_cooldown_seconds=logs_outage_cooldown_seconds,
         )
 
     def run(self, job_type: str = "main-job-processing", attempt: int = 1, **data: Any) -> Outcome:
@@ -151,6 +155,30 @@ def test_job_completes_when_cloudwatch_logs_is_down(harness: Harness) -> None:
     assert ["job.started", "job.step", "job.step", "job.succeeded"] == undelivered
     assert any(entry["event"] == "job_log.unavailable" for entry in logs)
     assert 1 == sum(line.get(metrics.JOB_LOG_DELIVERY_FAILURES, 0) for line in harness.emitted())
+
+
+@pytest.mark.parametrize(
+    ("cooldown", "next_job_reaches_logs"), [(DEFAULT_LOGS_OUTAGE_COOLDOWN_SECONDS, False), (0.0, True)]
+)
+def test_after_a_logs_failure_jobs_skip_logs_for_the_cooldown(
+    aws_fleet: AwsFleet, cooldown: float, next_job_reaches_logs: bool
+) -> None:
+    """Once Logs is back, the next job still writes to stdout until LOGS_OUTAGE_COOLDOWN_SECONDS have passed."""
+    harness = Harness(aws_fleet, logs_outage_cooldown_seconds=cooldown)
+    faults = FaultInjector(harness.fleet.logs)
+    faults.fail("*", "down")
+    harness.run()
+    faults.clear()
+
+    with capture_logs() as logs:
+        outcome = harness.run()
+
+    assert Outcome.done() == outcome
+    streams = harness.fleet.logs.describe_log_streams(
+        logGroupName=harness.fleet.names.background_job_log_group, logStreamNamePrefix=job_stream_name(JOB_ID)
+    )["logStreams"]
+    assert next_job_reaches_logs == bool(streams)
+    assert next_job_reaches_logs != any(entry["event"] == "job_log.unavailable" for entry in logs)
 
 
 def test_failed_put_sends_the_events_to_stdout(harness: Harness) -> None:

@@ -17,7 +17,12 @@ ALL_WORKER_ENV = frozenset(
 )
 #: Variables that belong to the other service only.
 NOT_FOR = {
-    MAIN_JOB_SERVICE: {settings.ENV_BACKGROUND_DLQ_URL, settings.ENV_JOB_LOG_GROUP, settings.ENV_BATCH_WINDOW_SECONDS},
+    MAIN_JOB_SERVICE: {
+        settings.ENV_BACKGROUND_DLQ_URL,
+        settings.ENV_JOB_LOG_GROUP,
+        settings.ENV_BATCH_WINDOW_SECONDS,
+        settings.ENV_LOGS_OUTAGE_COOLDOWN_SECONDS,
+    },
     BACKGROUND_JOB_SERVICE: {settings.ENV_TRIGGER_QUEUE_URL, settings.ENV_TRIGGER_DLQ_URL},
 }
 ENVIRONMENT_LOCAL = {
@@ -163,6 +168,7 @@ def test_variable_defaults_equal_the_worker_defaults(tf_config) -> None:
     assert tf_config.default("retry_base_seconds") == SETTINGS_DEFAULTS["retry_base_seconds"]
     assert tf_config.default("retry_max_seconds") == SETTINGS_DEFAULTS["retry_max_seconds"]
     assert tf_config.default("log_level") == SETTINGS_DEFAULTS["log_level"]
+    assert tf_config.default("logs_outage_cooldown_seconds") == SETTINGS_DEFAULTS["logs_outage_cooldown_seconds"]
     assert tf_config.default("metrics_namespace") == SETTINGS_DEFAULTS["metrics_namespace"]
     text = tf_config.raw_text["variables.tf"]
     for key in SERVICE_KEY.values():
