@@ -1,9 +1,9 @@
 """What the images run, proven without Docker: the wheel, installed as the final stage installs it.
 
-The project wheel is built and installed with its runtime dependencies only into a fresh venv, like
-the build stage does for /opt/venv. Each entrypoint then runs from that venv, outside the source tree,
-against a moto server: it must log ``worker.started``, pass ``python -m common.health`` while it runs,
-and exit 0 on SIGTERM.
+The project wheel is built and installed with its runtime dependencies only, pinned by
+constraints.txt, into a fresh venv, like the build stage does for /opt/venv. Each entrypoint then
+runs from that venv, outside the source tree, against a moto server: it must log
+``worker.started``, pass ``python -m common.health`` while it runs, and exit 0 on SIGTERM.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 DEV_PYTHON = REPO / ".venv" / "bin" / "python"
+CONSTRAINTS = REPO / "constraints.txt"
 REGION = "us-east-1"
 START_DEADLINE_SECONDS = 60.0
 STOP_DEADLINE_SECONDS = 30.0
@@ -50,14 +51,14 @@ def _run(*args: str | Path, cwd: Path | None = None, timeout: float = 600) -> st
 
 @pytest.fixture(scope="module")
 def runtime_venv(tmp_path_factory: pytest.TempPathFactory) -> RuntimeVenv:
-    """Build the wheel (pip wheel --no-deps) and install it, without extras, into a fresh venv."""
+    """Build the wheel (pip wheel --no-deps) and install it, without extras, into a fresh venv, as the image does."""
     root = tmp_path_factory.mktemp("image")
     wheels = root / "wheels"
     _run(DEV_PYTHON, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", wheels, REPO, cwd=root)
     [wheel] = wheels.glob("message_driven_fleet-*.whl")
     _run(sys.executable, "-m", "venv", root / "venv")
     python = root / "venv" / "bin" / "python"
-    _run(python, "-m", "pip", "install", "--quiet", wheel, cwd=root)
+    _run(python, "-m", "pip", "install", "--quiet", "--constraint", CONSTRAINTS, wheel, cwd=root)
     workdir = root / "work"
     workdir.mkdir()
     return RuntimeVenv(python=python, workdir=workdir)
@@ -194,6 +195,18 @@ def test_runtime_venv_holds_the_installed_package_and_no_dev_tools(runtime_venv:
     venv = str(runtime_venv.python.parent.parent)
     assert all(path.startswith(venv) for path in out[:3]), out
     assert out[3] == "[]"
+
+
+def _pins(text: str) -> set[str]:
+    lines = (line.split("#")[0].strip().lower() for line in text.splitlines())
+    return {line for line in lines if line and not line.startswith("message-driven-fleet")}
+
+
+def test_constraints_pin_exactly_the_runtime_dependency_set(runtime_venv: RuntimeVenv):
+    """Every package the image installs is pinned, and nothing pinned is missing or stale."""
+    frozen = _run(runtime_venv.python, "-m", "pip", "freeze", cwd=runtime_venv.workdir)
+
+    assert _pins(CONSTRAINTS.read_text()) == _pins(frozen)
 
 
 @pytest.mark.parametrize(("module", "service"), [("main_job", "main-job"), ("background_job", "background-job")])
