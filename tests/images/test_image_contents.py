@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import queue
+import shutil
 import signal
 import socket
 import subprocess
@@ -23,6 +24,8 @@ from pathlib import Path
 
 import boto3
 import pytest
+
+from tests.images.test_dockerfiles import copy_sources
 
 REPO = Path(__file__).resolve().parents[2]
 DEV_PYTHON = REPO / ".venv" / "bin" / "python"
@@ -49,12 +52,29 @@ def _run(*args: str | Path, cwd: Path | None = None, timeout: float = 600) -> st
     return result.stdout
 
 
+def _copy_build_context(destination: Path) -> Path:
+    """What the Dockerfile's COPY instructions take from the build context, without byte-code."""
+    destination.mkdir()
+    for name in copy_sources("Dockerfile.background"):
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, destination / name, ignore=shutil.ignore_patterns("__pycache__", "*.py[cod]"))
+        else:
+            shutil.copy2(source, destination / name)
+    return destination
+
+
 @pytest.fixture(scope="module")
 def runtime_venv(tmp_path_factory: pytest.TempPathFactory) -> RuntimeVenv:
-    """Build the wheel (pip wheel --no-deps) and install it, without extras, into a fresh venv, as the image does."""
+    """Build the wheel (pip wheel --no-deps) and install it, without extras, into a fresh venv, as the image does.
+
+    The wheel is built from a copy of exactly what the Dockerfile copies, as the image's build stage
+    does: building in the checkout would read (and leave) a stale ``build/`` directory there.
+    """
     root = tmp_path_factory.mktemp("image")
+    sources = _copy_build_context(root / "src")
     wheels = root / "wheels"
-    _run(DEV_PYTHON, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", wheels, REPO, cwd=root)
+    _run(DEV_PYTHON, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", wheels, sources, cwd=root)
     [wheel] = wheels.glob("message_driven_fleet-*.whl")
     _run(sys.executable, "-m", "venv", root / "venv")
     python = root / "venv" / "bin" / "python"
