@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from common.ledger_schema import JOB_LEDGER_TABLE_SUFFIX
+
 DEFAULT_PROJECT_NAME = "message-driven-microservices"
 MAIN_JOB_SERVICE = "main-job"
 BACKGROUND_JOB_SERVICE = "background-job"
@@ -47,6 +49,10 @@ class FleetNames:
     @property
     def background_job_log_group(self) -> str:
         return f"/ecs/{self.prefix}/{BACKGROUND_JOB_SERVICE}"
+
+    @property
+    def job_ledger_table(self) -> str:
+        return f"{self.prefix}-{JOB_LEDGER_TABLE_SUFFIX}"
 
     def queues(self) -> dict[str, str]:
         """Source queue name to its DLQ name."""

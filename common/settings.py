@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final, TypeVar
 
+from common.ledger_schema import DEFAULT_RETENTION_DAYS
 from common.names import BACKGROUND_JOB_SERVICE, MAIN_JOB_SERVICE
 
 T = TypeVar("T")
@@ -33,6 +34,9 @@ ENV_LOG_LEVEL: Final = "LOG_LEVEL"
 ENV_METRICS_NAMESPACE: Final = "METRICS_NAMESPACE"
 ENV_HEARTBEAT_FILE: Final = "HEARTBEAT_FILE"
 ENV_LOGS_OUTAGE_COOLDOWN_SECONDS: Final = "LOGS_OUTAGE_COOLDOWN_SECONDS"
+ENV_JOB_LEDGER_TABLE: Final = "JOB_LEDGER_TABLE"
+ENV_JOB_LEDGER_RETENTION_DAYS: Final = "JOB_LEDGER_RETENTION_DAYS"
+ENV_JOB_LEDGER_UNAVAILABLE: Final = "JOB_LEDGER_UNAVAILABLE"
 
 #: Required per service; everything else has a default.
 REQUIRED_ENV: Final[Mapping[str, tuple[str, ...]]] = {
@@ -52,6 +56,10 @@ DEFAULT_LOGS_OUTAGE_COOLDOWN_SECONDS: Final = 30.0
 #: SQS caps a message's visibility timeout at 12 hours.
 MAX_VISIBILITY_SECONDS: Final = 43_200
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
+#: What a background worker does when the job ledger cannot be reached to claim a job: ``retry`` fails
+#: the attempt and retries it later through visibility (the safe default: nothing runs unclaimed);
+#: ``run`` runs it unclaimed (at-least-once, as without a ledger) so an outage does not stop the fleet.
+LEDGER_UNAVAILABLE_POLICIES: Final = ("retry", "run")
 
 
 class ConfigError(ValueError):
@@ -80,6 +88,10 @@ class Settings:
     metrics_namespace: str = "MessageDrivenFleet"
     heartbeat_file: str = ""
     logs_outage_cooldown_seconds: float = DEFAULT_LOGS_OUTAGE_COOLDOWN_SECONDS
+    #: Empty turns the job ledger off (common/ledger_schema.py).
+    job_ledger_table: str = ""
+    job_ledger_retention_days: int = DEFAULT_RETENTION_DAYS
+    job_ledger_unavailable: str = "retry"
 
     @classmethod
     def from_env(cls, service: str, environ: Mapping[str, str] | None = None) -> Settings:
@@ -117,6 +129,11 @@ class Settings:
             logs_outage_cooldown_seconds=reader.number(
                 ENV_LOGS_OUTAGE_COOLDOWN_SECONDS, float, DEFAULT_LOGS_OUTAGE_COOLDOWN_SECONDS, 0.0, 3600.0
             ),
+            job_ledger_table=reader.text(ENV_JOB_LEDGER_TABLE, ""),
+            job_ledger_retention_days=reader.number(
+                ENV_JOB_LEDGER_RETENTION_DAYS, int, DEFAULT_RETENTION_DAYS, 1, 3650
+            ),
+            job_ledger_unavailable=reader.choice(ENV_JOB_LEDGER_UNAVAILABLE, "retry", LEDGER_UNAVAILABLE_POLICIES),
         )
 
 
@@ -128,10 +145,12 @@ class _EnvReader:
         return self.env.get(name, "").strip() or default
 
     def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
-        value = self.text(name, default).upper()
-        if value not in allowed:
-            raise ConfigError(f"{name}={value!r} is not one of {', '.join(allowed)}")
-        return value
+        """Match case-insensitively and return the allowed spelling (LOG_LEVEL=info is INFO)."""
+        value = self.text(name, default)
+        for spelling in allowed:
+            if value.casefold() == spelling.casefold():
+                return spelling
+        raise ConfigError(f"{name}={value!r} is not one of {', '.join(allowed)}")
 
     def number(self, name: str, kind: Callable[[str], T], default: T, low: float, high: float) -> T:
         raw = self.env.get(name, "").strip()

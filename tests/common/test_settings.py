@@ -45,7 +45,7 @@ def test_missing_required_variables_are_named() -> None:
         ("RECEIVE_WAIT_SECONDS", "21", "RECEIVE_WAIT_SECONDS='21' must be between 0 and 20"),
         ("BATCH_WINDOW_SECONDS", "2", "BATCH_WINDOW_SECONDS='2' must be between 0 and 1"),
         ("LOGS_OUTAGE_COOLDOWN_SECONDS", "-1", "LOGS_OUTAGE_COOLDOWN_SECONDS='-1' must be between 0 and 3600"),
-        ("LOG_LEVEL", "chatty", "LOG_LEVEL='CHATTY' is not one of"),
+        ("LOG_LEVEL", "chatty", "LOG_LEVEL='chatty' is not one of"),
     ],
 )
 def test_malformed_variable_is_reported_by_name(name: str, value: str, message: str) -> None:
