@@ -12,6 +12,7 @@ import boto3
 from botocore.config import Config
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_logs import CloudWatchLogsClient
     from mypy_boto3_sqs import SQSClient
 
@@ -33,3 +34,8 @@ def sqs_client(pool_size: int = 16) -> SQSClient:
 def logs_client(pool_size: int = 16) -> CloudWatchLogsClient:
     # Short timeouts: a CloudWatch Logs outage must not hold a job's slot for long.
     return boto3.client("logs", config=_config(pool_size, read_timeout=10))
+
+
+def dynamodb_client(pool_size: int = 16) -> DynamoDBClient:
+    # Ledger writes sit between a job and its delete: keep a DynamoDB outage from holding them long.
+    return boto3.client("dynamodb", config=_config(pool_size, read_timeout=10))

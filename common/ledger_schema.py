@@ -49,6 +49,7 @@ ATTR_FINISHED_AT: Final = "finishedAt"  # S ISO-8601
 ATTR_ATTEMPT: Final = "attempt"  # N, SQS ApproximateReceiveCount of the current/last attempt
 ATTR_ATTEMPTS: Final = "attempts"  # N, number of claims (runs started)
 ATTR_WORKER_ID: Final = "workerId"  # S, the claiming process
+ATTR_MESSAGE_ID: Final = "messageId"  # S, the SQS MessageId of the claiming delivery
 ATTR_LEASE_UNTIL: Final = "leaseUntilMs"  # N, epoch ms; a claim is live until then
 ATTR_DURATION_MS: Final = "durationMs"  # N
 ATTR_RESULT: Final = "result"  # S, the job's JSON result text (at most MAX_RESULT_BYTES)

@@ -28,6 +28,8 @@ JOBS_FAILED: Final = "JobsFailed"
 JOB_DURATION: Final = "JobDuration"
 JOB_QUEUE_LATENCY: Final = "JobQueueLatency"
 JOB_LOG_DELIVERY_FAILURES: Final = "JobLogDeliveryFailures"
+#: Redeliveries of jobs the ledger shows as succeeded: deleted without running (common/ledger.py).
+JOBS_DUPLICATE_SKIPPED: Final = "JobsDuplicateSkipped"
 
 UNITS: Final[Mapping[str, str]] = {
     TRIGGERS_RECEIVED: "Count",
@@ -38,6 +40,7 @@ UNITS: Final[Mapping[str, str]] = {
     JOB_DURATION: "Milliseconds",
     JOB_QUEUE_LATENCY: "Milliseconds",
     JOB_LOG_DELIVERY_FAILURES: "Count",
+    JOBS_DUPLICATE_SKIPPED: "Count",
 }
 
 
