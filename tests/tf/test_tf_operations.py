@@ -48,3 +48,11 @@ def test_producer_policy_output_allows_sending_to_the_encrypted_trigger_queue_on
     assert {"kms:GenerateDataKey", "kms:Decrypt"} == set(statements["EncryptTriggersThroughSqs"]["actions"])
     output = tf_config.outputs["trigger_producer_policy_json"]["value"]
     assert "${data.aws_iam_policy_document.trigger_producer.json}" == output
+
+
+def test_docs_state_the_slow_first_scale_from_zero_and_offer_a_warm_task(tf_config) -> None:
+    """After ~6 h idle SQS metrics can lag 15 minutes: docs/terraform.md must not promise 2-4 minutes only."""
+    text = (tf_config.directory.parent / "docs" / "terraform.md").read_text(encoding="utf-8")
+    section = text[text.index("**2. Scale from zero.**") : text.index("**3. Scale to zero when idle.**")]
+    assert "up to 15 minutes" in section
+    assert "min_capacity = 1" in section
