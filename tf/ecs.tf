@@ -171,7 +171,8 @@ resource "aws_security_group" "tasks" {
 
   lifecycle {
     precondition {
-      condition     = length(local.subnet_vpc_ids) <= 1 && (var.vpc_id == null || local.subnet_vpc_ids == [var.vpc_id])
+      # alltrue, not `== [var.vpc_id]`: a list never equals a tuple literal in Terraform.
+      condition     = length(local.subnet_vpc_ids) <= 1 && alltrue([for id in local.subnet_vpc_ids : var.vpc_id == null || id == var.vpc_id])
       error_message = "subnet_ids must all be in one VPC (and in vpc_id when it is set): the security group and the tasks must share a VPC."
     }
   }

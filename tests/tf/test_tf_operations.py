@@ -16,6 +16,7 @@ def test_the_vpc_is_derived_from_the_subnets_not_taken_from_the_default_vpc(tf_c
     (lifecycle,) = tf_config.resource("aws_security_group", "tasks")["lifecycle"]
     (precondition,) = lifecycle["precondition"]
     assert "length(local.subnet_vpc_ids) <= 1" in precondition["condition"]
+    assert "id == var.vpc_id" in precondition["condition"]
 
 
 def test_the_default_vpc_is_used_only_without_subnets_and_only_its_default_subnets(tf_config) -> None:
