@@ -1,7 +1,9 @@
 ################################################################################
 # Queue-driven autoscaling for both services (explained with numbers in docs/terraform.md)
 #
-#   1. Target tracking on backlog per task = visible messages / running tasks (AWS's SQS method).
+#   1. Target tracking on backlog per task = (visible + in-flight messages) / running tasks. In-flight
+#      counts: with visible alone the metric is a real 0 whenever consumers keep up, and target
+#      tracking would scale in (to 0) under running jobs.
 #   2. Scale from zero: target tracking cannot divide by zero tasks, so an alarm on "messages are
 #      visible and none is in flight" (nobody is consuming) adds one task.
 #   3. Scale to zero: after scale_to_zero_idle_minutes with nothing visible and nothing in flight,
@@ -54,6 +56,26 @@ resource "aws_appautoscaling_policy" "backlog_per_task" {
       }
 
       metrics {
+        id          = "in_flight"
+        label       = "Messages in flight on ${local.queues[each.value.queue].name}"
+        return_data = false
+
+        metric_stat {
+          stat = "Sum"
+
+          metric {
+            namespace   = "AWS/SQS"
+            metric_name = "ApproximateNumberOfMessagesNotVisible"
+
+            dimensions {
+              name  = "QueueName"
+              value = aws_sqs_queue.source[each.value.queue].name
+            }
+          }
+        }
+      }
+
+      metrics {
         id          = "tasks"
         label       = "Running ${each.value.service} tasks"
         return_data = false
@@ -81,7 +103,7 @@ resource "aws_appautoscaling_policy" "backlog_per_task" {
       metrics {
         id          = "backlog_per_task"
         label       = "Backlog per task"
-        expression  = "visible / tasks"
+        expression  = "(visible + in_flight) / tasks"
         return_data = true
       }
     }

@@ -74,6 +74,14 @@ locals {
   alarm_actions = [aws_sns_topic.alarms.arn]
 }
 
+# A warning at plan and apply, not an error: a trial may run without anyone subscribed.
+check "alarms_reach_someone" {
+  assert {
+    condition     = var.alarm_email != null
+    error_message = "alarm_email is null: every alarm publishes to the SNS topic, which nobody is subscribed to. Set alarm_email or subscribe to the sns_topic_arn output."
+  }
+}
+
 # ---------------------------------------------------------------------------- queue alarms (AWS/SQS)
 
 resource "aws_cloudwatch_metric_alarm" "dlq_has_messages" {
@@ -86,11 +94,12 @@ resource "aws_cloudwatch_metric_alarm" "dlq_has_messages" {
   dimensions        = { QueueName = aws_sqs_queue.dlq[each.key].name }
   statistic         = "Maximum"
   period            = 300
-  # SQS stops publishing metrics for a queue idle for ~6 hours: an empty, silent DLQ is healthy.
+  # A DLQ nobody touches stops publishing metrics after ~6 hours even while messages sit in it;
+  # "notBreaching" would then turn the alarm OK. "ignore" keeps the last state until data returns.
   evaluation_periods  = 1
   comparison_operator = "GreaterThanOrEqualToThreshold"
   threshold           = 1
-  treat_missing_data  = "notBreaching"
+  treat_missing_data  = "ignore"
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions
 }

@@ -19,6 +19,8 @@ locals {
     LOG_LEVEL                  = var.log_level
     METRICS_NAMESPACE          = var.metrics_namespace
     HEARTBEAT_FILE             = "/tmp/main-job.heartbeat"
+    JOB_LEDGER_TABLE           = aws_dynamodb_table.jobs.name
+    JOB_LEDGER_RETENTION_DAYS  = var.job_ledger_retention_days
   }
 
   background_job_environment = {
@@ -38,6 +40,9 @@ locals {
     METRICS_NAMESPACE            = var.metrics_namespace
     HEARTBEAT_FILE               = "/tmp/background-job.heartbeat"
     LOGS_OUTAGE_COOLDOWN_SECONDS = var.logs_outage_cooldown_seconds
+    JOB_LEDGER_TABLE             = aws_dynamodb_table.jobs.name
+    JOB_LEDGER_RETENTION_DAYS    = var.job_ledger_retention_days
+    JOB_LEDGER_UNAVAILABLE       = var.job_ledger_unavailable
   }
 
   # Everything that differs between the two services, keyed like the main_job/background_job inputs.
@@ -163,6 +168,14 @@ resource "aws_security_group" "tasks" {
   name        = "${local.name_prefix}-tasks"
   description = "Worker tasks: no ingress (nothing listens); HTTPS egress to AWS APIs only."
   vpc_id      = local.vpc_id
+
+  lifecycle {
+    precondition {
+      # alltrue, not `== [var.vpc_id]`: a list never equals a tuple literal in Terraform.
+      condition     = length(local.subnet_vpc_ids) <= 1 && alltrue([for id in local.subnet_vpc_ids : var.vpc_id == null || id == var.vpc_id])
+      error_message = "subnet_ids must all be in one VPC (and in vpc_id when it is set): the security group and the tasks must share a VPC."
+    }
+  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "tasks_https" {
@@ -207,7 +220,9 @@ resource "aws_ecs_service" "this" {
   network_configuration {
     subnets          = local.subnet_ids
     security_groups  = [aws_security_group.tasks.id]
-    assign_public_ip = false
+    # Only the default-VPC trial: its subnets are public, and without a public IP a task cannot reach
+    # ECR, SQS or CloudWatch Logs. No ingress rule exists, so the address accepts no connection.
+    assign_public_ip = local.use_default_vpc
   }
 
   # Autoscaling owns the task count after creation.

@@ -119,10 +119,36 @@ data "aws_iam_policy_document" "main_job_task" {
     resources = [aws_sqs_queue.dlq["trigger"].arn]
   }
 
+  # A TransactWriteItems of Update actions is authorised per item as dynamodb:UpdateItem.
   statement {
-    sid       = "UseQueueKey"
+    sid       = "RecordQueuedJobs"
+    actions   = ["dynamodb:UpdateItem"]
+    resources = [aws_dynamodb_table.jobs.arn]
+  }
+
+  # The key policy delegates to IAM, so these conditions are what limits the key to each service.
+  statement {
+    sid       = "UseKeyThroughSqs"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = [aws_kms_key.this.arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["sqs.${var.aws_region}.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid       = "UseKeyThroughDynamoDb"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.this.arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["dynamodb.${var.aws_region}.amazonaws.com"]
+    }
   }
 }
 
@@ -150,10 +176,36 @@ data "aws_iam_policy_document" "background_job_task" {
     resources = ["${aws_cloudwatch_log_group.this["background_job"].arn}:log-stream:${local.job_stream_root}/*"]
   }
 
+  # Claims, lease extensions and outcomes are Update actions; a refused claim is read back with GetItem.
   statement {
-    sid       = "UseQueueKey"
+    sid       = "ClaimAndRecordJobs"
+    actions   = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+    resources = [aws_dynamodb_table.jobs.arn]
+  }
+
+  # The key policy delegates to IAM, so these conditions are what limits the key to each service.
+  statement {
+    sid       = "UseKeyThroughSqs"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = [aws_kms_key.this.arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["sqs.${var.aws_region}.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid       = "UseKeyThroughDynamoDb"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.this.arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["dynamodb.${var.aws_region}.amazonaws.com"]
+    }
   }
 }
 
@@ -167,4 +219,53 @@ resource "aws_iam_role_policy" "background_job_task" {
   name   = "consume-jobs-write-job-logs"
   role   = aws_iam_role.background_job_task.id
   policy = data.aws_iam_policy_document.background_job_task.json
+}
+
+# ---------------------------------------------------------------------------- policies for people and producers
+
+# Not attached to anything: outputs for whoever sends triggers and for operators reading the ledger.
+data "aws_iam_policy_document" "trigger_producer" {
+  statement {
+    sid       = "SendTriggers"
+    actions   = ["sqs:SendMessage", "sqs:GetQueueUrl"]
+    resources = [aws_sqs_queue.source["trigger"].arn]
+  }
+
+  statement {
+    sid       = "EncryptTriggersThroughSqs"
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+    resources = [aws_kms_key.this.arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["sqs.${var.aws_region}.amazonaws.com"]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "job_ledger_reader" {
+  statement {
+    sid       = "ReadOneJob"
+    actions   = ["dynamodb:GetItem"]
+    resources = [aws_dynamodb_table.jobs.arn]
+  }
+
+  statement {
+    sid       = "ListJobsByStatus"
+    actions   = ["dynamodb:Query"]
+    resources = ["${aws_dynamodb_table.jobs.arn}/index/by-status"]
+  }
+
+  statement {
+    sid       = "DecryptThroughDynamoDb"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.this.arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["dynamodb.${var.aws_region}.amazonaws.com"]
+    }
+  }
 }

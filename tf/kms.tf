@@ -11,7 +11,7 @@ locals {
 }
 
 resource "aws_kms_key" "this" {
-  description             = "${local.name_prefix}: SQS queues, CloudWatch log groups, alarm topic and ECR images"
+  description             = "${local.name_prefix}: SQS queues, job ledger table, CloudWatch log groups, alarm topic and ECR images"
   enable_key_rotation     = true
   rotation_period_in_days = 365
   deletion_window_in_days = var.kms_deletion_window_days
@@ -52,20 +52,14 @@ resource "aws_kms_key" "this" {
         Principal = { Service = "cloudwatch.amazonaws.com" }
         Action    = ["kms:Decrypt", "kms:GenerateDataKey*"]
         Resource  = "*"
-      },
-      {
-        # Task roles send to and receive from the encrypted queues, through SQS only.
-        Sid    = "TaskRolesUseKeyThroughSqs"
-        Effect = "Allow"
-        Principal = {
-          AWS = [aws_iam_role.main_job_task.arn, aws_iam_role.background_job_task.arn]
-        }
-        Action   = ["kms:Decrypt", "kms:GenerateDataKey"]
-        Resource = "*"
+        # Confused-deputy guard: only this account's alarms of this deployment.
         Condition = {
-          StringEquals = { "kms:ViaService" = "sqs.${var.aws_region}.amazonaws.com" }
+          StringEquals = { "aws:SourceAccount" = local.account_id }
+          ArnLike      = { "aws:SourceArn" = "arn:${local.partition}:cloudwatch:${var.aws_region}:${local.account_id}:alarm:${local.name_prefix}-*" }
         }
       },
+      # The task roles need no statement here: statement 1 delegates to IAM, and their IAM policies
+      # (iam.tf) allow the key only with kms:ViaService = SQS or DynamoDB of this region.
     ]
   })
 }

@@ -10,11 +10,17 @@ data "aws_caller_identity" "current" {}
 
 data "aws_partition" "current" {}
 
-# Networking. With no inputs the default VPC and all its subnets are used, which is enough to try the
-# stack; production passes private subnets that reach AWS through a NAT gateway or VPC endpoints
-# (see docs/terraform.md). Tasks never get a public IP, so public-only subnets will not work.
+# Networking. Production passes private subnets that reach AWS through a NAT gateway or VPC endpoints;
+# the VPC is the one those subnets are in. With no subnets, a trial runs in the default VPC's default
+# subnets, which are public: only there do tasks get a public IP, or they could not pull from ECR.
+data "aws_subnet" "selected" {
+  for_each = toset(var.subnet_ids)
+
+  id = each.value
+}
+
 data "aws_vpc" "default" {
-  count = var.vpc_id == null ? 1 : 0
+  count = length(var.subnet_ids) == 0 ? 1 : 0
 
   default = true
 }
@@ -24,7 +30,12 @@ data "aws_subnets" "default" {
 
   filter {
     name   = "vpc-id"
-    values = [local.vpc_id]
+    values = [data.aws_vpc.default[0].id]
+  }
+
+  filter {
+    name   = "default-for-az"
+    values = ["true"]
   }
 }
 
@@ -35,8 +46,10 @@ locals {
   account_id = data.aws_caller_identity.current.account_id
   partition  = data.aws_partition.current.partition
 
-  vpc_id     = var.vpc_id != null ? var.vpc_id : data.aws_vpc.default[0].id
-  subnet_ids = length(var.subnet_ids) > 0 ? var.subnet_ids : data.aws_subnets.default[0].ids
+  use_default_vpc = length(var.subnet_ids) == 0
+  subnet_vpc_ids  = distinct([for subnet in data.aws_subnet.selected : subnet.vpc_id])
+  vpc_id          = local.use_default_vpc ? data.aws_vpc.default[0].id : local.subnet_vpc_ids[0]
+  subnet_ids      = local.use_default_vpc ? data.aws_subnets.default[0].ids : var.subnet_ids
 
   tags = merge(
     {
@@ -63,6 +76,9 @@ locals {
     main_job       = "/ecs/${local.name_prefix}/main-job"
     background_job = "/ecs/${local.name_prefix}/background-job"
   }
+
+  # Job ledger table: FleetNames.job_ledger_table (common/names.py, common/ledger_schema.py).
+  job_ledger_table_name = "${local.name_prefix}-jobs"
 
   # Per-job log streams inside the background-job log group: job-streams/YYYY-MM-DD/<ULID>.
   job_stream_root = "job-streams"

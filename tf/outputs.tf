@@ -79,3 +79,28 @@ output "metrics_namespace" {
   description = "CloudWatch namespace of the workers' EMF metrics."
   value       = var.metrics_namespace
 }
+
+output "job_ledger_table_name" {
+  description = "Job ledger table (JOB_LEDGER_TABLE of both workers)."
+  value       = aws_dynamodb_table.jobs.name
+}
+
+output "job_ledger_table_arn" {
+  description = "ARN of the job ledger table."
+  value       = aws_dynamodb_table.jobs.arn
+}
+
+output "job_ledger_status_index_name" {
+  description = "GSI of the job ledger that lists jobs by status and updatedAt."
+  value       = one([for index in aws_dynamodb_table.jobs.global_secondary_index : index.name])
+}
+
+output "job_ledger_reader_policy_json" {
+  description = "IAM policy for operators (fleet job / fleet jobs): GetItem on the table, Query on the status index, kms:Decrypt through DynamoDB."
+  value       = data.aws_iam_policy_document.job_ledger_reader.json
+}
+
+output "trigger_producer_policy_json" {
+  description = "IAM policy for a producer of triggers: SendMessage to the encrypted trigger queue and the KMS calls SQS makes for it."
+  value       = data.aws_iam_policy_document.trigger_producer.json
+}

@@ -24,6 +24,13 @@ variable "environment" {
     condition     = can(regex("^[a-z][a-z0-9]{0,15}$", var.environment))
     error_message = "environment must be 1-16 lower-case letters or digits, starting with a letter."
   }
+
+  # The longest name built on the prefix is the IAM role <prefix>-background-job-execution (25 more
+  # characters), and IAM role names stop at 64; SQS names (80) and the rest leave more room.
+  validation {
+    condition     = length("${var.project_name}-${var.environment}") <= 39
+    error_message = "project_name-environment must be at most 39 characters, or the IAM role <prefix>-background-job-execution exceeds IAM's 64-character limit."
+  }
 }
 
 variable "aws_region" {
@@ -41,13 +48,18 @@ variable "tags" {
 }
 
 variable "vpc_id" {
-  description = "VPC for the tasks. null uses the account's default VPC (fine for a trial; see docs/terraform.md for production)."
+  description = "Optional cross-check: the VPC that subnet_ids must all belong to. The VPC itself is always derived from subnet_ids (or is the default VPC when subnet_ids is empty)."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.vpc_id == null || length(var.subnet_ids) > 0
+    error_message = "vpc_id needs subnet_ids: name the (private) subnets of that VPC the tasks should run in."
+  }
 }
 
 variable "subnet_ids" {
-  description = "Subnets for the tasks: private subnets with a NAT gateway or VPC endpoints. Empty uses every subnet of the VPC."
+  description = "Subnets for the tasks: private subnets with a NAT gateway or VPC endpoints (no public IP is assigned). Empty: a trial in the default VPC's default subnets, where tasks get a public IP to reach AWS APIs."
   type        = list(string)
   default     = []
   nullable    = false
@@ -108,6 +120,16 @@ variable "main_job" {
     error_message = "main_job needs 0 <= min_capacity <= max_capacity and max_capacity >= 1."
   }
 
+  # Task counts, Fargate sizes and WORKER_CONCURRENCY are integers: ECS rejects 0.5 tasks or 256.5 cpu
+  # units, and the worker refuses WORKER_CONCURRENCY=10.5 at start-up.
+  validation {
+    condition = alltrue([
+      for value in [var.main_job.cpu, var.main_job.memory, var.main_job.concurrency, var.main_job.min_capacity, var.main_job.max_capacity] :
+      floor(value) == value
+    ])
+    error_message = "main_job.cpu, memory, concurrency, min_capacity and max_capacity must be whole numbers."
+  }
+
   validation {
     condition     = var.main_job.concurrency >= 1 && var.main_job.concurrency <= 64 && var.main_job.target_backlog_per_task > 0
     error_message = "main_job.concurrency must be 1-64 (what the worker accepts) and target_backlog_per_task positive."
@@ -136,6 +158,16 @@ variable "background_job" {
   validation {
     condition     = var.background_job.min_capacity >= 0 && var.background_job.max_capacity >= max(1, var.background_job.min_capacity)
     error_message = "background_job needs 0 <= min_capacity <= max_capacity and max_capacity >= 1."
+  }
+
+  # Task counts, Fargate sizes and WORKER_CONCURRENCY are integers: ECS rejects 0.5 tasks or 256.5 cpu
+  # units, and the worker refuses WORKER_CONCURRENCY=10.5 at start-up.
+  validation {
+    condition = alltrue([
+      for value in [var.background_job.cpu, var.background_job.memory, var.background_job.concurrency, var.background_job.min_capacity, var.background_job.max_capacity] :
+      floor(value) == value
+    ])
+    error_message = "background_job.cpu, memory, concurrency, min_capacity and max_capacity must be whole numbers."
   }
 
   validation {
@@ -172,6 +204,13 @@ variable "capacity_provider_strategy" {
     )
     error_message = "Weights must be non-negative and at least one of them positive."
   }
+
+  validation {
+    condition = alltrue([
+      for value in values(var.capacity_provider_strategy) : floor(value) == value
+    ])
+    error_message = "fargate_base, fargate_weight and fargate_spot_weight must be whole numbers (ECS takes integers)."
+  }
 }
 
 variable "cpu_architecture" {
@@ -200,6 +239,12 @@ variable "shutdown_grace_seconds" {
     condition     = var.shutdown_grace_seconds >= 0 && var.shutdown_grace_seconds <= 115
     error_message = "shutdown_grace_seconds must be 0-115 so that stopTimeout (grace + 5) fits Fargate's 120 s."
   }
+
+  # The worker would accept 30.5, but stopTimeout (grace + 5) is an integer field: ECS rejects 35.5.
+  validation {
+    condition     = floor(var.shutdown_grace_seconds) == var.shutdown_grace_seconds
+    error_message = "shutdown_grace_seconds must be a whole number of seconds (ECS stopTimeout is an integer)."
+  }
 }
 
 variable "retry_base_seconds" {
@@ -207,13 +252,29 @@ variable "retry_base_seconds" {
   type        = number
   default     = 5
   nullable    = false
+
+  # The worker's accepted range (common/settings.py): a visibility timeout of at most SQS's 12 hours.
+  validation {
+    condition     = var.retry_base_seconds >= 0 && var.retry_base_seconds <= 43200
+    error_message = "retry_base_seconds must be 0-43200 (what the worker accepts; SQS caps a visibility timeout at 12 h)."
+  }
 }
 
 variable "retry_max_seconds" {
-  description = "RETRY_MAX_SECONDS: longest backoff of a failed message."
+  description = "RETRY_MAX_SECONDS: longest backoff of a failed message; not below retry_base_seconds."
   type        = number
   default     = 900
   nullable    = false
+
+  validation {
+    condition     = var.retry_max_seconds >= 0 && var.retry_max_seconds <= 43200
+    error_message = "retry_max_seconds must be 0-43200 (what the worker accepts; SQS caps a visibility timeout at 12 h)."
+  }
+
+  validation {
+    condition     = var.retry_max_seconds >= var.retry_base_seconds
+    error_message = "retry_max_seconds must not be below retry_base_seconds, or every backoff is capped below its own base."
+  }
 }
 
 variable "logs_outage_cooldown_seconds" {
@@ -261,6 +322,11 @@ variable "trigger_queue_visibility_timeout_seconds" {
     condition     = var.trigger_queue_visibility_timeout_seconds >= 10 && var.trigger_queue_visibility_timeout_seconds <= 43200
     error_message = "Visibility timeout must be 10-43200 s (the worker's accepted range; SQS caps it at 12 h)."
   }
+
+  validation {
+    condition     = floor(var.trigger_queue_visibility_timeout_seconds) == var.trigger_queue_visibility_timeout_seconds
+    error_message = "Visibility timeout must be a whole number of seconds (SQS and the worker take integers)."
+  }
 }
 
 variable "background_queue_visibility_timeout_seconds" {
@@ -273,6 +339,11 @@ variable "background_queue_visibility_timeout_seconds" {
     condition     = var.background_queue_visibility_timeout_seconds >= 10 && var.background_queue_visibility_timeout_seconds <= 43200
     error_message = "Visibility timeout must be 10-43200 s (the worker's accepted range; SQS caps it at 12 h)."
   }
+
+  validation {
+    condition     = floor(var.background_queue_visibility_timeout_seconds) == var.background_queue_visibility_timeout_seconds
+    error_message = "Visibility timeout must be a whole number of seconds (SQS and the worker take integers)."
+  }
 }
 
 variable "max_receive_count" {
@@ -282,8 +353,8 @@ variable "max_receive_count" {
   nullable    = false
 
   validation {
-    condition     = var.max_receive_count >= 1 && var.max_receive_count <= 1000
-    error_message = "max_receive_count must be 1-1000."
+    condition     = var.max_receive_count >= 1 && var.max_receive_count <= 1000 && floor(var.max_receive_count) == var.max_receive_count
+    error_message = "max_receive_count must be a whole number 1-1000."
   }
 }
 
@@ -407,4 +478,39 @@ variable "scale_to_zero_idle_minutes" {
     condition     = var.scale_to_zero_idle_minutes >= 1 && var.scale_to_zero_idle_minutes <= 1440
     error_message = "scale_to_zero_idle_minutes must be 1-1440."
   }
+}
+
+################################################################################
+# Job ledger (tf/dynamodb.tf)
+################################################################################
+
+variable "job_ledger_retention_days" {
+  description = "JOB_LEDGER_RETENTION_DAYS: a ledger item expires (DynamoDB TTL) this many days after its last update."
+  type        = number
+  default     = 30
+  nullable    = false
+
+  validation {
+    condition     = var.job_ledger_retention_days >= 1 && var.job_ledger_retention_days <= 3650 && floor(var.job_ledger_retention_days) == var.job_ledger_retention_days
+    error_message = "job_ledger_retention_days must be a whole number 1-3650 (what the worker accepts)."
+  }
+}
+
+variable "job_ledger_unavailable" {
+  description = "JOB_LEDGER_UNAVAILABLE of background-job: retry (fail the attempt, retry through visibility; nothing runs unclaimed) or run (run unclaimed, at least once)."
+  type        = string
+  default     = "retry"
+  nullable    = false
+
+  validation {
+    condition     = contains(["retry", "run"], var.job_ledger_unavailable)
+    error_message = "job_ledger_unavailable must be retry or run."
+  }
+}
+
+variable "job_ledger_deletion_protection" {
+  description = "Deletion protection of the job ledger table. Set false and apply before destroying the deployment."
+  type        = bool
+  default     = true
+  nullable    = false
 }

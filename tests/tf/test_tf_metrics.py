@@ -184,8 +184,8 @@ def test_emf_lines_are_single_line_json_within_the_awslogs_limits() -> None:
         assert len(text.encode()) < 16 * 1024
 
 
-def test_backlog_per_task_divides_visible_messages_by_running_tasks(tf_config) -> None:
-    """AWS's documented SQS method: messages visible / RunningTaskCount, with the target from a variable."""
+def test_backlog_per_task_counts_in_flight_messages_so_it_never_reads_zero_mid_job(tf_config) -> None:
+    """(visible + in flight) / RunningTaskCount: visible alone is 0 while consumers keep up, and scales in to 0."""
     policy = tf_config.resource("aws_appautoscaling_policy", "backlog_per_task")
     assert policy["policy_type"] == "TargetTrackingScaling"
     (tracking,) = policy["target_tracking_scaling_policy_configuration"]
@@ -194,13 +194,17 @@ def test_backlog_per_task_divides_visible_messages_by_running_tasks(tf_config) -
     queries = {query["id"]: query for query in spec["metrics"]}
     returned = [query for query in queries.values() if query["return_data"] is True]
     assert [query["id"] for query in returned] == ["backlog_per_task"]
-    assert returned[0]["expression"] == "visible / tasks"
+    assert returned[0]["expression"] == "(visible + in_flight) / tasks"
     names = {
         key: query["metric_stat"][0]["metric"][0]["metric_name"]
         for key, query in queries.items()
         if "metric_stat" in query
     }
-    assert names == {"visible": "ApproximateNumberOfMessagesVisible", "tasks": "RunningTaskCount"}
+    assert names == {
+        "visible": "ApproximateNumberOfMessagesVisible",
+        "in_flight": "ApproximateNumberOfMessagesNotVisible",
+        "tasks": "RunningTaskCount",
+    }
 
 
 def test_scale_from_zero_alarm_drives_a_step_policy_that_adds_a_task(tf_config) -> None:

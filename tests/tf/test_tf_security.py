@@ -27,16 +27,31 @@ def test_kms_key_rotates_and_has_an_alias(tf_config) -> None:
 
 
 def test_kms_key_policy_is_inline_and_scopes_each_service_principal(tf_config) -> None:
-    """Logs only for our log groups, CloudWatch for the topic, task roles only through SQS."""
+    """Logs only for our log groups; CloudWatch only for this account's alarms of this deployment."""
     policy = str(tf_config.resource("aws_kms_key", "this")["policy"])
     assert "logs.${var.aws_region}.amazonaws.com" in policy
     assert "kms:EncryptionContext:aws:logs:arn" in policy
     assert "local.log_group_arns_for_kms" in policy
-    assert "cloudwatch.amazonaws.com" in policy
-    assert "aws_iam_role.main_job_task.arn" in policy
-    assert "aws_iam_role.background_job_task.arn" in policy
-    assert "kms:ViaService" in policy
-    assert "sqs.${var.aws_region}.amazonaws.com" in policy
+    cloudwatch = policy[policy.index("cloudwatch.amazonaws.com") :]
+    cloudwatch = cloudwatch[: cloudwatch.index("Sid") if "Sid" in cloudwatch else None]
+    assert "aws:SourceAccount" in cloudwatch
+    assert "local.account_id" in cloudwatch
+    assert "aws:SourceArn" in cloudwatch
+    assert ":alarm:${local.name_prefix}-*" in cloudwatch
+    # The root statement delegates to IAM, so a ViaService condition in the key policy restricts nothing.
+    assert "aws_iam_role.main_job_task.arn" not in policy
+
+
+@pytest.mark.parametrize("document", ["main_job_task", "background_job_task", "trigger_producer", "job_ledger_reader"])
+def test_every_iam_kms_statement_is_limited_to_a_service_by_via_service(tf_config, document: str) -> None:
+    """kms:ViaService belongs on the IAM statements: that is where the key's use is decided."""
+    kms = [s for s in _policy_statements(tf_config, document) if s["actions"][0].startswith("kms:")]
+    assert kms, document
+    for statement in kms:
+        (condition,) = statement["condition"]
+        assert (condition["test"], condition["variable"]) == ("StringEquals", "kms:ViaService")
+        (service,) = condition["values"]
+        assert re.fullmatch(r"(sqs|dynamodb)\.\$\{var\.aws_region\}\.amazonaws\.com", service), service
 
 
 def test_every_queue_topic_log_group_and_repository_uses_the_key(tf_config) -> None:
@@ -115,7 +130,9 @@ def test_services_have_no_public_ip_no_load_balancer_and_no_ingress(tf_config) -
     service = tf_config.resource("aws_ecs_service", "this")
     assert "load_balancer" not in service
     (network,) = service["network_configuration"]
-    assert network["assign_public_ip"] is False
+    # A public IP only for the default-VPC trial (public subnets, no NAT): no ingress rule exists.
+    assert network["assign_public_ip"] == "${local.use_default_vpc}"
+    assert tf_config.locals["use_default_vpc"] == "${length(var.subnet_ids) == 0}"
     assert tf_config.resources("aws_vpc_security_group_ingress_rule") == []
     assert "ingress" not in tf_config.resource("aws_security_group", "tasks")
     egress = tf_config.resources("aws_vpc_security_group_egress_rule")

@@ -17,6 +17,8 @@ EXPECTED_FILES = (
     "ecs.tf",
     "cloudwatch.tf",
     "autoscaling.tf",
+    "dynamodb.tf",
+    "backend.tf",
     "outputs.tf",
 )
 
@@ -121,9 +123,12 @@ def test_outputs_deploy_sh_reads_exist_and_point_at_declared_resources(tf_config
     for name, body in outputs.items():
         assert str(body.get("description", "")).strip(), f"output {name} has no description"
         value = str(body["value"])
-        refs = _RESOURCE_REF.findall(value)
+        data = _DATA_REF.findall(value)
+        refs = _RESOURCE_REF.findall(_DATA_REF.sub("", value))
         plain = _VAR_REF.findall(value)
-        assert refs or plain, f"output {name} references nothing"
+        assert refs or plain or data, f"output {name} references nothing"
+        declared_data = {block.labels for block in tf_config.of_kind("data")}
+        assert set(data) <= declared_data, f"output {name} points at undeclared data"
         for ref in refs:
             assert ref in resources, f"output {name} points at undeclared {'.'.join(ref)}"
 

@@ -1,0 +1,122 @@
+"""The job ledger table in tf/dynamodb.tf is the one common/ledger_schema.py describes, with least privilege."""
+
+from __future__ import annotations
+
+import pytest
+
+from common import ledger_schema as schema
+from common import settings
+from common.ledger_schema import DEFAULT_RETENTION_DAYS, STATUS_INDEX
+from common.names import FleetNames
+from common.settings import LEDGER_UNAVAILABLE_POLICIES, Settings
+
+
+def _table(tf_config) -> dict:
+    return tf_config.resource("aws_dynamodb_table", "jobs")
+
+
+def _statements(tf_config, document: str) -> dict[str, dict]:
+    return {s["sid"]: s for s in tf_config.data("aws_iam_policy_document", document)["statement"]}
+
+
+def test_table_name_key_index_and_ttl_are_the_ledger_schema_constants(tf_config) -> None:
+    """Name, hash key, GSI and TTL attribute equal common/ledger_schema.py and FleetNames.job_ledger_table."""
+    names = FleetNames.for_deployment(tf_config.default("project_name"), tf_config.default("environment"))
+    table = _table(tf_config)
+    assert table["name"] == "${local.job_ledger_table_name}"
+    assert names.job_ledger_table == tf_config.render(tf_config.locals["job_ledger_table_name"])
+    assert schema.ATTR_JOB_ID == table["hash_key"]
+    assert "range_key" not in table
+    attributes = {a["name"]: a["type"] for a in table["attribute"]}
+    assert {schema.ATTR_JOB_ID: "S", schema.ATTR_STATUS: "S", schema.ATTR_UPDATED_AT: "S"} == attributes
+    (index,) = table["global_secondary_index"]
+    assert (STATUS_INDEX, schema.ATTR_STATUS, schema.ATTR_UPDATED_AT, "ALL") == (
+        index["name"],
+        index["hash_key"],
+        index["range_key"],
+        index["projection_type"],
+    )
+    (ttl,) = table["ttl"]
+    assert {"attribute_name": schema.ATTR_EXPIRES_AT, "enabled": True} == ttl
+
+
+def test_table_is_on_demand_encrypted_with_the_fleet_key_recoverable_and_protected(tf_config) -> None:
+    """PAY_PER_REQUEST, SSE with aws_kms_key.this, point-in-time recovery, deletion protection variable."""
+    table = _table(tf_config)
+    assert "PAY_PER_REQUEST" == table["billing_mode"]
+    (sse,) = table["server_side_encryption"]
+    assert {"enabled": True, "kms_key_arn": "${aws_kms_key.this.arn}"} == sse
+    (pitr,) = table["point_in_time_recovery"]
+    assert pitr["enabled"] is True
+    assert "${var.job_ledger_deletion_protection}" == table["deletion_protection_enabled"]
+    assert tf_config.default("job_ledger_deletion_protection") is True
+
+
+def test_ledger_variables_default_to_the_worker_defaults(tf_config) -> None:
+    """Retention 30 days and the retry policy, the same as a worker started without the variables."""
+    defaults = Settings(service="background-job")
+    assert (
+        DEFAULT_RETENTION_DAYS == tf_config.default("job_ledger_retention_days") == defaults.job_ledger_retention_days
+    )
+    assert defaults.job_ledger_unavailable == tf_config.default("job_ledger_unavailable")
+    (validation,) = tf_config.variables["job_ledger_unavailable"]["validation"]
+    for policy in LEDGER_UNAVAILABLE_POLICIES:
+        assert policy in validation["condition"].replace("'", '"').split('"')
+
+
+@pytest.mark.parametrize(
+    ("local", "expected"),
+    [
+        ("main_job_environment", {settings.ENV_JOB_LEDGER_TABLE, settings.ENV_JOB_LEDGER_RETENTION_DAYS}),
+        (
+            "background_job_environment",
+            {
+                settings.ENV_JOB_LEDGER_TABLE,
+                settings.ENV_JOB_LEDGER_RETENTION_DAYS,
+                settings.ENV_JOB_LEDGER_UNAVAILABLE,
+            },
+        ),
+    ],
+)
+def test_each_task_gets_the_ledger_table_and_its_settings(tf_config, local: str, expected: set[str]) -> None:
+    """JOB_LEDGER_TABLE is the table's name; retention and policy come from the validated variables."""
+    (environment,) = tf_config.locals[local]
+    ledger = {k: v for k, v in environment.items() if k.startswith("JOB_LEDGER_")}
+    assert expected == set(ledger)
+    assert "${aws_dynamodb_table.jobs.name}" == ledger[settings.ENV_JOB_LEDGER_TABLE]
+    assert "${var.job_ledger_retention_days}" == ledger[settings.ENV_JOB_LEDGER_RETENTION_DAYS]
+
+
+@pytest.mark.parametrize(
+    ("document", "sid", "actions"),
+    [
+        ("main_job_task", "RecordQueuedJobs", ["dynamodb:UpdateItem"]),
+        ("background_job_task", "ClaimAndRecordJobs", ["dynamodb:GetItem", "dynamodb:UpdateItem"]),
+    ],
+)
+def test_task_roles_get_only_their_item_actions_on_the_table(tf_config, document: str, sid: str, actions) -> None:
+    """A transaction of Updates needs UpdateItem per item; only background_job reads an item back."""
+    statements = _statements(tf_config, document)
+    dynamodb = [s for s in statements.values() if any(a.startswith("dynamodb:") for a in s["actions"])]
+    assert [statements[sid]] == dynamodb
+    assert actions == statements[sid]["actions"]
+    assert ["${aws_dynamodb_table.jobs.arn}"] == statements[sid]["resources"]
+
+
+def test_operator_reader_policy_reads_one_item_and_queries_only_the_status_index(tf_config) -> None:
+    """GetItem on the table, Query on by-status (no Scan), kms:Decrypt through DynamoDB; exposed as an output."""
+    statements = _statements(tf_config, "job_ledger_reader")
+    assert (["dynamodb:GetItem"], ["${aws_dynamodb_table.jobs.arn}"]) == (
+        statements["ReadOneJob"]["actions"],
+        statements["ReadOneJob"]["resources"],
+    )
+    assert (["dynamodb:Query"], [f"${{aws_dynamodb_table.jobs.arn}}/index/{STATUS_INDEX}"]) == (
+        statements["ListJobsByStatus"]["actions"],
+        statements["ListJobsByStatus"]["resources"],
+    )
+    assert ["kms:Decrypt"] == statements["DecryptThroughDynamoDb"]["actions"]
+    outputs = tf_config.outputs
+    assert "${data.aws_iam_policy_document.job_ledger_reader.json}" == outputs["job_ledger_reader_policy_json"]["value"]
+    assert "aws_dynamodb_table.jobs.name" in outputs["job_ledger_table_name"]["value"]
+    assert "aws_dynamodb_table.jobs.arn" in outputs["job_ledger_table_arn"]["value"]
+    assert "global_secondary_index" in outputs["job_ledger_status_index_name"]["value"]
