@@ -23,6 +23,7 @@ import enum
 import random
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Final, TypeVar
@@ -87,10 +88,14 @@ class _Unretried(Exception):
 
 
 _state = threading.local()
+_hooked: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def own_retries(logs: CloudWatchLogsClient) -> None:
-    """Install the one-attempt hook on ``logs`` (idempotent: botocore keeps one handler per unique id)."""
+    """Install the one-attempt hook on ``logs`` once (botocore would ignore a repeat, but costlier)."""
+    if logs in _hooked:
+        return
+    _hooked.add(logs)
     service = logs.meta.service_model.service_id.hyphenize()
     logs.meta.events.register_first(f"needs-retry.{service}", _stop_botocore_retry, unique_id=_HOOK_ID)
 
