@@ -1,119 +1,60 @@
 """Per-job CloudWatch log streams: ``job-streams/YYYY-MM-DD/<jobId>`` in the background-job log group.
 
-watchtower ships the events, but it keeps one thread and one queue per stream name for the life of
-the handler. We therefore open a handler per job and close it when the job ends, which keeps threads
-bounded by concurrency. The stream is created up front (not on a failed put), so a short job costs
-exactly two calls: CreateLogStream and one PutLogEvents at close.
+A job's thread only buffers its events (as JSON that fits CloudWatch's limits, see
+:mod:`common.job_log_events`); the process's shared shipper (:mod:`common.job_log_shipper`) ships them:
+at close, and every :data:`SEND_INTERVAL_SECONDS` while a job runs. A short job costs exactly
+CreateLogStream and one PutLogEvents, as before, but no thread of its own (watchtower started and joined
+one per job, about a third of a no-op job's CPU).
 
-A CloudWatch Logs outage must never lose or block a job: undelivered events go to stdout (the
-container stream) with a warning, and the delivery-failure metric counts them.
+The job log is a side channel and never decides a message's fate:
+
+- ``close()`` waits for its flush at most :data:`CLOSE_TIMEOUT_SECONDS`; a slower flush carries on on the
+  shipper and its outcome is still delivered or sent to the fallback, so a slow or failing Logs delays
+  settlement by at most that bound (it was up to a minute of botocore retries).
+- No method raises into the caller: a failure inside (Logs, a log processor, a broken stdout) is counted
+  through ``on_delivery_failure`` and reported once per cause on stderr (:mod:`common.job_log_fallback`).
+- Events Logs did not store go to stdout as ``job_log.undelivered`` warnings and are counted: never lost
+  silently, never re-put after Logs accepted them (:mod:`common.job_log_calls`).
+- During an outage the shared :class:`OutageBreaker` sends flushes straight to the fallback and lets one
+  probe through at a time (:mod:`common.job_log_breaker`).
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Final
 
-import watchtower
-from botocore.exceptions import BotoCoreError, ClientError
-from tenacity import retry, retry_if_exception, stop_after_attempt, wait_random_exponential
-
 from common.job_ids import job_timestamp, require_job_id
+from common.job_log_breaker import OutageBreaker
+from common.job_log_calls import own_retries
+from common.job_log_delivery import StreamTarget, deliver
+from common.job_log_events import LogEvent, encode
+from common.job_log_fallback import DeliveryFailureCallback, Shield, count, report_once, write_undelivered
+from common.job_log_shipper import Shipper
 from common.logging import get_logger
 from common.names import JOB_STREAM_ROOT
-from common.settings import DEFAULT_LOGS_OUTAGE_COOLDOWN_SECONDS
 
 if TYPE_CHECKING:
     from mypy_boto3_logs import CloudWatchLogsClient
-    from mypy_boto3_logs.type_defs import InputLogEventTypeDef
+
+__all__ = ["CLOSE_TIMEOUT_SECONDS", "SEND_INTERVAL_SECONDS", "JobLog", "OutageBreaker", "job_stream_name"]
 
 log = get_logger(__name__)
 #: A job that runs longer than this ships what it has so far; short jobs ship once, at close. It bounds
 #: what a worker killed mid-job (OOM, SIGKILL) loses from the attempt's stream, so keep it short: at 30 s
 #: a job killed in its first half-minute left no trace of that attempt (found by the reliability suite).
 SEND_INTERVAL_SECONDS: Final = 5
-_LEVELS: Final = {
-    "debug": logging.DEBUG,
-    "info": logging.INFO,
-    "warning": logging.WARNING,
-    "error": logging.ERROR,
-}
-
-DeliveryFailureCallback = Callable[[int], None]
-
-
-class OutageBreaker:
-    """Shared by all jobs of a process: while Logs is failing, go straight to stdout.
-
-    Without it every job in an outage would spend several seconds in botocore retries before falling
-    back, and throughput would collapse. After the cooldown the next job probes Logs again, so delivery
-    resumes on its own when the service is back.
-    """
-
-    def __init__(self, cooldown_seconds: float = DEFAULT_LOGS_OUTAGE_COOLDOWN_SECONDS) -> None:
-        self._cooldown = cooldown_seconds
-        self._open_until = 0.0
-        self._lock = threading.Lock()
-
-    def is_open(self) -> bool:
-        with self._lock:
-            return time.monotonic() < self._open_until
-
-    def trip(self) -> None:
-        with self._lock:
-            self._open_until = time.monotonic() + self._cooldown
+#: The longest ``close()`` waits for the job's last flush before the job's outcome is settled.
+CLOSE_TIMEOUT_SECONDS: Final = 2.0
 
 
 def job_stream_name(job_id: str) -> str:
     """The stream name; the date is the ULID's, so a retry on another day lands in the same stream."""
     checked = require_job_id(job_id)  # a stream name may not contain ':' or '*': only a ULID gets here
     return f"{JOB_STREAM_ROOT}/{job_timestamp(checked):%Y-%m-%d}/{checked}"
-
-
-def _is_throttling(error: BaseException) -> bool:
-    return isinstance(error, ClientError) and error.response["Error"].get("Code") in {
-        "ThrottlingException",
-        "Throttling",
-        "TooManyRequestsException",
-    }
-
-
-class _StreamHandler(watchtower.CloudWatchLogHandler):
-    """watchtower for one pre-created stream, reporting failed puts instead of only warning.
-
-    The stock ``_submit_batch`` retries and then drops the batch with a Python warning. Here botocore's
-    standard retry mode does the retrying, and a batch that still fails is handed to ``on_failure``.
-    """
-
-    def __init__(
-        self,
-        *,
-        logs: CloudWatchLogsClient,
-        on_failure: Callable[[list[dict[str, Any]], str], None],
-        **kwargs: Any,  # noqa: ANN401
-    ) -> None:
-        super().__init__(boto3_client=logs, create_log_group=False, create_log_stream=False, **kwargs)
-        self._logs = logs
-        self._on_failure = on_failure
-
-    def _submit_batch(self, batch: list[dict[str, Any]], log_stream_name: str, max_retries: int = 1) -> None:
-        if not batch:
-            return
-        events: list[InputLogEventTypeDef] = sorted(batch, key=itemgetter("timestamp"))  # type: ignore[arg-type]
-        try:
-            response = self._logs.put_log_events(
-                logGroupName=self.log_group_name, logStreamName=log_stream_name, logEvents=events
-            )
-        except (BotoCoreError, ClientError) as error:
-            self._on_failure(batch, f"{type(error).__name__}: {error}")
-            return
-        if "rejectedLogEventsInfo" in response:
-            self._on_failure(batch, f"rejected: {response['rejectedLogEventsInfo']}")
 
 
 class JobLog:
@@ -128,14 +69,23 @@ class JobLog:
         context: Mapping[str, Any],
         on_delivery_failure: DeliveryFailureCallback,
         breaker: OutageBreaker,
+        clock: Callable[[], float] = time.time,
+        shipper: Shipper | None = None,
     ) -> None:
         self.stream_name = job_stream_name(job_id)
-        self._logs = logs
-        self._log_group = log_group
+        self._target = StreamTarget(logs, log_group, self.stream_name)
         self._context = {"jobId": job_id, **context}
         self._on_delivery_failure = on_delivery_failure
         self._breaker = breaker
-        self._handler: _StreamHandler | None = None
+        self._clock = clock
+        self._shipper = shipper
+        self._lock = threading.Lock()
+        self._pending: list[LogEvent] = []
+        self._shipping = False
+        self._closed = False
+        self._idle = threading.Event()
+        self._idle.set()
+        self._stream_ready = False
 
     def __enter__(self) -> JobLog:
         self.open()
@@ -145,55 +95,36 @@ class JobLog:
         self.close()
 
     def open(self) -> None:
-        if self._breaker.is_open():
-            log.warning("job_log.unavailable", stream=self.stream_name, error="recent outage", fallback="stdout")
-            self._on_delivery_failure(1)
-            return
-        try:
-            self._create_stream()
-        except (BotoCoreError, ClientError) as error:
-            self._breaker.trip()
-            log.warning("job_log.unavailable", stream=self.stream_name, error=str(error), fallback="stdout")
-            self._on_delivery_failure(1)
-            return
-        self._handler = _StreamHandler(
-            log_group_name=self._log_group,
-            log_stream_name=self.stream_name,
-            logs=self._logs,
-            send_interval=SEND_INTERVAL_SECONDS,
-            on_failure=self._delivery_failed,
-        )
+        """Start the periodic flush; no request is made until the first flush."""
+        with Shield("job_log.open", self._on_delivery_failure):
+            own_retries(self._target.logs)
+            self._ship_with().every(SEND_INTERVAL_SECONDS, self._tick)
 
     def close(self) -> None:
-        handler, self._handler = self._handler, None
-        if handler is None:
-            return
-        handler.close()  # type: ignore[no-untyped-call]
-        for thread in handler.threads:
-            thread.join(timeout=handler.FLUSH_TIMEOUT)
+        """Flush what is left and wait for it, at most :data:`CLOSE_TIMEOUT_SECONDS`."""
+        with Shield("job_log.close", self._on_delivery_failure):
+            with self._lock:
+                self._closed = True
+                self._flush_locked()
+            if not self._idle.wait(CLOSE_TIMEOUT_SECONDS):
+                log.warning("job_log.close_timed_out", stream=self.stream_name, waited_seconds=CLOSE_TIMEOUT_SECONDS)
 
     def event(self, name: str, level: str = "info", **fields: Any) -> None:  # noqa: ANN401
         """Record ``name`` (a stable event name such as ``job.started``) with JSON-safe ``fields``."""
-        record = {
-            **fields,
-            **self._context,
-            "level": level,
-            "message": name,
-            "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
-        }
-        if self._handler is None:
-            log.warning("job_log.undelivered", job_event=record)
-            return
-        self._handler.handle(
-            logging.makeLogRecord(
-                {
-                    "name": "job",
-                    "msg": record,
-                    "levelname": level.upper(),
-                    "levelno": _LEVELS.get(level, logging.INFO),
-                }
-            )
-        )
+        with Shield("job_log.event", self._on_delivery_failure):
+            now = self._clock()
+            record = {
+                **fields,
+                **self._context,
+                "level": level,
+                "message": name,
+                "timestamp": datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds"),
+            }
+            entry = LogEvent(int(now * 1000), encode(record))
+            with self._lock:
+                self._pending.append(entry)
+                if self._closed:  # an event after close still ships
+                    self._flush_locked()
 
     def info(self, name: str, **fields: Any) -> None:  # noqa: ANN401
         self.event(name, "info", **fields)
@@ -204,22 +135,56 @@ class JobLog:
     def error(self, name: str, **fields: Any) -> None:  # noqa: ANN401
         self.event(name, "error", **fields)
 
-    @retry(
-        retry=retry_if_exception(_is_throttling),
-        wait=wait_random_exponential(multiplier=0.2, max=5),
-        stop=stop_after_attempt(6),
-        reraise=True,
-    )
-    def _create_stream(self) -> None:
-        try:
-            self._logs.create_log_stream(logGroupName=self._log_group, logStreamName=self.stream_name)
-        except ClientError as error:
-            if error.response["Error"].get("Code") != "ResourceAlreadyExistsException":
-                raise  # already there means a retry of this job: keep writing to the same stream
+    def _ship_with(self) -> Shipper:
+        return self._shipper or self._breaker.shipper
 
-    def _delivery_failed(self, events: list[dict[str, Any]], error: str) -> None:
-        self._breaker.trip()
-        log.warning("job_log.delivery_failed", stream=self.stream_name, error=error, events=len(events))
-        for event in events:
-            log.warning("job_log.undelivered", job_event=event["message"])
-        self._on_delivery_failure(1)
+    def _tick(self) -> bool:
+        """The shipper's ticker: flush a running job's events; stop once it is closed."""
+        with self._lock:
+            if self._closed:
+                return False
+            self._flush_locked()
+            return True
+
+    def _flush_locked(self) -> None:
+        if self._shipping or not self._pending:
+            return  # a running drain picks up what was added meanwhile
+        self._shipping = True
+        self._idle.clear()
+        self._ship_with().submit(self._drain)
+
+    def _drain(self) -> None:
+        """On a shipper thread: ship until nothing is pending, one flush at a time per stream (order)."""
+        while True:
+            with self._lock:
+                events, self._pending = self._pending, []
+                if not events:
+                    self._shipping = False
+                    self._idle.set()
+                    return
+            with Shield("job_log.ship", self._on_delivery_failure):
+                self._ship(events)
+
+    def _ship(self, events: list[LogEvent]) -> None:
+        ticket = self._breaker.allow()
+        if ticket is None:
+            self._fall_back("job_log.unavailable", "CloudWatch Logs outage: waiting for the next probe", events)
+            return
+        delivery = deliver(self._target, events, stream_ready=self._stream_ready)
+        self._stream_ready = delivery.stream_ready
+        if delivery.failure is not None and delivery.failure.failure.is_outage:
+            self._breaker.failed(ticket)
+        else:
+            self._breaker.succeeded(ticket)
+        if delivery.undelivered:
+            summary = "job_log.delivery_failed" if delivery.stream_ready else "job_log.unavailable"
+            self._fall_back(summary, str(delivery.failure), delivery.undelivered)
+        if delivery.rejected:
+            self._fall_back("job_log.rejected", "PutLogEvents rejected these events", delivery.rejected)
+
+    def _fall_back(self, summary: str, error: str, events: list[LogEvent]) -> None:
+        count(self._on_delivery_failure)
+        try:
+            write_undelivered(summary, stream=self.stream_name, error=error, events=events)
+        except Exception as failure:  # noqa: BLE001 - stdout is gone: stderr says so once, the count stands
+            report_once("job_log.fallback", failure)

@@ -41,7 +41,8 @@ def test_jobs_complete_during_a_logs_outage_and_delivery_resumes() -> None:
         during = _run_jobs(fleet, OUTAGE_JOBS, "during")
         logs_faults = sum(v for k, v in fleet.proxy_stats()["faults"].items() if k.startswith("CreateLogStream"))
         fleet.set_faults([])
-        # The breaker keeps jobs off Logs for its cooldown; probe one job at a time until a stream arrives.
+        # The half-open breaker lets one job through as a probe once its backoff (1 s, doubling up to the
+        # cooldown) has passed; run one job at a time until a probe's stream arrives.
         after: list[str] = []
 
         def resumed() -> bool:
@@ -55,6 +56,7 @@ def test_jobs_complete_during_a_logs_outage_and_delivery_resumes() -> None:
         wait_until(resumed, timeout=120, interval=1, what="delivery to resume after the outage")
         log = fleet.background_log()
         streams = {job_id: fleet.job_stream(job_id) for job_id in during}
+        delivered = [fleet.job_stream(job_id) for job_id in (before, after[-1])]
 
     fell_back = events_named(log, "job_log.unavailable")
     undelivered = events_named(log, "job_log.undelivered")
@@ -72,6 +74,9 @@ def test_jobs_complete_during_a_logs_outage_and_delivery_resumes() -> None:
     )
     assert {job_id: 1 for job_id in [before, *during, *after]} == dict(executions(log))
     assert all(not events for events in streams.values())
+    # Each delivered stream holds each event once: a retried PutLogEvents never duplicates.
+    for events in delivered:
+        assert ["job.started", "job.step", "job.step", "job.succeeded"] == [e["message"] for e in events]
     for job_id in during:
         mine = [line["job_event"] for line in undelivered if line["job_event"]["jobId"] == job_id]
         assert ["job.started", "job.step", "job.step", "job.succeeded"] == [e["message"] for e in mine]
