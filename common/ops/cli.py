@@ -20,21 +20,22 @@ from typing import Final, TextIO
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
-    EndpointConnectionError,
     NoCredentialsError,
     NoRegionError,
 )
+from botocore.exceptions import ConnectionError as AwsConnectionError
 
 from common.job_ids import InvalidJobId, require_job_id
 from common.ops import dlq, fleet_status, job_lookup, jobs, redrive, send, timeline
 from common.ops.clients import Clients, endpoint_description
 from common.ops.deployment import Deployment
-from common.ops.errors import OpsError
+from common.ops.errors import OpsError, UsageError
 from common.ops.journal import Journal, default_path
 from common.ops.queues import resolve, resolve_dlq, source_of
 
 EXIT_OK: Final = 0
 EXIT_ERROR: Final = 1
+EXIT_USAGE: Final = 2
 EXIT_INTERRUPTED: Final = 130
 _FIXED_MESSAGES: Final = (
     (
@@ -83,7 +84,7 @@ def main(
         return EXIT_ERROR
     except Exception as error:  # noqa: BLE001 - the boundary: every failure becomes one readable line
         runtime.err.write(f"fleet: {describe(error)}\n")
-        return EXIT_ERROR
+        return EXIT_USAGE if isinstance(error, UsageError) else EXIT_ERROR
 
 
 def describe(error: Exception) -> str:
@@ -93,13 +94,23 @@ def describe(error: Exception) -> str:
     for kind, text in _FIXED_MESSAGES:
         if isinstance(error, kind):
             return text
-    if isinstance(error, EndpointConnectionError):
-        return f"cannot reach {endpoint_description()}: is the local emulator running (./deploy.sh local)?"
+    if isinstance(error, AwsConnectionError):
+        return unreachable()
     if isinstance(error, ClientError):
         details = error.response.get("Error", {})
         code, message = details.get("Code", "?"), details.get("Message", "")
         return f"{error.operation_name} failed: {code}: {message}".rstrip()
     return str(error) if isinstance(error, BotoCoreError) else f"unexpected {type(error).__name__}: {error}"
+
+
+def unreachable() -> str:
+    """Where the calls went and the likely fix: start the emulator, or point the CLI at it."""
+    if os.environ.get("AWS_ENDPOINT_URL", "").strip():
+        return f"cannot reach {endpoint_description()}: is the local emulator running (./deploy.sh local)?"
+    return (
+        f"cannot reach {endpoint_description()}: check the network, "
+        "or for the local fleet set AWS_ENDPOINT_URL=http://127.0.0.1:4566"
+    )
 
 
 def cmd_status(args: argparse.Namespace, deployment: Deployment, runtime: Runtime) -> int:
@@ -121,7 +132,7 @@ def cmd_send(args: argparse.Namespace, deployment: Deployment, runtime: Runtime)
             now=datetime.now(UTC),
         )
     else:
-        raise OpsError("give --trigger NAME, or --file PATH (or --file - for stdin)")
+        raise UsageError("give --trigger NAME, or --file PATH (or --file - for stdin)")
     send.validate(body)
     queue = resolve(runtime.clients.sqs, deployment.names, args.queue)
     sent = send.send(runtime.clients.sqs, queue.url, body)
