@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
@@ -35,6 +35,8 @@ class Clients:
     logs: CloudWatchLogsClient
     cloudwatch: CloudWatchClient
     ecs: ECSClient
+    #: Typed Any: the project installs no DynamoDB stubs; common.ops.ledger is its only user.
+    dynamodb: Any
 
     @classmethod
     def from_environment(cls) -> Clients:
@@ -44,6 +46,7 @@ class Clients:
             logs=aws.client("logs", config=_CONFIG),
             cloudwatch=aws.client("cloudwatch", config=_CONFIG),
             ecs=aws.client("ecs", config=_CONFIG),
+            dynamodb=aws.client("dynamodb", config=_CONFIG),
         )
 
 
