@@ -29,6 +29,15 @@ readonly -a ECR_TARGETS=(
   "-target=aws_ecr_repository.this"
   "-target=aws_ecr_lifecycle_policy.this"
 )
+# Prints one value of `terraform output -json` (read on stdin); exits 1 if it is missing or empty.
+readonly TF_OUTPUT_VALUE='import json, sys
+try:
+    value = json.load(sys.stdin).get(sys.argv[1], {}).get("value")
+except (ValueError, AttributeError):
+    sys.exit(1)
+if value is None or value == "":
+    sys.exit(1)
+print(value if isinstance(value, str) else json.dumps(value))'
 readonly SAMPLE_TRIGGER='{"trigger":"api_call","triggerBackgroundJob":true,"data":{"userId":"test123","action":"process_data"}}'
 
 usage() {
@@ -63,8 +72,8 @@ Options (before COMMAND):
   -h, --help             Show this help.
 
 Requires: local and test need only python3 (they create .venv and install the package). build needs
-git, terraform, aws and docker; update needs git, terraform and aws; destroy needs terraform and aws;
-info, status and init need terraform.
+git, terraform, aws, docker and python3; update needs git, terraform, aws and python3; destroy needs
+terraform, aws and python3; info and status need terraform and python3; init needs terraform.
 EOF
 }
 
@@ -117,10 +126,15 @@ parse_yes() {
   esac
 }
 
+# One Terraform output. `terraform output -json` is read, not `-raw NAME`: with no outputs in the state,
+# terraform 1.x answers `-raw NAME` with exit status 0 and a warning box on stdout, which would pass
+# for the value; `-json` answers `{}`, so a missing output is always told apart from a value.
 tf_output() {
   local name="$1"
+  local json
   local value
-  if ! value="$(terraform -chdir="${TF_DIR}" output -raw "${name}")" || [[ -z "${value}" ]]; then
+  if ! json="$(terraform -chdir="${TF_DIR}" output -json)" \
+    || ! value="$(python3 -c "${TF_OUTPUT_VALUE}" "${name}" <<<"${json}")"; then
     die "terraform output '${name}' is not available: run './deploy.sh init', then build and update"
   fi
   echo "${value}"
@@ -160,7 +174,7 @@ ecr_image_exists() {
 
 # On the first build of a deployment, creates just the ECR repositories (and what they depend on).
 ensure_ecr_repositories() {
-  if terraform -chdir="${TF_DIR}" output -raw main_job_ecr_repository_url >/dev/null 2>&1; then
+  if (tf_output main_job_ecr_repository_url) >/dev/null 2>&1; then
     return 0
   fi
   log "No ECR repositories in the Terraform state yet: creating them first"
@@ -178,7 +192,7 @@ cmd_build() {
   if [[ -n "${extra_tag}" && ! "${extra_tag}" =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]]; then
     die "invalid image tag '${extra_tag}'"
   fi
-  require_tools git terraform aws docker
+  require_tools git terraform aws docker python3
 
   local sha
   sha="$(git_sha)"
@@ -241,7 +255,7 @@ cmd_build() {
 cmd_update() {
   local yes
   yes="$(parse_yes update "$@")"
-  require_tools git terraform aws
+  require_tools git terraform aws python3
   require_approval "apply changes" "${yes}"
 
   local sha
@@ -312,7 +326,7 @@ ecr_empty_repository() {
 cmd_destroy() {
   local yes
   yes="$(parse_yes destroy "$@")"
-  require_tools terraform aws
+  require_tools terraform aws python3
   require_approval "destroy the deployment" "${yes}"
 
   local region
@@ -343,7 +357,7 @@ cmd_info() {
     err "usage: ./deploy.sh info"
     exit 2
   fi
-  require_tools terraform
+  require_tools terraform python3
   local region
   region="$(resolve_region)"
   local trigger_queue trigger_dlq background_queue background_dlq cluster main_service
@@ -417,7 +431,7 @@ cmd_status() {
     err "usage: ./deploy.sh status"
     exit 2
   fi
-  require_tools terraform
+  require_tools terraform python3
   local region
   region="$(resolve_region)"
   local -a args=(--region "${region}")

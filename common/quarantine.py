@@ -2,6 +2,12 @@
 
 The original body is kept byte for byte; the reason and provenance travel as message attributes so
 that ``fleet dlq peek`` and the console show why it is there without parsing anything.
+
+Fleet-owned attribute names (ours here, and ``fleet redrive``'s bookkeeping) are never taken from the
+message: anyone who may send to a queue may set any attribute, and a sender's ``RedriveCount=99`` or
+``QuarantineReason`` must not pass for the fleet's. They are stripped, not carried; the other sender
+attributes are kept as far as SQS's limit of 10 allows. ``fleet redrive`` keeps its loop count in its
+journal, keyed by the copies it sent, so the count survives re-quarantine without trusting an attribute.
 """
 
 from __future__ import annotations
@@ -28,8 +34,11 @@ QUARANTINE_ATTRIBUTES: Final = frozenset(
         ATTR_ORIGINAL_RECEIVE_COUNT,
     }
 )
-#: Operator redrive bookkeeping (``fleet redrive``): kept first, so loop prevention survives re-quarantine.
-KEPT_FIRST: Final = ("RedriveCount", "RedrivenFrom")
+#: ``fleet redrive`` stamps these on the copies it sends back (common/ops/redrive.py).
+ATTR_REDRIVE_COUNT: Final = "RedriveCount"
+ATTR_REDRIVEN_FROM: Final = "RedrivenFrom"
+#: Names only the fleet writes; a message's own attributes by these names are dropped from its DLQ copy.
+FLEET_OWNED_ATTRIBUTES: Final = QUARANTINE_ATTRIBUTES | {ATTR_REDRIVE_COUNT, ATTR_REDRIVEN_FROM}
 #: SQS allows 10 attributes per message; ours take 5, the sender's keep the rest.
 _MAX_ATTRIBUTES: Final = 10
 _MAX_REASON_LENGTH: Final = 1000
@@ -38,7 +47,10 @@ _MAX_REASON_LENGTH: Final = 1000
 def quarantine_attributes(
     message: InboundMessage, *, reason: str, source_queue: str
 ) -> dict[str, MessageAttributeValueTypeDef]:
-    """Message attributes for the DLQ copy: ours first, then as many of the sender's as still fit."""
+    """Message attributes for the DLQ copy: ours, then as many of the sender's as still fit.
+
+    The sender's attributes with a fleet-owned name are left out (see the module docstring).
+    """
     ours = {
         ATTR_REASON: reason[:_MAX_REASON_LENGTH] or "unspecified",
         ATTR_SOURCE_QUEUE: source_queue,
@@ -49,10 +61,9 @@ def quarantine_attributes(
     attributes: dict[str, MessageAttributeValueTypeDef] = {
         name: {"DataType": "String", "StringValue": value} for name, value in ours.items()
     }
-    senders = sorted(message.attributes.items(), key=lambda item: item[0] not in KEPT_FIRST)
-    for name, value in senders:
+    for name, value in message.attributes.items():
         if len(attributes) >= _MAX_ATTRIBUTES:
             break
-        if name not in attributes and value:
+        if name not in FLEET_OWNED_ATTRIBUTES and value:
             attributes[name] = {"DataType": "String", "StringValue": value}
     return attributes

@@ -20,21 +20,22 @@ from typing import Final, TextIO
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
-    EndpointConnectionError,
     NoCredentialsError,
     NoRegionError,
 )
+from botocore.exceptions import ConnectionError as AwsConnectionError
 
 from common.job_ids import InvalidJobId, require_job_id
-from common.ops import dlq, fleet_status, job_lookup, jobs, redrive, send, timeline
+from common.ops import dlq, fleet_status, job_lookup, jobs, ledger, redrive, send, timeline
 from common.ops.clients import Clients, endpoint_description
 from common.ops.deployment import Deployment
-from common.ops.errors import OpsError
+from common.ops.errors import OpsError, UsageError
 from common.ops.journal import Journal, default_path
 from common.ops.queues import resolve, resolve_dlq, source_of
 
 EXIT_OK: Final = 0
 EXIT_ERROR: Final = 1
+EXIT_USAGE: Final = 2
 EXIT_INTERRUPTED: Final = 130
 _FIXED_MESSAGES: Final = (
     (
@@ -83,7 +84,7 @@ def main(
         return EXIT_ERROR
     except Exception as error:  # noqa: BLE001 - the boundary: every failure becomes one readable line
         runtime.err.write(f"fleet: {describe(error)}\n")
-        return EXIT_ERROR
+        return EXIT_USAGE if isinstance(error, UsageError) else EXIT_ERROR
 
 
 def describe(error: Exception) -> str:
@@ -93,13 +94,23 @@ def describe(error: Exception) -> str:
     for kind, text in _FIXED_MESSAGES:
         if isinstance(error, kind):
             return text
-    if isinstance(error, EndpointConnectionError):
-        return f"cannot reach {endpoint_description()}: is the local emulator running (./deploy.sh local)?"
+    if isinstance(error, AwsConnectionError):
+        return unreachable()
     if isinstance(error, ClientError):
         details = error.response.get("Error", {})
         code, message = details.get("Code", "?"), details.get("Message", "")
         return f"{error.operation_name} failed: {code}: {message}".rstrip()
     return str(error) if isinstance(error, BotoCoreError) else f"unexpected {type(error).__name__}: {error}"
+
+
+def unreachable() -> str:
+    """Where the calls went and the likely fix: start the emulator, or point the CLI at it."""
+    if os.environ.get("AWS_ENDPOINT_URL", "").strip():
+        return f"cannot reach {endpoint_description()}: is the local emulator running (./deploy.sh local)?"
+    return (
+        f"cannot reach {endpoint_description()}: check the network, "
+        "or for the local fleet set AWS_ENDPOINT_URL=http://127.0.0.1:4566"
+    )
 
 
 def cmd_status(args: argparse.Namespace, deployment: Deployment, runtime: Runtime) -> int:
@@ -121,7 +132,7 @@ def cmd_send(args: argparse.Namespace, deployment: Deployment, runtime: Runtime)
             now=datetime.now(UTC),
         )
     else:
-        raise OpsError("give --trigger NAME, or --file PATH (or --file - for stdin)")
+        raise UsageError("give --trigger NAME, or --file PATH (or --file - for stdin)")
     send.validate(body)
     queue = resolve(runtime.clients.sqs, deployment.names, args.queue)
     sent = send.send(runtime.clients.sqs, queue.url, body)
@@ -153,6 +164,19 @@ def _job_id_pending(message_id: str) -> str:
     )
 
 
+def _ledger(deployment: Deployment, runtime: Runtime) -> ledger.Ledger:
+    return ledger.Ledger(runtime.clients.dynamodb, ledger.table_name(deployment.names, os.environ))
+
+
+def _ledger_job(job_id: str, deployment: Deployment, runtime: Runtime) -> ledger.LedgerJob | None:
+    """The ledger's item for the job; None (after a one-line note) when the ledger cannot say."""
+    try:
+        return _ledger(deployment, runtime).get(job_id)
+    except ledger.LedgerUnavailable as note:
+        runtime.err.write(f"fleet: note: {note}\n")
+        return None
+
+
 def cmd_job(args: argparse.Namespace, deployment: Deployment, runtime: Runtime) -> int:
     job_id = require_job_id(args.job_id.strip().upper())
     logs = runtime.clients.logs
@@ -167,8 +191,9 @@ def cmd_job(args: argparse.Namespace, deployment: Deployment, runtime: Runtime) 
         )
         runtime.out.write("\n" + timeline.render_summary(summary))
         return EXIT_OK if summary.status == "succeeded" else EXIT_ERROR
+    recorded = _ledger_job(job_id, deployment, runtime)
     found = timeline.read(logs, deployment.names, job_id)
-    if not found.events:
+    if recorded is None and not found.events:
         raise OpsError(
             f"no events for job {job_id} in {deployment.names.main_job_log_group} "
             f"or {deployment.names.background_job_log_group}"
@@ -180,6 +205,7 @@ def cmd_job(args: argparse.Namespace, deployment: Deployment, runtime: Runtime) 
             "attempts": found.summary.attempts,
             "job_type": found.summary.job_type,
             "duration_ms": found.summary.duration_ms,
+            "ledger": recorded.view() if recorded else None,
             "events": [
                 {
                     "at": event.at.isoformat(),
@@ -190,9 +216,12 @@ def cmd_job(args: argparse.Namespace, deployment: Deployment, runtime: Runtime) 
                 for event in found.events
             ],
         }
+        if recorded:
+            document.update(status=recorded.status, attempts=recorded.attempts, duration_ms=recorded.duration_ms)
         runtime.out.write(json.dumps(document, indent=2) + "\n")
         return EXIT_OK
-    runtime.out.write(timeline.render_summary(found.summary) + "\n")
+    header = jobs.render_ledger_job(recorded) if recorded else timeline.render_summary(found.summary)
+    runtime.out.write(header + "\n")
     for event in found.events:
         runtime.out.write(timeline.render_event(event))
     return EXIT_OK
@@ -201,11 +230,26 @@ def cmd_job(args: argparse.Namespace, deployment: Deployment, runtime: Runtime) 
 def cmd_jobs(args: argparse.Namespace, deployment: Deployment, runtime: Runtime) -> int:
     now = datetime.now(UTC)
     since = now - jobs.parse_since(args.since)
+    statuses = _statuses(args)
+    try:
+        listed = _ledger(deployment, runtime).by_status(statuses, since=since)
+    except ledger.LedgerUnavailable as note:
+        runtime.err.write(f"fleet: note: {note}\n")
+    else:
+        runtime.out.write(jobs.ledger_to_json(listed) if args.json else jobs.render_ledger(listed))
+        return EXIT_OK
     found = jobs.recent_jobs(runtime.clients.logs, deployment.names.background_job_log_group, since=since, now=now)
-    if args.failed:
-        found = [summary for summary in found if summary.status == "failed"]
+    found = [summary for summary in found if summary.status in statuses]
     runtime.out.write(jobs.to_json(found) if args.json else jobs.render(found))
     return EXIT_OK
+
+
+def _statuses(args: argparse.Namespace) -> tuple[str, ...]:
+    if args.status:
+        if args.status not in ledger.ALL_STATUSES:
+            raise UsageError(f"--status {args.status!r}: expected one of {', '.join(ledger.ALL_STATUSES)}")
+        return (args.status,)
+    return ledger.FAILED_STATUSES if args.failed else ledger.ALL_STATUSES
 
 
 def cmd_dlq_peek(args: argparse.Namespace, deployment: Deployment, runtime: Runtime) -> int:
@@ -289,9 +333,10 @@ def parser() -> argparse.ArgumentParser:
     job.add_argument("--json", action="store_true", help="machine-readable output")
     job.set_defaults(command=cmd_job)
 
-    listing = commands.add_parser("jobs", help="recent jobs from the job streams")
+    listing = commands.add_parser("jobs", help="recent jobs, from the job ledger (else the job streams)")
     listing.add_argument("--since", default="1h", help="how far back, e.g. 30m, 1h, 2d (default: 1h)")
-    listing.add_argument("--failed", action="store_true", help="only jobs that failed for good")
+    listing.add_argument("--failed", action="store_true", help="only jobs that failed or are dead")
+    listing.add_argument("--status", help="only jobs in this state: queued, running, succeeded, failed, dead")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(command=cmd_jobs)
 

@@ -1,15 +1,18 @@
 """boto3 clients for the operator CLI, from boto3's standard configuration only.
 
 ``AWS_ENDPOINT_URL``, ``AWS_REGION`` and ``AWS_PROFILE`` decide where the calls go, so the same command
-works against the local emulator and against AWS. Retries are botocore's standard mode; connect
-timeouts are short so that an emulator that is not running is reported quickly.
+works against the local emulator and against AWS. boto3 itself reads only ``AWS_DEFAULT_REGION``; the
+AWS CLI and the other SDKs read ``AWS_REGION`` first, and so does :func:`session`. Retries are
+botocore's standard mode; connect timeouts are short so that an emulator that is not running is
+reported quickly.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
@@ -32,16 +35,25 @@ class Clients:
     logs: CloudWatchLogsClient
     cloudwatch: CloudWatchClient
     ecs: ECSClient
+    #: Typed Any: the project installs no DynamoDB stubs; common.ops.ledger is its only user.
+    dynamodb: Any
 
     @classmethod
     def from_environment(cls) -> Clients:
-        session = boto3.session.Session()
+        aws = session()
         return cls(
-            sqs=session.client("sqs", config=_CONFIG),
-            logs=session.client("logs", config=_CONFIG),
-            cloudwatch=session.client("cloudwatch", config=_CONFIG),
-            ecs=session.client("ecs", config=_CONFIG),
+            sqs=aws.client("sqs", config=_CONFIG),
+            logs=aws.client("logs", config=_CONFIG),
+            cloudwatch=aws.client("cloudwatch", config=_CONFIG),
+            ecs=aws.client("ecs", config=_CONFIG),
+            dynamodb=aws.client("dynamodb", config=_CONFIG),
         )
+
+
+def session(environ: Mapping[str, str] | None = None) -> boto3.session.Session:
+    """A session in ``AWS_REGION`` if set, else wherever boto3 looks (AWS_DEFAULT_REGION, the profile)."""
+    env = os.environ if environ is None else environ
+    return boto3.session.Session(region_name=env.get("AWS_REGION", "").strip() or None)
 
 
 def endpoint_description() -> str:
@@ -49,5 +61,5 @@ def endpoint_description() -> str:
     endpoint = os.environ.get("AWS_ENDPOINT_URL", "").strip()
     if endpoint:
         return endpoint
-    region = boto3.session.Session().region_name
+    region = session().region_name
     return f"AWS region {region}" if region else "AWS (no region configured)"

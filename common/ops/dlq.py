@@ -23,6 +23,7 @@ from common.quarantine import (
     ATTR_ORIGINAL_RECEIVE_COUNT,
     ATTR_QUARANTINED_AT,
     ATTR_REASON,
+    ATTR_REDRIVE_COUNT,
     ATTR_SOURCE_QUEUE,
 )
 
@@ -30,8 +31,6 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import ChangeMessageVisibilityBatchRequestEntryTypeDef, MessageTypeDef
 
-#: Set by ``fleet redrive`` on every copy it sends back; see common.ops.redrive.
-ATTR_REDRIVE_COUNT: Final = "RedriveCount"
 SQS_BATCH: Final = 10
 BODY_PREVIEW: Final = 60
 
@@ -69,6 +68,7 @@ class DlqMessage:
 
     @property
     def redrive_count(self) -> int:
+        """The RedriveCount the message carries, for display; redrive itself counts by its journal."""
         value = self.attributes.get(ATTR_REDRIVE_COUNT, "0")
         return int(value) if value.isdigit() else 0
 

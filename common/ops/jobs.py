@@ -1,4 +1,7 @@
-"""``fleet jobs``: recent jobs, listed from the per-job streams of the background-job log group.
+"""``fleet jobs``: recent jobs, from the job ledger's ``by-status`` index, else from the job streams.
+
+With the ledger (common/ops/ledger.py) a listing is one Query per status asked for. Without it, the
+per-job streams of the background-job log group are read as follows.
 
 Streams are listed day by day with DescribeLogStreams (``job-streams/<date>/`` prefixes), following
 ``nextToken`` through every page of 50. A job is recent when the time in its jobId (its trigger's
@@ -24,6 +27,7 @@ from botocore.exceptions import ClientError
 from common.job_ids import is_valid_job_id, job_timestamp
 from common.names import JOB_STREAM_ROOT
 from common.ops.errors import OpsError
+from common.ops.ledger import LedgerJob
 from common.ops.render import duration, table, timestamp
 from common.ops.timeline import JOB, JobSummary, TimelineEvent, merge, parse_event, summarize, with_key
 
@@ -80,6 +84,44 @@ def render(summaries: Sequence[JobSummary]) -> str:
         for s in summaries
     ]
     return table(["JOB ID", "TYPE", "STATUS", "ATTEMPTS", "DURATION", "SENT"], rows, right=frozenset({3, 4}))
+
+
+def render_ledger(listed: Sequence[LedgerJob]) -> str:
+    if not listed:
+        return "no jobs in this window\n"
+    rows = [
+        [j.job_id, j.job_type or "-", j.status, str(j.attempts), duration(j.duration_ms), j.updated_at or "-"]
+        for j in listed
+    ]
+    return table(["JOB ID", "TYPE", "STATUS", "ATTEMPTS", "DURATION", "UPDATED"], rows, right=frozenset({3, 4}))
+
+
+def ledger_to_json(listed: Sequence[LedgerJob]) -> str:
+    return json.dumps([job.view() for job in listed], indent=2) + "\n"
+
+
+def render_ledger_job(job: LedgerJob) -> str:
+    """``fleet job``'s summary from the ledger item."""
+    lease = timestamp(job.lease_until) if job.lease_until else "-"
+    lines = [
+        f"job          {job.job_id}",
+        f"status       {job.status}",
+        f"attempts     {job.attempts}",
+        f"type         {job.job_type or '-'}",
+        f"correlation  {job.correlation_id or '-'}",
+        f"worker       {job.worker_id or '-'}",
+        f"lease until  {lease}",
+        f"sent         {timestamp(job_timestamp(job.job_id))}",
+        f"duration     {duration(job.duration_ms)}",
+    ]
+    if job.result:
+        lines.append(f"result       {job.result}")
+    if job.last_error:
+        lines.append(f"last error   {job.last_error}")
+    if job.dead_reason:
+        lines.append(f"dead reason  {job.dead_reason}")
+    lines.append("source       job ledger, timeline from the logs")
+    return "\n".join(lines) + "\n"
 
 
 def to_json(summaries: Sequence[JobSummary]) -> str:

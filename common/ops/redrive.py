@@ -2,9 +2,11 @@
 
 For each batch of up to ten received messages:
 
-1. Decide: skip a message whose ``RedriveCount`` has reached the loop limit (it would only come back),
+1. Decide: skip a message redriven as often as the loop limit allows (it would only come back),
    skip a quarantined one (it carries ``QuarantineReason``: malformed, it would only fail again) unless
-   forced, skip what the filters exclude. Skipped messages stay in the DLQ and are reported.
+   forced, skip what the filters exclude. Skipped messages stay in the DLQ and are reported. The count
+   comes from the journal (the copies this redrive sent), never from the message's ``RedriveCount``
+   attribute: a sender can set any attribute, and SQS's redrive policy carries it into the DLQ.
 2. Journal ``sending``, send copies with SendMessageBatch (attributes kept, ``RedriveCount`` + 1),
    journal ``sent``, and only then delete the originals. A message the journal already calls ``sent``
    is only deleted: it was copied by an earlier run that died before its delete.
@@ -23,7 +25,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 from common.ops.dlq import (
-    ATTR_REDRIVE_COUNT,
     SQS_BATCH,
     DlqMessage,
     Predicate,
@@ -33,7 +34,12 @@ from common.ops.dlq import (
 )
 from common.ops.journal import SENT, Journal
 from common.ops.queues import Queue
-from common.quarantine import QUARANTINE_ATTRIBUTES
+from common.quarantine import (
+    ATTR_ORIGINAL_MESSAGE_ID,
+    ATTR_REDRIVE_COUNT,
+    ATTR_REDRIVEN_FROM,
+    FLEET_OWNED_ATTRIBUTES,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -43,8 +49,6 @@ if TYPE_CHECKING:
         SendMessageBatchRequestEntryTypeDef,
     )
 
-#: The DLQ MessageId a copy came from, for tracing; added only when the attribute limit allows.
-ATTR_REDRIVEN_FROM: Final = "RedrivenFrom"
 DEFAULT_LOOP_LIMIT: Final = 3
 MAX_ATTRIBUTES: Final = 10
 
@@ -68,7 +72,7 @@ class RedriveReport:
     moved: list[tuple[str, str]] = field(default_factory=list)
     would_move: list[str] = field(default_factory=list)
     completed_earlier: list[str] = field(default_factory=list)
-    at_loop_limit: list[DlqMessage] = field(default_factory=list)
+    at_loop_limit: list[tuple[DlqMessage, int]] = field(default_factory=list)
     quarantined: list[DlqMessage] = field(default_factory=list)
     too_many_attributes: list[str] = field(default_factory=list)
     filtered_out: int = 0
@@ -99,13 +103,14 @@ ProgressCallback = Callable[[RedriveReport], object]
 def copy_attributes(message: DlqMessage, redrive_count: int) -> dict[str, MessageAttributeValueTypeDef] | None:
     """The copy's attributes: the sender's, a new RedriveCount, and RedrivenFrom if there is room.
 
-    Quarantine attributes are dropped (they describe the DLQ copy, and main_job stamps fresh ones if it
-    quarantines again). None means the sender's attributes leave no room for RedriveCount.
+    Fleet-owned attributes are dropped: quarantine ones describe the DLQ copy (main_job stamps fresh
+    ones if it quarantines again), and redrive's own are written anew. RedrivenFrom names the DLQ
+    MessageId the copy came from, for tracing. None means the sender's attributes leave no room for
+    RedriveCount.
     """
-    ours = {ATTR_REDRIVE_COUNT, ATTR_REDRIVEN_FROM}
     attributes: dict[str, MessageAttributeValueTypeDef] = {}
     for name, value in message.raw_attributes.items():
-        if name in QUARANTINE_ATTRIBUTES or name in ours:
+        if name in FLEET_OWNED_ATTRIBUTES:
             continue
         kept: MessageAttributeValueTypeDef = {"DataType": value["DataType"]}
         if "StringValue" in value:
@@ -196,16 +201,22 @@ class Redrive:
         if not matches_all(self._options.filters, message):
             self.report.filtered_out += 1
             return None
-        if message.redrive_count >= self._options.loop_limit:
-            self.report.at_loop_limit.append(message)
+        count = self.redrive_count(message)
+        if count >= self._options.loop_limit:
+            self.report.at_loop_limit.append((message, count))
             return None
         if message.quarantine_reason and not self._options.force:
             self.report.quarantined.append(message)
             return None
-        attributes = copy_attributes(message, message.redrive_count + 1)
+        attributes = copy_attributes(message, count + 1)
         if attributes is None:
             self.report.too_many_attributes.append(message.message_id)
         return attributes
+
+    def redrive_count(self, message: DlqMessage) -> int:
+        """Redrives so far, by the journal: the message is a copy we sent, or a quarantined one's DLQ copy."""
+        original = message.attributes.get(ATTR_ORIGINAL_MESSAGE_ID, "") if message.quarantine_reason else ""
+        return self._journal.redrive_count(message.message_id, original)
 
     def _send(self, items: list[tuple[DlqMessage, dict[str, MessageAttributeValueTypeDef]]]) -> list[DlqMessage]:
         """Journal, send the copies, journal again; return the originals whose copy SQS accepted."""
@@ -222,7 +233,10 @@ class Redrive:
             message = items[int(entry["Id"])][0]
             self.report.failed.append((message.message_id, f"{entry.get('Code')}: {entry.get('Message', '')}"))
         done = [(items[index][0], copy) for index, copy in sorted(copies.items())]
-        self._journal.record_sent(self._dlq.url, [(message.message_id, copy) for message, copy in done])
+        count = {message.message_id: int(attrs[ATTR_REDRIVE_COUNT]["StringValue"]) for message, attrs in items}
+        self._journal.record_sent(
+            self._dlq.url, [(message.message_id, copy, count[message.message_id]) for message, copy in done]
+        )
         self.report.moved += [(message.message_id, copy) for message, copy in done]
         return [message for message, _ in done]
 
@@ -250,7 +264,7 @@ def render(report: RedriveReport, *, dlq: Queue, target: Queue) -> str:
         lines.append(f"{verb} {len(report.completed_earlier)} message(s) an earlier run had already moved")
     if report.at_loop_limit:
         lines.append(f"left {len(report.at_loop_limit)} message(s) at the loop limit (RedriveCount reached):")
-        lines += [f"  {m.message_id}  redrives={m.redrive_count}" for m in report.at_loop_limit]
+        lines += [f"  {m.message_id}  redrives={count}" for m, count in report.at_loop_limit]
     if report.quarantined:
         lines.append(f"left {len(report.quarantined)} quarantined message(s) (malformed; --force to redrive):")
         lines += [f"  {m.message_id}  {m.quarantine_reason}" for m in report.quarantined]

@@ -2,18 +2,23 @@
 
 The trigger is validated with :func:`common.messages.parse_trigger`, the function main_job itself uses,
 so a trigger that main_job would quarantine is refused here with the same reason, before it is sent.
+Its jobType must be one the background workers run (``background_job.jobs.REGISTRY``): main_job
+accepts any well-formed name, and background_job would quarantine an unknown one, after the fact.
+A refused trigger is a usage error (exit status 2): nothing was sent.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from background_job.jobs import REGISTRY
 from common.messages import MalformedMessage, parse_trigger
-from common.ops.errors import OpsError
+from common.ops.errors import UsageError
 from common.ops.job_lookup import SendWindow
 
 if TYPE_CHECKING:
@@ -51,16 +56,19 @@ def trigger_from_flags(
         try:
             document["data"] = json.loads(data)
         except ValueError as error:
-            raise OpsError(f"--data is not valid JSON: {error}") from None
+            raise UsageError(f"--data is not valid JSON: {error}") from None
     return json.dumps(document, separators=(",", ":"))
 
 
-def validate(body: str) -> None:
-    """Refuse, with main_job's own reason, a trigger that main_job would quarantine."""
+def validate(body: str, known_job_types: Collection[str] = frozenset(REGISTRY)) -> None:
+    """Refuse a trigger main_job would quarantine (with its reason), or whose job no worker runs."""
     try:
-        parse_trigger(body)
+        trigger = parse_trigger(body)
     except MalformedMessage as error:
-        raise OpsError(f"trigger refused, not sent: {error.reason}") from None
+        raise UsageError(f"trigger refused, not sent: {error.reason}") from None
+    if trigger.trigger_background_job and trigger.job_type not in known_job_types:
+        known = ", ".join(sorted(known_job_types))
+        raise UsageError(f"trigger refused, not sent: unknown jobType '{trigger.job_type}'; known: {known}")
 
 
 def send(sqs: SQSClient, queue_url: str, body: str) -> Sent:

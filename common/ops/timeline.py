@@ -7,9 +7,17 @@
 * The job's stream ``job-streams/<date>/<jobId>`` is read from the head, following nextForwardToken
   until it stops changing, which is how GetLogEvents marks the end.
 
-Status: succeeded after a ``job.succeeded``; failed when the last ``job.failed`` will not be retried;
-running once a ``job.started`` is seen; queued while only main-job events exist. Attempts count the
-``job.started`` events; the duration runs from the trigger's SentTimestamp to the final event.
+* The background-job service's own lines (not the job streams) that carry this ``job_id``, found the
+  same way: a job quarantined by background_job (``message.quarantined``) is dead, with the reason.
+
+A job-stream line that is not JSON (older streams; a writer cut an oversized event short) is shown as
+raw text, and an event the job log summarised because it was too large (``"truncated": true`` with
+``originalBytes``) is shown with a marker: neither is dropped.
+
+Status: dead after a quarantine; succeeded after a ``job.succeeded``; failed when the last
+``job.failed`` will not be retried; running once a ``job.started`` is seen; queued while only main-job
+events exist. Attempts count the ``job.started`` events; the duration runs from the trigger's
+SentTimestamp to the final event.
 """
 
 from __future__ import annotations
@@ -24,17 +32,22 @@ from botocore.exceptions import ClientError
 
 from common.job_ids import job_timestamp
 from common.job_log import job_stream_name
-from common.names import FleetNames
+from common.names import JOB_STREAM_ROOT, FleetNames
 from common.ops.render import duration, from_millis, timestamp
 
 if TYPE_CHECKING:
     from mypy_boto3_logs import CloudWatchLogsClient
 
 MAIN_JOB: Final = "main-job"
+BACKGROUND: Final = "bg-job"
 JOB: Final = "job"
+#: Shown as the event name of a job-stream line that is not a JSON event.
+RAW_EVENT: Final = "(not JSON)"
+#: Service lines that mean the job was parked in its DLQ for good.
+DEAD_EVENTS: Final = frozenset({"message.quarantined", "message.dead_lettered", "job.dead"})
 #: Main-job lines are written after SentTimestamp; a little slack covers clock differences.
 _SEARCH_SLACK: Final = timedelta(minutes=5)
-TERMINAL: Final = frozenset({"succeeded", "failed"})
+TERMINAL: Final = frozenset({"succeeded", "failed", "dead"})
 #: Fields every line carries; the timeline shows the rest.
 _COMMON_FIELDS: Final = frozenset(
     {
@@ -95,8 +108,8 @@ class JobSummary:
         return max(0.0, (self.ended_at - self.sent_at).total_seconds() * 1000)
 
 
-def main_job_events(logs: CloudWatchLogsClient, group: str, job_id: str) -> list[TimelineEvent]:
-    """The main-job lines whose ``job_id`` is this job; none if the log group does not exist."""
+def main_job_events(logs: CloudWatchLogsClient, group: str, job_id: str, source: str = MAIN_JOB) -> list[TimelineEvent]:
+    """The service lines whose ``job_id`` is this job (not the job streams); none if the group is missing."""
     start = int((job_timestamp(job_id) - _SEARCH_SLACK).timestamp() * 1000)
     events: list[TimelineEvent] = []
     try:
@@ -105,7 +118,9 @@ def main_job_events(logs: CloudWatchLogsClient, group: str, job_id: str) -> list
         )
         for page in pages:
             for raw in page.get("events", []):
-                event = parse_event(raw.get("message", ""), raw.get("timestamp"), MAIN_JOB, "event")
+                if raw.get("logStreamName", "").startswith(f"{JOB_STREAM_ROOT}/"):
+                    continue
+                event = parse_event(raw.get("message", ""), raw.get("timestamp"), source, "event")
                 if event is not None and event.fields.get("job_id") == job_id:
                     events.append(with_key(event, raw.get("logStreamName", ""), raw.get("eventId", "")))
     except ClientError as error:
@@ -126,7 +141,8 @@ def job_stream_events(logs: CloudWatchLogsClient, group: str, job_id: str) -> li
                 kwargs["nextToken"] = token
             page = logs.get_log_events(**kwargs)
             for raw in page.get("events", []):
-                event = parse_event(raw.get("message", ""), raw.get("timestamp"), JOB, "message")
+                line = raw.get("message", "")
+                event = parse_event(line, raw.get("timestamp"), JOB, "message") or raw_event(line, raw.get("timestamp"))
                 if event is not None:
                     key = (
                         stream,
@@ -156,7 +172,11 @@ def summarize(job_id: str, events: Sequence[TimelineEvent]) -> JobSummary:
     failures = [event for event in events if event.name == "job.failed"]
     attempts = names.count("job.started")
     terminal: TimelineEvent | None = None
-    if "job.succeeded" in names:
+    dead = [event for event in events if event.name in DEAD_EVENTS]
+    if dead:
+        status = "dead"
+        terminal = dead[-1]
+    elif "job.succeeded" in names:
         status = "succeeded"
         terminal = next(event for event in events if event.name == "job.succeeded")
     elif "trigger.completed" in names and attempts == 0:
@@ -176,8 +196,14 @@ def summarize(job_id: str, events: Sequence[TimelineEvent]) -> JobSummary:
         job_type=_first_field(events, "jobType", "job_type"),
         correlation_id=_first_field(events, "correlationId", "correlation_id"),
         ended_at=terminal.at if terminal else None,
-        last_error=str(failures[-1].fields.get("error", "")) if failures else "",
+        last_error=_last_error(dead, failures),
     )
+
+
+def _last_error(dead: Sequence[TimelineEvent], failures: Sequence[TimelineEvent]) -> str:
+    if dead:
+        return str(dead[-1].fields.get("reason", ""))
+    return str(failures[-1].fields.get("error", "")) if failures else ""
 
 
 def render_summary(summary: JobSummary) -> str:
@@ -196,7 +222,18 @@ def render_summary(summary: JobSummary) -> str:
 
 
 def render_event(event: TimelineEvent) -> str:
-    return f"{timestamp(event.at)}  {event.source:<8}  {event.name:<24}  {event.details()}".rstrip() + "\n"
+    details = event.details()
+    if event.fields.get("truncated") is True:
+        details = f"[truncated: {event.fields.get('originalBytes', '?')} bytes originally] {details}"
+    return f"{timestamp(event.at)}  {event.source:<8}  {event.name:<24}  {details}".rstrip() + "\n"
+
+
+def raw_event(line: str, fallback_ms: int | None) -> TimelineEvent | None:
+    """A job-stream line that is no JSON event, kept as its text so that no step is silently dropped."""
+    at = from_millis(fallback_ms)
+    if at is None or not line.strip():
+        return None
+    return TimelineEvent(at=at, source=JOB, name=RAW_EVENT, fields={"raw": line}, key=())
 
 
 def parse_event(line: str, fallback_ms: int | None, source: str, name_field: str) -> TimelineEvent | None:
@@ -249,6 +286,7 @@ def read(logs: CloudWatchLogsClient, names: FleetNames, job_id: str) -> Timeline
     """Both sources, merged, with the status they add up to."""
     events = merge(
         main_job_events(logs, names.main_job_log_group, job_id),
+        main_job_events(logs, names.background_job_log_group, job_id, BACKGROUND),
         job_stream_events(logs, names.background_job_log_group, job_id),
     )
     return Timeline(summarize(job_id, events), events)

@@ -9,7 +9,7 @@ from structlog.testing import capture_logs
 from common.backoff import Backoff
 from common.in_flight import InFlight
 from common.inbound import InboundMessage
-from common.quarantine import ATTR_ORIGINAL_MESSAGE_ID, ATTR_REASON, ATTR_SOURCE_QUEUE, quarantine_attributes
+from common.quarantine import ATTR_ORIGINAL_MESSAGE_ID, ATTR_REASON, ATTR_SOURCE_QUEUE
 from common.settlement import Outcome, Settler
 from tests.conftest import MAX_RECEIVE_COUNT, AwsFleet
 
@@ -127,14 +127,3 @@ def test_released_messages_are_visible_again_at_once(aws_fleet: AwsFleet) -> Non
 
     assert (3, 0) == aws_fleet.depth(aws_fleet.urls.background)
     assert 0 == len(in_flight)
-
-
-def test_quarantine_keeps_redrive_counters_before_other_sender_attributes() -> None:
-    """With more sender attributes than fit, the redrive counter survives so loop prevention still works."""
-    attributes = {f"a{i}": "x" for i in range(8)} | {"RedriveCount": "2"}
-    message = InboundMessage("m-1", "rh", "{}", 1, 0, attributes)
-
-    kept = quarantine_attributes(message, reason="bad", source_queue="q")
-
-    assert 10 == len(kept)
-    assert "2" == kept["RedriveCount"]["StringValue"]

@@ -5,6 +5,9 @@ Installed under the tool's name in a directory put first on PATH. Every call app
 
 - FAKE_FAIL: ``;``-separated prefixes of "name arg ..."; a matching call prints an error and exits 1.
 - FAKE_TF_OUTPUTS: JSON object of terraform outputs. FAKE_TF_FRESH=1: no outputs until an apply ran.
+  ``terraform output`` answers as terraform 1.11 does: ``-json`` prints every output's metadata (``{}``
+  when there are none); ``[-raw] NAME`` with no outputs at all prints a warning box on stdout and
+  exits 0; a NAME missing among other outputs is an error (exit 1).
 - FAKE_ECR_EXISTING: ``,``-separated "repository:tag" images that describe-images finds.
 - FAKE_GIT_STATUS: what ``git status --porcelain`` prints.
 - FAKE_EXIT_<NAME>: exit status for a tool (for example FAKE_EXIT_MYPY=1); FAKE_EXIT_PYTEST for
@@ -37,15 +40,40 @@ def _previous_calls(log: Path) -> list[list[str]]:
     return [json.loads(line) for line in log.read_text().splitlines() if line]
 
 
+NO_OUTPUTS_WARNING = """
+╷
+│ Warning: No outputs found
+│
+│ The state file either has no outputs defined, or all the defined outputs
+│ are empty. Please define an output in your configuration with the `output`
+│ keyword and run `terraform refresh` for it to become available. If you are
+│ using interpolation, please verify the interpolated value is not empty. You
+│ can use the `terraform show` command to view the state.
+╵
+"""
+
+
 def _terraform(args: list[str], history: list[list[str]], _stdin: str) -> int:
-    if args[1:2] == ["output"]:
-        outputs = json.loads(os.environ.get("FAKE_TF_OUTPUTS", "{}"))
-        applied = any(call[:3] == ["terraform", args[0], "apply"] for call in history)
-        name = args[-1]
-        if (os.environ.get("FAKE_TF_FRESH") and not applied) or name not in outputs:
-            sys.stderr.write(f'Error: Output "{name}" not found\n')
-            return 1
-        sys.stdout.write(outputs[name])
+    if args[1:2] != ["output"]:
+        return 0
+    outputs = json.loads(os.environ.get("FAKE_TF_OUTPUTS", "{}"))
+    applied = any(call[:3] == ["terraform", args[0], "apply"] for call in history)
+    if os.environ.get("FAKE_TF_FRESH") and not applied:
+        outputs = {}
+    flags = [arg for arg in args[2:] if arg.startswith("-")]
+    names = [arg for arg in args[2:] if not arg.startswith("-")]
+    if not names and "-json" in flags:
+        document = {name: {"sensitive": False, "type": "string", "value": value} for name, value in outputs.items()}
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        return 0
+    if not outputs and "-json" not in flags:
+        sys.stdout.write(NO_OUTPUTS_WARNING)  # terraform prints warnings on stdout, and exits 0
+        return 0
+    name = names[-1] if names else ""
+    if name not in outputs:
+        sys.stderr.write(f'Error: Output "{name}" not found\n')
+        return 1
+    sys.stdout.write(json.dumps(outputs[name]) if "-json" in flags else outputs[name])
     return 0
 
 

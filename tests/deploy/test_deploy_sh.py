@@ -19,8 +19,12 @@ CLUSTER = TF_OUTPUTS["ecs_cluster_name"]
 SERVICES = [TF_OUTPUTS["main_job_service_name"], TF_OUTPUTS["background_job_service_name"]]
 
 
-def output(name: str) -> list[str]:
-    return [*TF, "output", "-raw", name]
+OUTPUTS = [*TF, "output", "-json"]
+
+
+def output(_name: str) -> list[str]:
+    """The call that reads output ``_name``: every output as JSON, the name picked out by deploy.sh."""
+    return OUTPUTS
 
 
 def describe_image(repository: str, region: str = "eu-west-1") -> list[str]:
@@ -105,7 +109,6 @@ def test_build_reads_the_region_from_terraform_when_none_is_set(deploy: Deploy):
 
     assert result.returncode == 0, result.stderr
     calls = deploy.calls()
-    assert output("aws_region") in calls
     assert ["aws", "ecr", "get-login-password", "--region", "eu-west-1"] in calls
 
 
@@ -116,7 +119,7 @@ def test_build_on_a_fresh_state_creates_the_ecr_repositories_first(deploy: Deplo
     assert result.returncode == 0, result.stderr
     calls = deploy.calls()
     assert calls[2:4] == [
-        output("main_job_ecr_repository_url"),
+        OUTPUTS,
         [
             *TF, "apply", "-input=false", "-auto-approve", "-var=aws_region=eu-west-1",
             "-var=environment=staging", "-target=aws_ecr_repository.this",
@@ -319,7 +322,31 @@ def test_info_prints_queues_logs_services_and_exact_aws_commands(deploy: Deploy)
     assert body["trigger"]
     assert f"{cli} logs tail {TF_OUTPUTS['main_job_log_group_name']} --follow" in lines
     assert f"{cli} logs tail {TF_OUTPUTS['background_job_log_group_name']} --follow" in lines
-    assert deploy.calls()[0] == output("aws_region")
+    assert deploy.calls()[0] == OUTPUTS
+    assert "Region:            eu-west-1\n" in result.stdout
+
+
+NOT_AVAILABLE = "terraform output '{}' is not available: run './deploy.sh init', then build and update"
+
+
+@pytest.mark.parametrize(
+    ("args", "first_output"),
+    [
+        (("info",), "aws_region"),
+        (("status",), "aws_region"),
+        (("update", "--yes"), "main_job_ecr_repository_url"),
+        (("destroy", "--yes"), "aws_region"),
+    ],
+)
+def test_a_state_without_outputs_fails_with_the_documented_line(deploy: Deploy, args, first_output):
+    """With no outputs (terraform exits 0 with a warning box), each command fails with one line, calling no AWS."""
+    result = deploy.run(*args, env={"FAKE_TF_FRESH": "1", "AWS_REGION": ""})
+
+    assert 1 == result.returncode
+    assert "" == result.stdout
+    assert 1 == len(result.stderr.splitlines())
+    assert NOT_AVAILABLE.format(first_output) in result.stderr
+    assert [] == [call for call in deploy.calls() if call[0] in ("aws", "docker", "python")]
 
 
 def test_init_passes_the_backend_config_as_an_absolute_path(deploy: Deploy, tmp_path):

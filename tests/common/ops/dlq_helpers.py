@@ -8,10 +8,12 @@ from common.inbound import InboundMessage
 from common.quarantine import quarantine_attributes
 
 
-def quarantine(fleet: Any, alias: str, body: str, reason: str, **sender_attributes: str) -> str:
+def quarantine(
+    fleet: Any, alias: str, body: str, reason: str, *, original_message_id: str = "original-1", **sender_attributes: str
+) -> str:
     """Park ``body`` in ``alias``-dlq as the settler does for a malformed message; return its DLQ MessageId."""
     original = InboundMessage(
-        message_id="original-1",
+        message_id=original_message_id,
         receipt_handle="r",
         body=body,
         receive_count=1,

@@ -6,7 +6,7 @@ import io
 import socket
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError
 
 from common.ops import cli
 from common.ops.deployment import Deployment
@@ -68,6 +68,18 @@ def test_an_emulator_that_is_not_running_is_named(monkeypatch):
 
     assert 1 == code
     assert f"fleet: cannot reach {endpoint}: is the local emulator running (./deploy.sh local)?\n" == err
+
+
+def test_unreachable_aws_suggests_aws_endpoint_url(monkeypatch):
+    """Without AWS_ENDPOINT_URL, an unreachable endpoint names the region and hints at the local emulator."""
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    error = EndpointConnectionError(endpoint_url="https://sqs.eu-west-1.amazonaws.com/")
+
+    assert (
+        "cannot reach AWS region eu-west-1: check the network, "
+        "or for the local fleet set AWS_ENDPOINT_URL=http://127.0.0.1:4566" == cli.describe(error)
+    )
 
 
 def test_an_invalid_job_id_is_refused_before_any_call(fleet):

@@ -95,6 +95,8 @@ def _clients_sharing(fleet):
 
     def build() -> Clients:
         clients = real()
-        return Clients(sqs=clients.sqs, logs=fleet.logs, cloudwatch=clients.cloudwatch, ecs=clients.ecs)
+        return Clients(
+            sqs=clients.sqs, logs=fleet.logs, cloudwatch=clients.cloudwatch, ecs=clients.ecs, dynamodb=clients.dynamodb
+        )
 
     return build

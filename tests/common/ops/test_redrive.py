@@ -57,15 +57,53 @@ def test_redrive_stops_at_the_loop_limit(fleet):
 
 def test_the_loop_limit_is_configurable(fleet):
     """--loop-limit 1 leaves a message that has been redriven once."""
-    fleet.sqs.send_message(
-        QueueUrl=fleet.urls["triggers-dlq"],
-        MessageBody='{"trigger": "t"}',
-        MessageAttributes={"RedriveCount": {"DataType": "Number", "StringValue": "1"}},
-    )
+    exhaust(fleet, "triggers", '{"trigger": "t"}')
+    assert 0 == fleet.run("redrive", "triggers").code
+    fail_once_more(fleet, "triggers")
 
     result = fleet.run("redrive", "triggers", "--loop-limit", "1")
 
     assert "left 1 message(s) at the loop limit" in result.out
+    assert 1 == fleet.depth("triggers-dlq")
+
+
+def test_a_sender_set_redrive_count_does_not_count(fleet):
+    """RedriveCount=99 set by the sender (carried by the redrive policy) is not the fleet's: it moves, as 1."""
+    exhaust(fleet, "triggers", '{"trigger": "t"}', RedriveCount="99")
+
+    result = fleet.run("redrive", "triggers")
+
+    assert "moved 1 message(s)" in result.out
+    [copy] = fleet.dlq_messages("triggers")
+    assert "1" == _attributes(copy)["RedriveCount"]
+
+
+def test_a_quarantined_trigger_with_a_forged_redrive_count_is_redriven_when_forced(fleet):
+    """A sender's RedriveCount=99 on a malformed trigger neither reaches its DLQ copy nor blocks --force."""
+    quarantine(fleet, "triggers", "{oops", "body is not valid JSON", RedriveCount="99", RedrivenFrom="x")
+
+    result = fleet.run("redrive", "triggers", "--force")
+
+    assert "moved 1 message(s)" in result.out
+    assert "loop limit" not in result.out
+    [copy] = fleet.dlq_messages("triggers")
+    assert "1" == _attributes(copy)["RedriveCount"]
+
+
+def test_the_loop_count_survives_re_quarantine(fleet):
+    """A forced copy quarantined again is known by its OriginalMessageId: the count goes on, to the limit."""
+    quarantine(fleet, "triggers", "{oops", "body is not valid JSON")
+    for expected_count in ("1", "2", "3"):
+        assert "moved 1 message(s)" in fleet.run("redrive", "triggers", "--force").out
+        [copy] = fleet.dlq_messages("triggers")
+        assert expected_count == _attributes(copy)["RedriveCount"]
+        fleet.sqs.delete_message(QueueUrl=fleet.urls["triggers"], ReceiptHandle=copy["ReceiptHandle"])
+        quarantine(fleet, "triggers", copy["Body"], "body is not valid JSON", original_message_id=copy["MessageId"])
+
+    result = fleet.run("redrive", "triggers", "--force")
+
+    assert "left 1 message(s) at the loop limit (RedriveCount reached):" in result.out
+    assert "redrives=3" in result.out
     assert 1 == fleet.depth("triggers-dlq")
 
 

@@ -51,7 +51,7 @@ def test_a_malformed_trigger_is_refused_with_main_jobs_reason_and_not_sent(fleet
 
     result = fleet.run("send", "--file", str(path))
 
-    assert 1 == result.code
+    assert 2 == result.code
     assert (
         "fleet: trigger refused, not sent: field 'triggerBackgroundJob' must be a boolean, got string\n" == result.err
     )
@@ -123,3 +123,46 @@ def test_the_job_id_suffix_depends_on_the_message_id_only():
 
     assert first[10:] == second[10:] == job_id_suffix("m-1")
     assert first != second
+
+
+def test_an_unknown_job_type_is_refused_with_the_known_ones_and_not_sent(fleet):
+    """--job-type must name a registered job (background_job would quarantine it); exit 2, nothing sent."""
+    result = fleet.run("send", "--trigger", "orders", "--job-type", "no-such-job")
+
+    assert 2 == result.code
+    assert (
+        "fleet: trigger refused, not sent: unknown jobType 'no-such-job'; "
+        "known: diagnostic-fail, diagnostic-sleep, main-job-processing\n" == result.err
+    )
+    assert 0 == fleet.depth("triggers")
+
+
+def test_an_unknown_job_type_in_a_file_is_refused_too(fleet, tmp_path):
+    """A whole trigger from --file is held to the same registry as --job-type."""
+    path = tmp_path / "trigger.json"
+    path.write_text('{"trigger": "orders", "jobType": "send-invoice"}')
+
+    result = fleet.run("send", "--file", str(path))
+
+    assert 2 == result.code
+    assert "unknown jobType 'send-invoice'" in result.err
+    assert 0 == fleet.depth("triggers")
+
+
+def test_a_trigger_without_a_background_job_needs_no_known_job_type(fleet):
+    """With triggerBackgroundJob false no job runs, so the jobType is not checked."""
+    result = fleet.run("send", "--trigger", "orders", "--job-type", "no-such-job", "--no-background-job")
+
+    assert 0 == result.code, result.err
+    assert 1 == fleet.depth("triggers")
+
+
+def test_send_usage_errors_exit_2(fleet):
+    """Neither --trigger nor --file, or --data that is not JSON: exit status 2 and nothing sent."""
+    missing = fleet.run("send")
+    bad_data = fleet.run("send", "--trigger", "orders", "--data", "{nope")
+
+    assert (2, "fleet: give --trigger NAME, or --file PATH (or --file - for stdin)\n") == (missing.code, missing.err)
+    assert 2 == bad_data.code
+    assert bad_data.err.startswith("fleet: --data is not valid JSON: ")
+    assert 0 == fleet.depth("triggers")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from common.job_log import job_stream_name
+
 from .conftest import job_start, later, new_job_id
 
 
@@ -176,3 +178,48 @@ def test_a_long_job_stream_is_read_to_its_end(fleet, now):
     document = json.loads(fleet.run("job", job_id, "--json").out)
 
     assert 10_500 == len(document["events"])
+
+
+def _raw_job_line(fleet, job_id: str, line: str, at) -> None:
+    group = fleet.names.background_job_log_group
+    fleet.logs.put_log_events(
+        logGroupName=group,
+        logStreamName=job_stream_name(job_id),
+        logEvents=[{"timestamp": int(at.timestamp() * 1000), "message": line}],
+    )
+
+
+def test_truncated_and_non_json_stream_lines_are_shown_not_dropped(fleet, now):
+    """An oversized step summarised with truncated/originalBytes gets a marker; a non-JSON line shows raw."""
+    job_id = new_job_id(41, now)
+    fleet.job_event(job_id, "job.started", later(now, seconds=1))
+    fleet.job_event(job_id, "job.step", later(now, seconds=2), truncated=True, originalBytes=300000, step="dump")
+    _raw_job_line(fleet, job_id, '{"message": "job.step", "payload": "abc', later(now, seconds=3))
+
+    result = fleet.run("job", job_id)
+
+    lines = result.out.splitlines()
+    [truncated] = [line for line in lines if "job.step" in line and "dump" in line]
+    assert "[truncated: 300000 bytes originally]" in truncated
+    [raw] = [line for line in lines if "(not JSON)" in line]
+    assert raw.endswith('raw={"message": "job.step", "payload": "abc')
+
+
+def test_a_job_quarantined_by_background_job_shows_dead_from_the_logs(fleet, now, monkeypatch):
+    """Without a ledger, a message.quarantined service line for the job makes it dead, with the reason."""
+    monkeypatch.setenv("JOB_LEDGER_TABLE", "")
+    job_id = new_job_id(42, now)
+    fleet.main_job_event(job_id, "background_job.queued", later(now, seconds=1))
+    group, stream = fleet.names.background_job_log_group, "background-job/background-job/task-1"
+    fleet.logs.create_log_stream(logGroupName=group, logStreamName=stream)
+    record = {"event": "message.quarantined", "job_id": job_id, "reason": "unknown jobType 'x'", "level": "error"}
+    fleet.logs.put_log_events(
+        logGroupName=group,
+        logStreamName=stream,
+        logEvents=[{"timestamp": int(later(now, seconds=2).timestamp() * 1000), "message": json.dumps(record)}],
+    )
+
+    result = fleet.run("job", job_id)
+
+    assert "status       dead" in result.out.splitlines()
+    assert "last error   unknown jobType 'x'" in result.out.splitlines()
