@@ -494,6 +494,11 @@ cmd_init() {
       die "backend config file not found: $1"
     fi
     args+=("-backend-config=${config}")
+  elif [[ ! -f "${TF_DIR}/backend_override.tf" ]]; then
+    # tf/backend.tf is a partial S3 backend: without its settings terraform would stop and prompt.
+    err "init needs a backend config file for the S3 state: ./deploy.sh init backends/prod.s3.tfbackend"
+    err "for a throwaway trial with local state, create tf/backend_override.tf (see docs/terraform.md)"
+    exit 2
   fi
   terraform -chdir="${TF_DIR}" init "${args[@]}"
 }

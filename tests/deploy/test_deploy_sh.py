@@ -360,9 +360,24 @@ def test_init_passes_the_backend_config_as_an_absolute_path(deploy: Deploy, tmp_
     assert deploy.calls() == [[*TF, "init", "-input=false", f"-backend-config={config}"]]
 
 
-def test_init_without_a_file_runs_a_plain_terraform_init(deploy: Deploy):
-    """init alone runs terraform init in tf/ with local state."""
+def test_init_without_a_file_refuses_and_names_the_backend_file(deploy: Deploy):
+    """The S3 backend is partial: init alone would prompt, so it stops and says what to pass."""
     result = deploy.run("init")
+
+    assert result.returncode == 2
+    assert "backend config file" in result.stderr
+    assert "backend_override.tf" in result.stderr
+    assert deploy.calls() == []
+
+
+def test_init_without_a_file_uses_a_local_state_override(deploy: Deploy):
+    """With tf/backend_override.tf (a local-state trial) init alone runs a plain terraform init."""
+    override = deploy.script.parent / "tf" / "backend_override.tf"
+    override.write_text('terraform {\n  backend "local" {}\n}\n')
+    try:
+        result = deploy.run("init")
+    finally:
+        override.unlink()
 
     assert result.returncode == 0, result.stderr
     assert deploy.calls() == [[*TF, "init", "-input=false"]]
