@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 _MAX_RECEIVE_BACKOFF_SECONDS = 30.0
+#: The long poll while jobs are running: the loop settles between receives, so a job finishing during a
+#: 20 s poll would wait that long for its delete. Idle workers still poll for the full RECEIVE_WAIT_SECONDS.
+BUSY_RECEIVE_WAIT_SECONDS = 2
 
 
 class Consumer:
@@ -126,7 +129,7 @@ class Consumer:
             response = self._sqs.receive_message(
                 QueueUrl=self._queue_url,
                 MaxNumberOfMessages=wanted,
-                WaitTimeSeconds=self._receive_wait_seconds,
+                WaitTimeSeconds=self._receive_wait(),
                 MessageSystemAttributeNames=list(SYSTEM_ATTRIBUTES),
                 MessageAttributeNames=["All"],
             )
@@ -138,6 +141,11 @@ class Consumer:
             return []
         self._receive_failures = 0
         return [InboundMessage.from_sqs(raw) for raw in response.get("Messages", [])]
+
+    def _receive_wait(self) -> int:
+        if self._dispatcher.wait_until_idle(timeout=0):
+            return self._receive_wait_seconds
+        return min(self._receive_wait_seconds, BUSY_RECEIVE_WAIT_SECONDS)
 
     def _stop(self) -> None:
         """Release what never started, let running work finish until the deadline, settle everything."""
