@@ -23,6 +23,16 @@ def stream() -> Iterator[io.StringIO]:
     structlog.reset_defaults()
 
 
+@pytest.fixture(autouse=True)
+def _restore_root_handlers() -> Iterator[None]:
+    """configure_logging installs a root handler on the test's stream; take it away afterwards."""
+    before = list(logging.getLogger().handlers)
+    yield
+    for handler in logging.getLogger().handlers:
+        if handler not in before:
+            logging.getLogger().removeHandler(handler)
+
+
 def _lines(stream: io.StringIO) -> list[dict[str, object]]:
     return [json.loads(line) for line in stream.getvalue().splitlines()]
 
