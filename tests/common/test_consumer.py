@@ -10,8 +10,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 from structlog.testing import capture_logs
 
+from common import side_channels
 from common.consumer import Consumer
 from common.dispatch import PoolDispatcher
 from common.health import check
@@ -253,3 +255,20 @@ def test_the_signal_handler_only_records_the_request() -> None:
 
     assert shutdown.is_requested()
     assert [] == logs
+
+
+def test_a_worker_that_cannot_log_for_a_minute_settles_and_exits_75(
+    aws_fleet: AwsFleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """stdout failing for LOG_OUTAGE_EXIT_SECONDS stops the worker in order, with EX_TEMPFAIL."""
+    monkeypatch.setattr(
+        side_channels.STDOUT, "_failing_since", time.monotonic() - side_channels.LOG_OUTAGE_EXIT_SECONDS
+    )
+    shutdown = Shutdown()
+    consumer = _consumer(aws_fleet, BlockingHandler(), shutdown)
+    thread = threading.Thread(target=consumer.run)
+    thread.start()
+    thread.join(timeout=30)
+
+    assert not thread.is_alive()
+    assert side_channels.EXIT_LOGS_UNWRITABLE == shutdown.exit_status
