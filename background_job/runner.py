@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from background_job.api import JobContext, JobHandler, PermanentJobError, RetryLater
-from common import metrics
+from common import metrics, side_channels
 from common.inbound import InboundMessage
 from common.job_log import JobLog, OutageBreaker
 from common.logging import bound_context, get_logger
@@ -50,11 +50,16 @@ class JobRunner:
         handler = self._registry.get(job.job_type)
         if handler is None:
             raise MalformedMessage(f"unknown jobType '{job.job_type}'; known: {', '.join(sorted(self._registry))}")
-        with (
-            bound_context(job_id=job.job_id, correlation_id=job.correlation_id, job_type=job.job_type),
-            self._open_log(job, message) as job_log,
-        ):
-            return self._execute(handler, job, message, job_log)
+        with bound_context(job_id=job.job_id, correlation_id=job.correlation_id, job_type=job.job_type):
+            job_log = self._open_log(job, message)
+            with side_channels.JOB_LOG.guard():
+                job_log.open()
+            try:
+                return self._execute(handler, job, message, job_log)
+            finally:
+                # Closing ships the stream: a side channel, it can neither fail nor change the outcome.
+                with side_channels.JOB_LOG.guard():
+                    job_log.close()
 
     def _open_log(self, job: BackgroundJob, message: InboundMessage) -> JobLog:
         return JobLog(
@@ -72,7 +77,8 @@ class JobRunner:
 
     def _execute(self, handler: JobHandler, job: BackgroundJob, message: InboundMessage, job_log: JobLog) -> Outcome:
         waited_ms = max(0, int(time.time() * 1000) - message.sent_timestamp_ms)
-        job_log.info("job.started", queued_for_ms=waited_ms, redelivered=message.receive_count > 1)
+        with side_channels.JOB_LOG.guard():
+            job_log.info("job.started", queued_for_ms=waited_ms, redelivered=message.receive_count > 1)
         started = time.monotonic()
         context = JobContext(
             job_id=job.job_id,
@@ -92,10 +98,13 @@ class JobRunner:
         except Exception as error:  # noqa: BLE001 - any handler failure is a retry, never a dead worker
             outcome = self._failed(job_log, message, error, level="error", retry=True)
         else:
-            job_log.info("job.succeeded", duration_ms=round((time.monotonic() - started) * 1000))
-            log.info("job.succeeded", attempt=message.receive_count)
             outcome = Outcome.done()
-        self._record_metrics(job, outcome, started, waited_ms)
+            with side_channels.JOB_LOG.guard():
+                job_log.info("job.succeeded", duration_ms=round((time.monotonic() - started) * 1000))
+            log.info("job.succeeded", attempt=message.receive_count)
+        # The outcome is decided above; everything below only reports it.
+        with side_channels.METRICS.guard():
+            self._record_metrics(job, outcome, started, waited_ms)
         return outcome
 
     def _failed(
@@ -109,7 +118,8 @@ class JobRunner:
             "max_attempts": self._max_receive_count,
             "will_retry": will_retry,
         }
-        job_log.event("job.failed", level, **fields)
+        with side_channels.JOB_LOG.guard():
+            job_log.event("job.failed", level, **fields)
         (log.info if level == "info" else log.error)("job.failed", **fields)
         reason = f"{type(error).__name__}: {error}"
         return Outcome.retry(reason) if retry else Outcome.quarantine(reason[:1000])

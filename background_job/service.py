@@ -26,7 +26,7 @@ def build(
     sqs: SQSClient | None = None,
     logs: CloudWatchLogsClient | None = None,
 ) -> Consumer:
-    # One pooled connection per job thread, plus the loop, the settler and the heartbeat.
+    # One pooled connection per job thread, plus the loop (which settles) and the heartbeat.
     pool_size = settings.concurrency + 4
     sqs_client = sqs or aws.sqs_client(pool_size)
     runner = JobRunner(
@@ -44,7 +44,5 @@ def build(
         queue_url=settings.background_queue_url,
         dlq_url=settings.background_dlq_url,
         shutdown=shutdown,
-        make_dispatcher=lambda settler: PoolDispatcher(
-            runner, settler, settings.concurrency, settings.batch_window_seconds
-        ),
+        make_dispatcher=lambda: PoolDispatcher(runner, settings.concurrency, settings.batch_window_seconds),
     )

@@ -1,16 +1,25 @@
 """The long-polling SQS consumer shared by both services.
 
-The loop is deliberately short: receive as many messages as there are free slots, hand them to the
-dispatcher, repeat until shutdown is requested. Settling, visibility heartbeats and retries live in
-their own modules; every way out of the loop logs its reason once.
+The loop is deliberately short. Each turn: settle what finished, then, if there are free slots and no
+stop was requested, receive that many messages and hand their leases to the dispatcher. The loop thread
+is the one place that settles (between receives, in batches); jobs only record their outcomes. Every way
+out of the loop logs its reason once.
+
+Shutdown: no receive starts after the stop request; running work gets until the request's time plus the
+grace period (ECS's SIGKILL counts from the signal, not from whenever a long poll returned); unstarted
+messages are released at once; and a job that overruns the grace period still settles its own lease if
+it ends before the process does.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from common import side_channels
 from common.dispatch import SQS_RECEIVE_LIMIT, Dispatcher
 from common.health import Liveness
 from common.in_flight import InFlight, VisibilityHeartbeat
@@ -24,6 +33,9 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 _MAX_RECEIVE_BACKOFF_SECONDS = 30.0
+#: The long poll while jobs are running: the loop settles between receives, so a job finishing during a
+#: 20 s poll would wait that long for its delete. Idle workers still poll for the full RECEIVE_WAIT_SECONDS.
+BUSY_RECEIVE_WAIT_SECONDS = 2
 
 
 class Consumer:
@@ -54,15 +66,14 @@ class Consumer:
 
     def run(self) -> None:
         """Consume until shutdown is requested; return once every owned message is settled or released."""
-        self._settler.start()
         self._heartbeat.start()
+        watcher = threading.Thread(target=self._log_shutdown_request, name="shutdown-watch", daemon=True)
+        watcher.start()
         log.info("worker.started", queue_url=self._queue_url)
         exit_reason = "unknown"
         try:
             while not self._shutdown.is_requested():
-                self._liveness.touch()
-                if self._dispatcher.wait_for_free_slot(timeout=1.0):
-                    self._poll_once()
+                self._turn()
             exit_reason = self._shutdown.reason or "shutdown requested"
         except BaseException as error:
             exit_reason = f"crashed: {type(error).__name__}: {error}"
@@ -70,25 +81,55 @@ class Consumer:
         finally:
             self._stop()
             log.info("worker.stopped", reason=exit_reason)
+            self._shutdown.request(exit_reason)  # lets the watcher thread end on a crash too
+            watcher.join(timeout=5)
+
+    def _turn(self) -> None:
+        self._liveness.touch()
+        self._check_log_outage()
+        self._settle_finished()
+        if self._dispatcher.wait_for_free_slot(timeout=1.0) and not self._shutdown.is_requested():
+            self._poll_once()
+        self._settle_finished()
+
+    def _log_shutdown_request(self) -> None:
+        """The signal handler only sets the event; the request is logged here, promptly, even mid-poll."""
+        self._shutdown.wait(None)
+        log.info("worker.shutdown_requested", reason=self._shutdown.reason)
+
+    def _check_log_outage(self) -> None:
+        failing_for = side_channels.STDOUT.failing_for(time.monotonic())
+        if failing_for >= side_channels.LOG_OUTAGE_EXIT_SECONDS:
+            side_channels.report_on_stderr(
+                {"event": "worker.logs_unwritable", "failing_for_seconds": round(failing_for), "action": "exiting"}
+            )
+            self._shutdown.request(
+                f"stdout unwritable for {failing_for:.0f}s", exit_status=side_channels.EXIT_LOGS_UNWRITABLE
+            )
+
+    def _settle_finished(self) -> None:
+        finished = self._in_flight.take_finished()
+        if finished or self._settler.pending():
+            self._settler.settle(finished)
 
     def _poll_once(self) -> None:
         wanted = max(1, min(SQS_RECEIVE_LIMIT, self._dispatcher.free_slots()))
         messages = self._receive(wanted)
         if not messages:
             return
-        self._in_flight.add(messages)
+        leases = self._in_flight.open(messages)
         if self._shutdown.is_requested():
             # The long poll returned after the stop signal: these were never started, give them back.
-            self._settler.release(messages)
+            self._settler.release(leases)
             return
-        self._dispatcher.dispatch(messages)
+        self._dispatcher.dispatch(leases)
 
     def _receive(self, wanted: int) -> list[InboundMessage]:
         try:
             response = self._sqs.receive_message(
                 QueueUrl=self._queue_url,
                 MaxNumberOfMessages=wanted,
-                WaitTimeSeconds=self._receive_wait_seconds,
+                WaitTimeSeconds=self._receive_wait(),
                 MessageSystemAttributeNames=list(SYSTEM_ATTRIBUTES),
                 MessageAttributeNames=["All"],
             )
@@ -101,10 +142,32 @@ class Consumer:
         self._receive_failures = 0
         return [InboundMessage.from_sqs(raw) for raw in response.get("Messages", [])]
 
+    def _receive_wait(self) -> int:
+        if self._dispatcher.wait_until_idle(timeout=0):
+            return self._receive_wait_seconds
+        return min(self._receive_wait_seconds, BUSY_RECEIVE_WAIT_SECONDS)
+
     def _stop(self) -> None:
-        unstarted = self._dispatcher.drain(self._grace_seconds)
+        """Release what never started, let running work finish until the deadline, settle everything."""
+        unstarted = self._dispatcher.cancel_unstarted()
         if unstarted:
             self._settler.release(unstarted)
-        self._settler.close()
-        self._heartbeat.stop()
+        deadline = self._shutdown.deadline(self._grace_seconds)
+        while not self._dispatcher.wait_until_idle(min(1.0, max(0.0, deadline - time.monotonic()))):
+            self._settle_finished()
+            if time.monotonic() >= deadline:
+                break
+        abandoned = self._dispatcher.abandon()
+        # From here a job that overran the grace period settles its own lease when it ends.
+        self._settler.settle(self._in_flight.settle_late(self._settler.settle))
+        if abandoned:
+            log.warning(
+                "worker.jobs_abandoned",
+                messages=[lease.message.message_id for lease in abandoned],
+                grace_seconds=self._grace_seconds,
+            )
+        if not abandoned:
+            self._heartbeat.stop()  # otherwise it keeps the overrunning jobs invisible until they end
+        if self._settler.pending():
+            log.error("worker.deletes_unconfirmed", messages=self._settler.pending(), will_be_redelivered=True)
         log.info("worker.drained", released=len(unstarted), still_owned=len(self._in_flight))

@@ -1,7 +1,8 @@
-"""Dispatchers hand received messages to handler code and report each outcome to the settler.
+"""Dispatchers run handler code on received deliveries and record each outcome on its lease.
 
 The consumer asks a dispatcher how many slots are free and receives no more than that, so no message
-sits invisible in a local buffer while its visibility timeout runs out.
+sits invisible in a local buffer while its visibility timeout runs out. Whatever runs a job records
+its outcome in a ``finally`` (:meth:`Lease.finish`); settling is the consumer's job, on its own thread.
 
 - :class:`BatchDispatcher` runs one handler over the whole received batch in the loop thread; main_job
   uses it so that a batch of triggers becomes one SendMessageBatch.
@@ -16,11 +17,12 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol
 
+from common.in_flight import Lease
 from common.inbound import InboundMessage
 from common.logging import bound_context, get_logger
 from common.messages import MalformedMessage
+from common.outcome import Outcome, Verdict
 from common.settings import DEFAULT_BATCH_WINDOW_SECONDS
-from common.settlement import Outcome, Settler
 
 log = get_logger(__name__)
 SQS_RECEIVE_LIMIT = 10
@@ -30,20 +32,33 @@ SQS_RECEIVE_LIMIT = 10
 #: together finish together), and never longer than this many windows in all. An idle pool never
 #: waits. Compare Lambda's MaximumBatchingWindowInSeconds.
 BATCH_WAIT_CAP_IN_WINDOWS = 5
+#: A deferred batch (main_job's SendMessageBatch failing) is tried again after 1, 2, 4 ... seconds, at most this.
+MAX_DEFER_SECONDS = 30.0
 
 MessageHandler = Callable[[InboundMessage], Outcome]
 BatchHandler = Callable[[Sequence[InboundMessage]], Mapping[str, Outcome]]
+_ENDED_ABRUPTLY = Outcome.retry("the job ended without an outcome (BaseException)")
 
 
 class Dispatcher(Protocol):
     def free_slots(self) -> int: ...
 
-    def wait_for_free_slot(self, timeout: float) -> bool: ...
+    def wait_for_free_slot(self, timeout: float) -> bool:
+        """True when the consumer may receive now; may run work held back earlier (deferred batches)."""
+        ...
 
-    def dispatch(self, messages: Sequence[InboundMessage]) -> None: ...
+    def dispatch(self, leases: Sequence[Lease]) -> None: ...
 
-    def drain(self, grace_seconds: float) -> list[InboundMessage]:
-        """Let running work finish within the grace period; return the messages never started."""
+    def cancel_unstarted(self) -> list[Lease]:
+        """Stop taking work; return the leases that never started, for release."""
+        ...
+
+    def wait_until_idle(self, timeout: float) -> bool:
+        """True once nothing is running; waits at most ``timeout`` seconds."""
+        ...
+
+    def abandon(self) -> list[Lease]:
+        """Stop without waiting; return the leases still running (they settle themselves when they end)."""
         ...
 
 
@@ -59,46 +74,78 @@ def run_guarded(handler: MessageHandler, message: InboundMessage) -> Outcome:
 
 
 class BatchDispatcher:
-    def __init__(self, handler: BatchHandler, settler: Settler) -> None:
+    """Runs the batch handler in the loop thread; a deferred batch holds receiving until it goes through."""
+
+    def __init__(self, handler: BatchHandler) -> None:
         self._handler = handler
-        self._settler = settler
+        self._held: list[Lease] = []
+        self._defers = 0
+        self._retry_at = 0.0
 
     def free_slots(self) -> int:
-        return SQS_RECEIVE_LIMIT
+        return 0 if self._held else SQS_RECEIVE_LIMIT
 
     def wait_for_free_slot(self, timeout: float) -> bool:
-        return True
+        if not self._held:
+            return True
+        delay = self._retry_at - time.monotonic()
+        if delay > timeout:
+            time.sleep(timeout)  # the loop wakes to touch its liveness file and check for shutdown
+            return False
+        time.sleep(max(0.0, delay))
+        held, self._held = self._held, []
+        self.dispatch(held)
+        return not self._held
 
-    def dispatch(self, messages: Sequence[InboundMessage]) -> None:
+    def dispatch(self, leases: Sequence[Lease]) -> None:
+        outcomes: Mapping[str, Outcome] = {}
         try:
-            outcomes = self._handler(messages)
+            outcomes = self._handler([lease.message for lease in leases])
         except Exception as error:
-            log.exception("batch.handler_crashed", messages=len(messages), error_type=type(error).__name__)
-            outcomes = {}
-        for message in messages:
-            outcome = outcomes.get(message.message_id) or Outcome.retry("handler returned no outcome")
-            self._settler.settle(message, outcome)
+            log.exception("batch.handler_crashed", messages=len(leases), error_type=type(error).__name__)
+        finally:
+            for lease in leases:
+                outcome = outcomes.get(lease.message.message_id) or Outcome.retry("handler returned no outcome")
+                if outcome.verdict is Verdict.DEFER:
+                    self._held.append(lease)
+                else:
+                    lease.finish(outcome)
+        self._schedule_held()
 
-    def drain(self, grace_seconds: float) -> list[InboundMessage]:
-        return []  # work runs in the loop thread, so nothing is ever left unstarted here
+    def _schedule_held(self) -> None:
+        if not self._held:
+            self._defers = 0
+            return
+        delay = min(MAX_DEFER_SECONDS, 2.0 ** min(self._defers, 5))
+        self._defers += 1
+        self._retry_at = time.monotonic() + delay
+        log.warning("batch.deferred", messages=len(self._held), retry_in_seconds=delay, receiving_paused=True)
+
+    def cancel_unstarted(self) -> list[Lease]:
+        held, self._held = self._held, []
+        return held
+
+    def wait_until_idle(self, timeout: float) -> bool:
+        return True  # work runs in the loop thread, so nothing is running when the loop asks
+
+    def abandon(self) -> list[Lease]:
+        return []
 
 
 class PoolDispatcher:
     def __init__(
         self,
         handler: MessageHandler,
-        settler: Settler,
         concurrency: int,
         batch_window_seconds: float = DEFAULT_BATCH_WINDOW_SECONDS,
     ) -> None:
         """``batch_window_seconds=0`` receives as soon as one slot is free: fewest idle slots, most requests."""
         self._handler = handler
-        self._settler = settler
         self._concurrency = concurrency
         self._full_batch = min(SQS_RECEIVE_LIMIT, concurrency)
         self._batch_window_seconds = batch_window_seconds
         self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="job")
-        self._running: dict[Future[None], InboundMessage] = {}
+        self._running: dict[Future[None], Lease] = {}
         self._condition = threading.Condition()
 
     def free_slots(self) -> int:
@@ -124,34 +171,35 @@ class PoolDispatcher:
     def _free_slots(self) -> int:
         return min(SQS_RECEIVE_LIMIT, self._concurrency - len(self._running))
 
-    def dispatch(self, messages: Sequence[InboundMessage]) -> None:
+    def dispatch(self, leases: Sequence[Lease]) -> None:
         with self._condition:
-            for message in messages:
-                future = self._executor.submit(self._run, message)
-                self._running[future] = message
+            for lease in leases:
+                future = self._executor.submit(self._run, lease)
+                self._running[future] = lease
                 future.add_done_callback(self._finished)
 
-    def drain(self, grace_seconds: float) -> list[InboundMessage]:
+    def cancel_unstarted(self) -> list[Lease]:
         with self._condition:
-            unstarted = [message for future, message in list(self._running.items()) if future.cancel()]
-            deadline = time.monotonic() + grace_seconds
-            while self._running and (remaining := deadline - time.monotonic()) > 0:
-                self._condition.wait(remaining)
-            abandoned = list(self._running.values())
-        if abandoned:
-            log.warning(
-                "worker.jobs_abandoned",
-                messages=[m.message_id for m in abandoned],
-                grace_seconds=grace_seconds,
-            )
-        # Join the pool's threads unless a job overran its grace period: the process exits either way.
-        self._executor.shutdown(wait=not abandoned, cancel_futures=True)
-        return unstarted
+            return [lease for future, lease in list(self._running.items()) if future.cancel()]
 
-    def _run(self, message: InboundMessage) -> None:
-        with bound_context(message_id=message.message_id, receive_count=message.receive_count):
-            outcome = run_guarded(self._handler, message)
-        self._settler.settle(message, outcome)
+    def wait_until_idle(self, timeout: float) -> bool:
+        with self._condition:
+            return self._condition.wait_for(lambda: not self._running, timeout=timeout)
+
+    def abandon(self) -> list[Lease]:
+        with self._condition:
+            abandoned = list(self._running.values())
+        # Join the pool's threads unless a job overran its grace period; such a job settles itself.
+        self._executor.shutdown(wait=not abandoned, cancel_futures=True)
+        return abandoned
+
+    def _run(self, lease: Lease) -> None:
+        outcome = _ENDED_ABRUPTLY
+        try:
+            with bound_context(message_id=lease.message.message_id, receive_count=lease.message.receive_count):
+                outcome = run_guarded(self._handler, lease.message)
+        finally:
+            lease.finish(outcome)
 
     def _finished(self, future: Future[None]) -> None:
         with self._condition:

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from common import side_channels
 from common.names import BACKGROUND_JOB_SERVICE, MAIN_JOB_SERVICE
 from common.settings import ENV_HEARTBEAT_FILE
 
@@ -27,9 +28,9 @@ class Liveness:
     def touch(self) -> None:
         try:
             self._path.touch()
-        except OSError:
-            # A missing /tmp must not stop jobs; the health check will report it instead.
-            return
+        except OSError as error:
+            # A missing /tmp must not stop jobs: counted and reported once; the health check reports it too.
+            side_channels.HEARTBEAT_FILE.failed(error)
 
 
 def check(paths: list[Path], max_age_seconds: float, now: float) -> tuple[bool, str]:

@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, TextIO
 
-import structlog
+from common import side_channels
+from common.logging import write_line
 
 DIMENSION_SERVICE: Final = "Service"
 
@@ -46,7 +47,7 @@ UNITS: Final[Mapping[str, str]] = {
 
 @dataclass(slots=True)
 class MetricsEmitter:
-    """Writes one EMF line per call; thread-safe through structlog's per-file write lock."""
+    """Writes one EMF line per call (thread-safe); a failed write is counted, never raised (issue 16)."""
 
     namespace: str
     service: str
@@ -72,4 +73,4 @@ class MetricsEmitter:
             **properties,
             **values,
         }
-        structlog.PrintLogger(self.stream).msg(json.dumps(document, separators=(",", ":")))
+        write_line(self.stream, json.dumps(document, separators=(",", ":")), side_channels.METRICS)

@@ -1,26 +1,28 @@
-"""Settling messages: delete after success, retry through visibility, quarantine the malformed.
+"""Settling deliveries: delete after success, retry through visibility, quarantine the malformed.
 
-Outcomes are buffered and applied in batches of up to ten by one flusher thread, so a burst of short
-jobs costs one DeleteMessageBatch per ten messages instead of one DeleteMessage each. Nothing here
-re-sends a message to retry it: retries are a visibility change, so the queue's receive count and
-redrive policy stay truthful and a message that keeps failing still reaches its DLQ.
+The loop thread settles finished leases in batches between receives (and the thread of a job that
+overran the grace period settles its own lease), so a burst of short jobs costs one DeleteMessageBatch
+per ten messages. Nothing here re-sends a message to retry it: retries are a visibility change, so the
+queue's receive count and redrive policy stay truthful and a message that keeps failing still reaches
+its DLQ.
+
+Every lease ends in exactly one of: deleted, handed back (retry, release, last attempt), or given up
+(its receipt handle expired, or SQS refused the delete until the delivery's visibility ran out). Only
+the job's outcome and SQS's answers decide which; the log lines written on the way are side channels.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from enum import Enum
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from common.backoff import Backoff
-from common.in_flight import SQS_BATCH_LIMIT, InFlight
-from common.inbound import InboundMessage
+from common.in_flight import SQS_BATCH_LIMIT, InFlight, Lease
 from common.logging import get_logger
+from common.outcome import Outcome, Verdict
 from common.quarantine import quarantine_attributes
 from common.send_batch import send_message_batch
 
@@ -32,44 +34,15 @@ if TYPE_CHECKING:
         SendMessageBatchRequestEntryTypeDef,
     )
 
+__all__ = ["Outcome", "Settler", "Verdict"]
+
 log = get_logger(__name__)
-_MAX_FLUSH_ATTEMPTS = 3
+#: Failed-entry codes that mean this receipt handle can never be deleted: the delivery is over.
 _EXPIRED_HANDLE_CODES = frozenset({"ReceiptHandleIsInvalid", "InvalidParameterValue", "MessageNotInflight"})
 
 
-class Verdict(Enum):
-    DONE = "done"
-    RETRY = "retry"
-    QUARANTINE = "quarantine"
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    verdict: Verdict
-    reason: str = ""
-
-    @classmethod
-    def done(cls) -> Outcome:
-        return cls(Verdict.DONE)
-
-    @classmethod
-    def retry(cls, reason: str) -> Outcome:
-        return cls(Verdict.RETRY, reason)
-
-    @classmethod
-    def quarantine(cls, reason: str) -> Outcome:
-        return cls(Verdict.QUARANTINE, reason)
-
-
-@dataclass(slots=True)
-class _Pending:
-    message: InboundMessage
-    outcome: Outcome
-    attempts: int = 0
-
-
 class Settler:
-    """Applies outcomes to SQS in batches from a single background thread."""
+    """Applies the outcomes of finished leases to SQS; keeps failed deletes to try again next time."""
 
     def __init__(
         self,
@@ -80,7 +53,6 @@ class Settler:
         in_flight: InFlight,
         backoff: Backoff,
         max_receive_count: int,
-        flush_interval: float = 0.2,
     ) -> None:
         self._sqs = sqs
         self._queue_url = queue_url
@@ -88,169 +60,162 @@ class Settler:
         self._in_flight = in_flight
         self._backoff = backoff
         self._max_receive_count = max_receive_count
-        self._flush_interval = flush_interval
-        self._pending: list[_Pending] = []
-        self._closing = False
-        self._condition = threading.Condition()
-        self._thread = threading.Thread(target=self._run, name="settler", daemon=True)
+        self._undeleted: list[Lease] = []
+        # The loop settles; after it stopped, so may the thread of a job that overran the grace period.
+        self._lock = threading.Lock()
 
-    def start(self) -> None:
-        self._thread.start()
+    def pending(self) -> int:
+        """Deletes that failed and will be tried again at the next :meth:`settle`."""
+        with self._lock:
+            return len(self._undeleted)
 
-    def close(self) -> None:
-        """Apply everything still pending, then stop the flusher."""
-        with self._condition:
-            self._closing = True
-            self._condition.notify_all()
-        self._thread.join(timeout=60)
+    def settle(self, finished: Sequence[Lease]) -> None:
+        """Apply each finished lease's outcome, and retry the deletes that failed before."""
+        with self._lock:
+            leases, self._undeleted = [*self._undeleted, *finished], []
+            self._apply(leases)
 
-    def settle(self, message: InboundMessage, outcome: Outcome) -> None:
-        with self._condition:
-            self._pending.append(_Pending(message, outcome))
-            self._condition.notify_all()
+    def release(self, leases: Sequence[Lease]) -> None:
+        """Make unstarted deliveries visible again at once, so another worker picks them up now."""
+        with self._lock:
+            self._hand_back([(lease, 0) for lease in leases], event="message.released")
 
-    def _requeue(self, item: _Pending) -> None:
-        """Try ``item`` again in the next flush, keeping its attempt count (a fresh one would retry forever)."""
-        with self._condition:
-            self._pending.append(item)
-            self._condition.notify_all()
+    def _apply(self, leases: list[Lease]) -> None:
+        by_verdict: dict[Verdict, list[Lease]] = {verdict: [] for verdict in Verdict}
+        for lease in leases:
+            by_verdict[(lease.outcome or Outcome.retry("no outcome recorded")).verdict].append(lease)
+        delivered, undeliverable = self._send_to_dlq(by_verdict[Verdict.QUARANTINE])
+        for chunk in _chunks([*by_verdict[Verdict.DONE], *delivered]):
+            self._delete(chunk)
+        # A deferred lease reaching settlement (the dispatcher gave it up at shutdown) is a retry.
+        retries = [*by_verdict[Verdict.RETRY], *undeliverable, *by_verdict[Verdict.DEFER]]
+        self._hand_back([(lease, self._retry_delay(lease)) for lease in retries], event="message.retry_scheduled")
 
-    def release(self, messages: Sequence[InboundMessage]) -> None:
-        """Make unstarted messages visible again at once, so another worker picks them up now."""
-        for start in range(0, len(messages), SQS_BATCH_LIMIT):
-            chunk = messages[start : start + SQS_BATCH_LIMIT]
-            self._change_visibility(
-                [(message, 0) for message in chunk], event="message.released", failure_event="message.release_failed"
-            )
-        self._in_flight.discard(messages)
-
-    def _run(self) -> None:
-        while True:
-            with self._condition:
-                self._condition.wait_for(lambda: self._closing or bool(self._pending))
-                self._condition.wait_for(
-                    lambda: self._closing or len(self._pending) >= SQS_BATCH_LIMIT,
-                    timeout=self._flush_interval,
-                )
-                batch, self._pending = self._pending, []
-                closing = self._closing
-            if batch:
-                self._flush(batch)
-            if closing and not self._has_pending():
-                return
-
-    def _has_pending(self) -> bool:
-        with self._condition:
-            return bool(self._pending)
-
-    def _flush(self, batch: list[_Pending]) -> None:
-        quarantined = [item for item in batch if item.outcome.verdict is Verdict.QUARANTINE]
-        delivered, undeliverable = self._send_to_dlq(quarantined)
-        deletes = [item for item in batch if item.outcome.verdict is Verdict.DONE] + delivered
-        retries = [item for item in batch if item.outcome.verdict is Verdict.RETRY] + undeliverable
-        for start in range(0, len(deletes), SQS_BATCH_LIMIT):
-            self._delete(deletes[start : start + SQS_BATCH_LIMIT])
-        for start in range(0, len(retries), SQS_BATCH_LIMIT):
-            chunk = retries[start : start + SQS_BATCH_LIMIT]
-            self._change_visibility(
-                [(item.message, self._retry_delay(item.message)) for item in chunk],
-                event="message.retry_scheduled",
-                failure_event="message.retry_failed",
-            )
-            self._in_flight.discard(item.message for item in chunk)
-
-    def _retry_delay(self, message: InboundMessage) -> int:
+    def _retry_delay(self, lease: Lease) -> int:
         # On the last allowed attempt, hand the message straight back so the redrive policy moves it
         # to the DLQ on its next receive instead of after a long, pointless backoff.
-        if message.receive_count >= self._max_receive_count:
+        if self._is_last_attempt(lease):
             return 0
-        return self._backoff.delay_for(message.receive_count)
+        return self._backoff.delay_for(lease.message.receive_count)
 
-    def _send_to_dlq(self, items: list[_Pending]) -> tuple[list[_Pending], list[_Pending]]:
+    def _is_last_attempt(self, lease: Lease) -> bool:
+        return lease.message.receive_count >= self._max_receive_count
+
+    def _send_to_dlq(self, leases: list[Lease]) -> tuple[list[Lease], list[Lease]]:
         """Park quarantined messages in the DLQ, packed by size so that one large body fails alone."""
         entries: list[SendMessageBatchRequestEntryTypeDef] = [
             {
                 "Id": str(index),
-                "MessageBody": item.message.body,
+                "MessageBody": lease.message.body,
                 "MessageAttributes": quarantine_attributes(
-                    item.message, reason=item.outcome.reason, source_queue=self._queue_url
+                    lease.message, reason=_reason(lease), source_queue=self._queue_url
                 ),
             }
-            for index, item in enumerate(items)
+            for index, lease in enumerate(leases)
         ]
         failed = send_message_batch(self._sqs, self._dlq_url, entries) if entries else {}
-        delivered: list[_Pending] = []
-        undeliverable: list[_Pending] = []
-        for index, item in enumerate(items):
+        delivered: list[Lease] = []
+        undeliverable: list[Lease] = []
+        for index, lease in enumerate(leases):
+            fields = {"message_id": lease.message.message_id, **lease.log_fields}
             if str(index) in failed:
                 # Retried through visibility; if it never fits, the redrive policy parks it without our reason.
-                log.error("message.quarantine_failed", message_id=item.message.message_id, error=failed[str(index)])
-                undeliverable.append(item)
+                log.error("message.quarantine_failed", **fields, error=failed[str(index)])
+                undeliverable.append(lease)
             else:
-                log.error("message.quarantined", message_id=item.message.message_id, reason=item.outcome.reason)
-                delivered.append(item)
+                log.error("message.quarantined", **fields, reason=_reason(lease))
+                delivered.append(lease)
         return delivered, undeliverable
 
-    def _delete(self, chunk: list[_Pending]) -> None:
+    def _delete(self, chunk: list[Lease]) -> None:
         entries: list[DeleteMessageBatchRequestEntryTypeDef] = [
-            {"Id": str(index), "ReceiptHandle": item.message.receipt_handle} for index, item in enumerate(chunk)
+            {"Id": str(index), "ReceiptHandle": lease.receipt_handle} for index, lease in enumerate(chunk)
         ]
-        failed = self._call_batch(
-            partial(self._sqs.delete_message_batch, QueueUrl=self._queue_url, Entries=entries), len(chunk)
-        )
-        settled = []
-        for index, item in enumerate(chunk):
+        failed = _call_batch(lambda: self._sqs.delete_message_batch(QueueUrl=self._queue_url, Entries=entries), chunk)
+        now = self._in_flight.clock()
+        over: list[Lease] = []
+        for index, lease in enumerate(chunk):
             error = failed.get(str(index))
             if error is None:
-                settled.append(item.message)
-            elif error.get("Code") in _EXPIRED_HANDLE_CODES:
+                over.append(lease)
+            elif error.get("SenderFault") or error.get("Code") in _EXPIRED_HANDLE_CODES:
+                # Resending cannot help: the handle expired (someone may be running it again) or was refused.
                 log.warning(
                     "message.delete_failed",
-                    message_id=item.message.message_id,
+                    message_id=lease.message.message_id,
+                    **lease.log_fields,
                     code=error.get("Code"),
                     possible_duplicate=True,
                 )
-                settled.append(item.message)
-            elif item.attempts + 1 < _MAX_FLUSH_ATTEMPTS and error.get("Code") != "SenderFault":
-                item.attempts += 1
-                self._requeue(item)
+                over.append(lease)
+            elif now < self._delete_deadline(lease):
+                self._undeleted.append(lease)
             else:
                 log.error(
                     "message.delete_failed",
-                    message_id=item.message.message_id,
+                    message_id=lease.message.message_id,
+                    **lease.log_fields,
                     error=error,
                     will_be_redelivered=True,
                 )
-                settled.append(item.message)
-        self._in_flight.discard(settled)
+                over.append(lease)
+        self._in_flight.close(over)
 
-    def _change_visibility(self, changes: list[tuple[InboundMessage, int]], *, event: str, failure_event: str) -> None:
+    def _delete_deadline(self, lease: Lease) -> float:
+        """Keep trying until the delivery becomes visible again, and never for more than one visibility
+        timeout after the job finished (the heartbeat keeps extending an unsettled lease meanwhile)."""
+        finished = lease.finished_at if lease.finished_at is not None else self._in_flight.clock()
+        return min(lease.visible_again_at, finished + self._in_flight.visibility_timeout)
+
+    def _hand_back(self, changes: list[tuple[Lease, int]], *, event: str) -> None:
+        """Visibility changes that end a lease; under the heartbeat's lock, so no extension overtakes them."""
+        for start in range(0, len(changes), SQS_BATCH_LIMIT):
+            chunk = changes[start : start + SQS_BATCH_LIMIT]
+            with self._in_flight.visibility_lock:
+                self._in_flight.close(lease for lease, _ in chunk)
+                self._change_visibility(chunk, event=event)
+
+    def _change_visibility(self, changes: list[tuple[Lease, int]], *, event: str) -> None:
         entries: list[ChangeMessageVisibilityBatchRequestEntryTypeDef] = [
-            {"Id": str(index), "ReceiptHandle": message.receipt_handle, "VisibilityTimeout": seconds}
-            for index, (message, seconds) in enumerate(changes)
+            {"Id": str(index), "ReceiptHandle": lease.receipt_handle, "VisibilityTimeout": seconds}
+            for index, (lease, seconds) in enumerate(changes)
         ]
-        failed = self._call_batch(
-            partial(self._sqs.change_message_visibility_batch, QueueUrl=self._queue_url, Entries=entries),
-            len(changes),
+        leases = [lease for lease, _ in changes]
+        failed = _call_batch(
+            lambda: self._sqs.change_message_visibility_batch(QueueUrl=self._queue_url, Entries=entries), leases
         )
-        for index, (message, seconds) in enumerate(changes):
+        for index, (lease, seconds) in enumerate(changes):
+            fields = {"message_id": lease.message.message_id, **lease.log_fields}
             error = failed.get(str(index))
-            if error is None:
-                log.info(
-                    event,
-                    message_id=message.message_id,
-                    visible_in_seconds=seconds,
-                    receive_count=message.receive_count,
+            if error is not None:
+                failure = "message.release_failed" if event == "message.released" else "message.retry_failed"
+                log.warning(failure, **fields, error=error)
+            elif event == "message.retry_scheduled" and self._is_last_attempt(lease):
+                log.warning(
+                    "message.dead_letter_handoff",
+                    **fields,
+                    receive_count=lease.message.receive_count,
+                    max_receive_count=self._max_receive_count,
+                    reason=_reason(lease),
+                    detail="attempts exhausted: the queue's redrive policy moves it to the DLQ on its next receive",
                 )
             else:
-                log.warning(failure_event, message_id=message.message_id, error=error)
+                log.info(event, **fields, visible_in_seconds=seconds, receive_count=lease.message.receive_count)
 
-    @staticmethod
-    def _call_batch(call: Callable[[], Any], size: int) -> dict[str, dict[str, Any]]:
-        """Run a batch call and return its failed entries by Id; a failed call fails every entry."""
-        try:
-            response = call()
-        except (BotoCoreError, ClientError) as error:
-            code = error.response["Error"].get("Code", "") if isinstance(error, ClientError) else type(error).__name__
-            return {str(index): {"Code": code, "Message": str(error)} for index in range(size)}
-        return {entry["Id"]: dict(entry) for entry in response.get("Failed", [])}
+
+def _reason(lease: Lease) -> str:
+    return lease.outcome.reason if lease.outcome is not None else ""
+
+
+def _chunks(leases: list[Lease]) -> list[list[Lease]]:
+    return [leases[start : start + SQS_BATCH_LIMIT] for start in range(0, len(leases), SQS_BATCH_LIMIT)]
+
+
+def _call_batch(call: Callable[[], Any], leases: Sequence[Lease]) -> dict[str, dict[str, Any]]:
+    """Run a batch call and return its failed entries by Id; a failed call fails every entry, retriably."""
+    try:
+        response = call()
+    except (BotoCoreError, ClientError) as error:
+        code = error.response["Error"].get("Code", "") if isinstance(error, ClientError) else type(error).__name__
+        return {str(index): {"Code": code, "Message": str(error), "SenderFault": False} for index in range(len(leases))}
+    return {entry["Id"]: dict(entry) for entry in response.get("Failed", [])}

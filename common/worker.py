@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from common import side_channels
 from common.backoff import Backoff
 from common.consumer import Consumer
 from common.dispatch import Dispatcher
@@ -32,7 +34,7 @@ def build_consumer(
     queue_url: str,
     dlq_url: str,
     shutdown: Shutdown,
-    make_dispatcher: Callable[[Settler], Dispatcher],
+    make_dispatcher: Callable[[], Dispatcher],
 ) -> Consumer:
     in_flight = InFlight(settings.visibility_timeout_seconds)
     settler = Settler(
@@ -46,7 +48,7 @@ def build_consumer(
     return Consumer(
         sqs=sqs,
         queue_url=queue_url,
-        dispatcher=make_dispatcher(settler),
+        dispatcher=make_dispatcher(),
         settler=settler,
         in_flight=in_flight,
         shutdown=shutdown,
@@ -75,5 +77,23 @@ def run_service(service: str, make_consumer: ConsumerFactory) -> int:
         max_receive_count=settings.max_receive_count,
         shutdown_grace_seconds=settings.shutdown_grace_seconds,
     )
-    make_consumer(settings, shutdown).run()
-    return 0
+    try:
+        make_consumer(settings, shutdown).run()
+    finally:
+        _quiet_stdout_if_broken()
+    return shutdown.exit_status
+
+
+def _quiet_stdout_if_broken() -> None:
+    """A broken stdout must not turn a clean exit into Python's exit status 120 at its final flush."""
+    if side_channels.STDOUT.failures == 0:
+        return
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):
+            return

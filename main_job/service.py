@@ -31,5 +31,5 @@ def build(settings: Settings, shutdown: Shutdown, sqs: SQSClient | None = None) 
         queue_url=settings.trigger_queue_url,
         dlq_url=settings.trigger_dlq_url,
         shutdown=shutdown,
-        make_dispatcher=lambda settler: BatchDispatcher(handler, settler),
+        make_dispatcher=lambda: BatchDispatcher(handler),
     )

@@ -130,5 +130,7 @@ class TriggerHandler:
             return Outcome.done()
         reason = f"background message rejected: {failure.get('Code')}: {failure.get('Message')}"
         log.warning("background_job.enqueue_failed", **fields, reason=reason)
-        # A sender fault (too large, invalid characters) will fail the same way forever.
-        return Outcome.quarantine(reason) if failure.get("SenderFault") else Outcome.retry(reason)
+        # A sender fault (too large, invalid characters) will fail the same way forever. Anything else is
+        # the background queue failing: defer, so the worker holds this batch and stops receiving
+        # instead of burning the triggers' receive counts into their DLQ (common.dispatch).
+        return Outcome.quarantine(reason) if failure.get("SenderFault") else Outcome.defer(reason)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -9,15 +10,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from common.backoff import Backoff
+import pytest
+from structlog.testing import capture_logs
+
+from common import side_channels
 from common.consumer import Consumer
 from common.dispatch import PoolDispatcher
 from common.health import check
 from common.in_flight import InFlight
 from common.inbound import InboundMessage
 from common.names import BACKGROUND_JOB_SERVICE
-from common.settlement import Outcome, Settler
-from common.shutdown import Shutdown
+from common.settlement import Outcome
+from common.shutdown import Shutdown, install_signal_handlers
 from common.worker import build_consumer
 from tests.conftest import AwsFleet
 from tests.waiting import wait_until
@@ -48,7 +52,7 @@ def _consumer(
         queue_url=fleet.urls.background,
         dlq_url=fleet.urls.background_dlq,
         shutdown=shutdown,
-        make_dispatcher=lambda settler: PoolDispatcher(handler, settler, settings.concurrency),
+        make_dispatcher=lambda: PoolDispatcher(handler, settings.concurrency),
     )
 
 
@@ -157,23 +161,114 @@ def test_liveness_file_is_touched_while_the_loop_turns(aws_fleet: AwsFleet, tmp_
     assert healthy
 
 
-def test_drain_returns_work_it_never_started(aws_fleet: AwsFleet) -> None:
-    """A pool asked to drain lets the running job finish and hands back the queued ones for release."""
+def test_cancel_returns_work_it_never_started() -> None:
+    """A pool asked to stop hands back the queued leases for release and lets the running one finish."""
     handler = BlockingHandler()
-    settler = Settler(
-        sqs=aws_fleet.sqs,
-        queue_url=aws_fleet.urls.background,
-        dlq_url=aws_fleet.urls.background_dlq,
-        in_flight=InFlight(30),
-        backoff=Backoff(1, 1),
-        max_receive_count=3,
-    )
-    pool = PoolDispatcher(handler, settler, concurrency=1)
-    pool.dispatch([InboundMessage(f"id-{i}", f"rh-{i}", f"body-{i}", 1, 0) for i in range(3)])
+    in_flight = InFlight(30)
+    pool = PoolDispatcher(handler, concurrency=1)
+    pool.dispatch(in_flight.open([InboundMessage(f"id-{i}", f"rh-{i}", f"body-{i}", 1, 0) for i in range(3)]))
     wait_until(lambda: handler.started, timeout=5, what="the first job")
-    threading.Timer(0.5, handler.release.set).start()  # the running job finishes during the grace period
 
-    unstarted = pool.drain(grace_seconds=10)
+    unstarted = pool.cancel_unstarted()
+    handler.release.set()
 
+    assert pool.wait_until_idle(timeout=10)
     assert ["body-0"] == handler.started
-    assert ["body-1", "body-2"] == [message.body for message in unstarted]
+    assert ["body-1", "body-2"] == [lease.message.body for lease in unstarted]
+    assert [] == pool.abandon()
+
+
+def test_no_receive_starts_after_the_stop_request(aws_fleet: AwsFleet) -> None:
+    """A slot freeing after the signal does not start another long poll."""
+    shutdown = Shutdown()
+    receives_after_stop: list[int] = []
+
+    def stops_the_worker(_message: InboundMessage) -> Outcome:
+        shutdown.request("SIGTERM while the pool is full")
+        return Outcome.done()
+
+    def count(**_: Any) -> None:
+        if shutdown.is_requested():
+            receives_after_stop.append(1)
+
+    aws_fleet.sqs.meta.events.register("before-call.sqs.ReceiveMessage", count)
+    _send(aws_fleet, "only")
+    consumer = _consumer(aws_fleet, stops_the_worker, shutdown, concurrency=1)
+    thread = threading.Thread(target=consumer.run)
+    thread.start()
+    thread.join(timeout=30)
+
+    assert [] == receives_after_stop
+    assert (0, 0) == aws_fleet.depth(aws_fleet.urls.background)
+
+
+def test_the_grace_period_runs_from_the_stop_request() -> None:
+    """The drain deadline is the request's time plus the grace period, not the end of the long poll."""
+    shutdown = Shutdown()
+    shutdown.request("SIGTERM")
+
+    assert shutdown.requested_at is not None
+    assert shutdown.requested_at + 25.0 == shutdown.deadline(25.0)
+
+
+def test_a_job_that_overruns_the_grace_period_is_still_deleted(aws_fleet: AwsFleet) -> None:
+    """A job finishing after the drain gave up on it settles its own lease: deleted, not redelivered."""
+    handler, shutdown = BlockingHandler(), Shutdown()
+    _send(aws_fleet, "overrun")
+    consumer = _consumer(aws_fleet, handler, shutdown, concurrency=1, shutdown_grace_seconds=0.0)
+    thread = threading.Thread(target=consumer.run)
+    thread.start()
+    wait_until(lambda: handler.started, timeout=10, what="the job to start")
+    shutdown.request("SIGTERM")
+    thread.join(timeout=30)
+    handler.release.set()  # the job ends after the worker's loop has stopped
+
+    wait_until(lambda: aws_fleet.depth(aws_fleet.urls.background) == (0, 0), timeout=20, what="the late delete")
+
+
+def test_a_job_ended_by_system_exit_is_retried_not_extended_forever(aws_fleet: AwsFleet) -> None:
+    """A BaseException escaping a job (a library's sys.exit()) still settles its delivery as a retry."""
+    shutdown = Shutdown()
+
+    def exits(_message: InboundMessage) -> Outcome:
+        raise SystemExit(3)
+
+    _send(aws_fleet, "exits")
+    with running(_consumer(aws_fleet, exits, shutdown), shutdown), capture_logs() as logs:
+        wait_until(lambda: any(e["event"] == "message.retry_scheduled" for e in logs), timeout=20, what="the retry")
+
+    [retry, *_] = [e for e in logs if e["event"] == "message.retry_scheduled"]
+    assert retry["visible_in_seconds"] > 0
+
+
+def test_the_signal_handler_only_records_the_request() -> None:
+    """SIGTERM sets the event and logs nothing: a log write it interrupted could otherwise deadlock."""
+    shutdown = Shutdown()
+    previous = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    try:
+        install_signal_handlers(shutdown)
+        with capture_logs() as logs:
+            signal.raise_signal(signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGTERM, previous[0])
+        signal.signal(signal.SIGINT, previous[1])
+
+    assert shutdown.is_requested()
+    assert [] == logs
+
+
+def test_a_worker_that_cannot_log_for_a_minute_settles_and_exits_75(
+    aws_fleet: AwsFleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """stdout failing for LOG_OUTAGE_EXIT_SECONDS stops the worker in order, with EX_TEMPFAIL."""
+    monkeypatch.setattr(
+        side_channels.STDOUT, "_failing_since", time.monotonic() - side_channels.LOG_OUTAGE_EXIT_SECONDS
+    )
+    shutdown = Shutdown()
+    consumer = _consumer(aws_fleet, BlockingHandler(), shutdown)
+    thread = threading.Thread(target=consumer.run)
+    thread.start()
+    thread.join(timeout=30)
+
+    assert not thread.is_alive()
+    assert side_channels.EXIT_LOGS_UNWRITABLE == shutdown.exit_status

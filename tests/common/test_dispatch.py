@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import random
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from common.backoff import Backoff
 from common.dispatch import PoolDispatcher
 from common.in_flight import InFlight
 from common.inbound import InboundMessage
-from common.settlement import Outcome, Settler
-from tests.conftest import MAX_RECEIVE_COUNT, AwsFleet
+from common.settlement import Outcome
+from tests.conftest import AwsFleet
 from tests.waiting import wait_until
 
 #: Long enough that only the batch filling up, never the window running out, can end the wait.
@@ -44,24 +42,16 @@ def pool(fleet: AwsFleet, jobs: HeldJobs, window: float, bodies: list[str]) -> I
     for body in bodies:
         fleet.sqs.send_message(QueueUrl=fleet.urls.background, MessageBody=body)
     messages = [InboundMessage.from_sqs(raw) for raw in fleet.receive_all(fleet.urls.background)]
-    settler = Settler(
-        sqs=fleet.sqs,
-        queue_url=fleet.urls.background,
-        dlq_url=fleet.urls.background_dlq,
-        in_flight=InFlight(30),
-        backoff=Backoff(base_seconds=20, max_seconds=60, rng=random.Random(3)),
-        max_receive_count=MAX_RECEIVE_COUNT,
-    )
-    settler.start()
-    dispatcher = PoolDispatcher(jobs, settler, concurrency=2, batch_window_seconds=window)
-    dispatcher.dispatch(messages)
+    dispatcher = PoolDispatcher(jobs, concurrency=2, batch_window_seconds=window)
+    dispatcher.dispatch(InFlight(30).open(messages))
     try:
         yield dispatcher
     finally:
         for body in bodies:
             jobs.finish(body)
-        dispatcher.drain(grace_seconds=30)
-        settler.close()
+        dispatcher.cancel_unstarted()
+        dispatcher.wait_until_idle(timeout=30)
+        dispatcher.abandon()
 
 
 def test_an_idle_pool_receives_without_waiting_for_the_window(aws_fleet: AwsFleet) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 from structlog.testing import capture_logs
 
 from common.dispatch import BatchDispatcher
+from common.in_flight import InFlight
 from common.inbound import InboundMessage
 from common.job_ids import job_id_for_message
 from common.messages import DEFAULT_JOB_TYPE
@@ -114,14 +115,43 @@ def test_malformed_trigger_is_quarantined_and_does_not_hold_up_its_batch(aws_fle
     assert 2 == len(_background_messages(aws_fleet))
 
 
-def test_enqueue_failure_retries_the_trigger_instead_of_deleting_it(aws_fleet: AwsFleet) -> None:
-    """If the background queue is unreachable, the trigger stays on its queue for a later retry."""
+def test_enqueue_failure_defers_the_trigger_instead_of_deleting_it(aws_fleet: AwsFleet) -> None:
+    """If the background queue is unreachable, the trigger is kept (deferred) for another try, not deleted."""
     [trigger] = _receive_triggers(aws_fleet, {"trigger": "t"})
     FaultInjector(aws_fleet.sqs).fail("SendMessageBatch", "down")
 
     outcomes = _handler(aws_fleet)([trigger])
 
-    assert Verdict.RETRY == outcomes[trigger.message_id].verdict
+    assert Verdict.DEFER == outcomes[trigger.message_id].verdict
+
+
+def test_main_job_stops_receiving_while_enqueues_fail_so_no_trigger_is_dead_lettered(aws_fleet: AwsFleet) -> None:
+    """While SendMessageBatch keeps failing the worker holds its batch: one receive, no DLQ, then success."""
+    faults = FaultInjector(aws_fleet.sqs)
+    faults.fail("SendMessageBatch", "unavailable")
+    shutdown = Shutdown()
+    consumer = service.build(aws_fleet.settings(MAIN_JOB_SERVICE, receive_wait_seconds=1), shutdown, sqs=aws_fleet.sqs)
+    aws_fleet.sqs.send_message(QueueUrl=aws_fleet.urls.trigger, MessageBody='{"trigger":"during-outage"}')
+    received: list[str] = []
+    aws_fleet.sqs.meta.events.register(
+        "after-call.sqs.ReceiveMessage",
+        lambda parsed, **_: received.extend(m["MessageId"] for m in parsed.get("Messages", [])),
+    )
+    thread = threading.Thread(target=consumer.run)
+    thread.start()
+    try:
+        # MAX_RECEIVE_COUNT (3) failed SendMessageBatch calls of 4 attempts each: retried through
+        # visibility, the trigger would have been received three times and be on its way to the DLQ.
+        wait_until(lambda: faults.injected.get("SendMessageBatch", 0) >= 4 * 4, timeout=60, what="failed enqueues")
+        faults.clear()
+        wait_until(lambda: aws_fleet.depth(aws_fleet.urls.trigger) == (0, 0), timeout=60, what="the trigger settled")
+    finally:
+        shutdown.request("test finished")
+        thread.join(timeout=20)
+
+    assert 1 == len(received)
+    assert [] == aws_fleet.receive_all(aws_fleet.urls.trigger_dlq)
+    assert 1 == len(_background_messages(aws_fleet))
 
 
 def test_redelivered_trigger_keeps_its_job_id_and_is_logged_as_duplicate(aws_fleet: AwsFleet) -> None:
@@ -164,18 +194,17 @@ def test_main_job_worker_quarantines_bad_triggers_and_completes_good_ones(aws_fl
     assert 2 == len(_background_messages(aws_fleet))
 
 
-def test_batch_dispatcher_retries_every_message_if_the_handler_crashes(aws_fleet: AwsFleet) -> None:
+def test_batch_dispatcher_retries_every_message_if_the_handler_crashes() -> None:
     """A bug in batch handling costs a retry of the batch, never a lost trigger."""
-    settled: list[tuple[str, Outcome]] = []
-
-    class Recorder:
-        def settle(self, message: InboundMessage, outcome: Outcome) -> None:
-            settled.append((message.body, outcome))
 
     def broken(_messages: Any) -> dict[str, Outcome]:
         raise RuntimeError("bug")
 
-    messages = [InboundMessage("m1", "r1", "one", 1, 0), InboundMessage("m2", "r2", "two", 1, 0)]
-    BatchDispatcher(broken, Recorder()).dispatch(messages)  # type: ignore[arg-type]
+    in_flight = InFlight(30)
+    leases = in_flight.open([InboundMessage("m1", "r1", "one", 1, 0), InboundMessage("m2", "r2", "two", 1, 0)])
+    BatchDispatcher(broken).dispatch(leases)
 
-    assert [("one", Verdict.RETRY), ("two", Verdict.RETRY)] == [(body, o.verdict) for body, o in settled]
+    settled = [
+        (lease.message.body, lease.outcome.verdict if lease.outcome else None) for lease in in_flight.take_finished()
+    ]
+    assert [("one", Verdict.RETRY), ("two", Verdict.RETRY)] == settled

@@ -19,7 +19,7 @@ def test_poison_job_backs_off_lands_in_the_dlq_and_its_stream_records_every_atte
         wait_until(lambda: fleet.depth("background_dlq")[0] == 1, timeout=90, interval=0.5, what="the DLQ")
         [job_id] = job_ids_by_message(fleet.main_job_log())[trigger_id]
         wait_until(
-            lambda: len(events_named(fleet.background_log(), "message.retry_scheduled")) == MAX_RECEIVE_COUNT,
+            lambda: events_named(fleet.background_log(), "message.dead_letter_handoff"),
             timeout=15,
             what="every retry line shipped",
         )
@@ -32,6 +32,7 @@ def test_poison_job_backs_off_lands_in_the_dlq_and_its_stream_records_every_atte
     message_ids = {line["message_id"] for line in failed}
     retries = [line for line in events_named(log, "message.retry_scheduled") if line["message_id"] in message_ids]
     delays = [line["visible_in_seconds"] for line in retries]
+    handoffs = [line for line in events_named(log, "message.dead_letter_handoff") if line["message_id"] in message_ids]
     stream_failures = [e for e in stream if e["message"] == "job.failed"]
     record(
         "poison",
@@ -45,11 +46,13 @@ def test_poison_job_backs_off_lands_in_the_dlq_and_its_stream_records_every_atte
     assert [1, 2, 3, 4] == [e["attempt"] for e in stream if e["message"] == "job.started"]
     assert [True, True, True, False] == [e["will_retry"] for e in stream_failures]
     assert {"DiagnosticFailure"} == {e["error_type"] for e in stream_failures}
-    assert [1, 2, 3, 4] == [line["receive_count"] for line in retries]
+    assert [1, 2, 3] == [line["receive_count"] for line in retries]
+    assert {job_id} == {line["job_id"] for line in retries}
     # Equal jitter on base 2 s: attempt n waits between 2^n/2 and 2^n seconds, so the delays grow.
-    assert delays[:3] == sorted(delays[:3])
+    assert delays == sorted(delays)
     assert delays[2] > delays[0]
-    assert 0 == delays[3]  # the last attempt goes straight back, for the redrive policy to move it
+    # The last attempt goes straight back for the redrive policy, and says so.
+    assert [(4, job_id)] == [(line["receive_count"], line["job_id"]) for line in handoffs]
     assert message_ids == {parked["MessageId"]}
     assert job_id == json.loads(parked["Body"])["jobId"]
     assert (0, 0) == source_depth

@@ -126,7 +126,8 @@ def test_sigterm_finishes_running_jobs_releases_unstarted_ones_and_exits_zero() 
             wait_until(lambda: fleet.depth("background") == (0, 2), timeout=30, what="both jobs to start")
             first.terminate()
             wait_until(lambda: first.events("worker.shutdown_requested"), timeout=10, what="the signal to land")
-            # The worker is in a long poll for its two free slots: these arrive in it, after the signal.
+            # Sent after the signal: a poll already in flight may return them (they are released at once),
+            # and no poll starts after the signal (they stay on the queue); either way they stay visible.
             unstarted = _send_jobs(fleet, ["unstarted-1", "unstarted-2"], seconds=0)
             exit_code = first.wait(timeout=60)
             depth_at_exit = fleet.depth("background")
@@ -159,8 +160,8 @@ def test_sigterm_finishes_running_jobs_releases_unstarted_ones_and_exits_zero() 
         duplicates=sum(first_runs.values()) + sum(second_runs.values()) - 4,
     )
     assert 0 == exit_code
-    assert set(unstarted) == {e["message_id"] for e in released}
-    assert {0} == {e["visible_in_seconds"] for e in released}
+    assert {e["message_id"] for e in released} <= set(unstarted)
+    assert {e["visible_in_seconds"] for e in released} <= {0}
     assert {job_id: 1 for job_id in running.values()} == dict(first_runs)
     assert (2, 0) == depth_at_exit
     assert {job_id: 1 for job_id in unstarted.values()} == dict(second_runs)
