@@ -43,7 +43,9 @@ def run_all(plan_scenarios: list[Scenario], *, verbose: bool = True) -> list[Sce
                 else run_scenario(emulator, scenario)
             )
             results.append(result)
-            if verbose:
+            if verbose and result.error:
+                print(f"[bench] {scenario.label} could not run: {result.error}", file=sys.stderr, flush=True)
+            elif verbose:
                 print(
                     f"[bench] {scenario.label}: {result.jobs_per_second:.1f} jobs/s, "
                     f"{result.requests_per_job:.2f} requests/job ({time.monotonic() - started:.0f}s)",

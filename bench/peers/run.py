@@ -197,7 +197,7 @@ def run_peer_scenario(emulator: Emulator, scenario: Scenario, work_dir: Path | N
         return _measure(
             emulator, scenario, peer, process, url=url, counts_dir=counts_dir, effects=Path(env[EFFECTS_FILE_ENV])
         )
-    except (PeerFailed, TimeoutError) as failure:
+    except (PeerFailed, TimeoutError, ImportError) as failure:  # a peer not installed cannot encode its jobs
         return failed(scenario, f"{failure}; last output: {process.last_words()}")
     finally:
         process.stop()
