@@ -61,6 +61,8 @@ class ScenarioResult:
     #: From the jobs' side effects (peer table): jobs never run, and jobs run more than once.
     lost: int = 0
     run_twice: int = 0
+    #: Messages still received-but-undeleted 30 s after every job ran (a peer whose deletes went missing).
+    undeleted: int = 0
     #: Whether the fleet had JOB_LEDGER_TABLE set.
     ledger_table_used: bool = False
     #: Why the scenario could not run (a peer that fails against the emulator); its figures are NaN.

@@ -113,6 +113,7 @@ def _peers(summary: dict[str, Any], versions: dict[str, str]) -> list[str]:
             _fmt(row["peak_rss_mb"], 0),
             str(row["lost"]),
             str(row["run_twice"]),
+            str(row["undeleted"]),
         ]
         for row in summary.get("peers", [])
     ]
@@ -133,6 +134,7 @@ def _peers(summary: dict[str, Any], versions: dict[str, str]) -> list[str]:
         "peak RSS MB",
         "lost",
         "run twice",
+        "left undeleted",
     ]
     installed = ", ".join(f"{name} {version}" for name, version in versions.items())
     return [

@@ -117,6 +117,7 @@ def _peer_row(result: ScenarioResult, by: dict[str, ScenarioResult]) -> dict[str
         "processes": sum(result.threads_at_end.values()),
         "lost": result.lost,
         "run_twice": result.run_twice,
+        "undeleted": result.undeleted,
         "error": result.error,
     }
 

@@ -242,7 +242,7 @@ def _measure(
     )
     if process.process.poll() is not None:
         raise PeerFailed(f"{scenario.pipeline} exited with status {process.process.returncode} while jobs ran")
-    wait_for(lambda: emulator.queue_empty(url), 60, f"{scenario.label}: every message deleted")
+    undeleted = _wait_deleted(emulator, url)
     wall = time.monotonic() - started
     time.sleep(0.6)  # let every process publish its final counts (every 0.25 s)
     after = process.usage()
@@ -273,10 +273,23 @@ def _measure(
         stdout_bytes_per_job=0.0,
         stdout_lines_per_job=0.0,
         job_stream_bytes=0.0,
+        undeleted=undeleted,
         lost=outcome.lost,
         run_twice=outcome.run_twice,
         ledger_table_used=scenario.ledger,
     )
+
+
+def _wait_deleted(emulator: Emulator, url: str) -> int:
+    """0 once the queue is empty; else, after 30 s, how many messages every job's run left undeleted."""
+    try:
+        wait_for(lambda: emulator.queue_empty(url), 30, "every message deleted")
+    except TimeoutError:
+        attributes = emulator.sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        )["Attributes"]
+        return sum(int(value) for value in attributes.values())
+    return 0
 
 
 def failed(scenario: Scenario, reason: str) -> ScenarioResult:
