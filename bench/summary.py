@@ -169,7 +169,7 @@ def headline(results: Sequence[ScenarioResult]) -> dict[str, Any]:
     by = _by_label(results)
     noop, io = by["fleet-noop"], by["fleet-io"]
     return {
-        "requests_per_job": {label: by[label].requests_per_job for label in by if label.startswith("fleet-")},
+        "requests_per_job": {label: r.requests_per_job for label, r in by.items() if r.pipeline == "fleet"},
         "requests_target": TARGET_REQUESTS_PER_JOB,
         "noop_vs_naive": _ratio(noop.jobs_per_second, by["naive-noop"].jobs_per_second),
         "io_vs_naive": _ratio(io.jobs_per_second, by["naive-io"].jobs_per_second),
