@@ -53,11 +53,9 @@ def test_a_tiny_run_counts_every_pipeline_and_writes_json_markdown_and_plot(tmp_
     assert "## Headline" in summary_path.read_text()
     assert "## Side by side with the peers" in summary_path.read_text()
     peers = {row["peer"]: row for row in document["summary"]["peers"]}
-    assert (0, 0, None) == (
-        peers["sqs-workers"]["lost"],
-        peers["sqs-workers"]["run_twice"],
-        peers["sqs-workers"]["error"],
-    )
+    # Run twice is measured, not asserted: moto's receives are not atomic across processes (issue 21).
+    assert (0, None) == (peers["sqs-workers"]["lost"], peers["sqs-workers"]["error"])
+    assert "run_twice" in peers["sqs-workers"]
     assert peers["sqs-workers"]["sqs_requests_per_job"] > 0
     assert set(results["sqs-workers-io-200ms"].requests_by_operation) <= SQS_API  # no log calls: only the fleet
     assert 0 == peers["fleet-bg"]["lost"]
