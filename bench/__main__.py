@@ -7,6 +7,8 @@ only meaningful when both sides ran under the same conditions.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import importlib.metadata
 import os
 import platform
 import sys
@@ -16,6 +18,8 @@ from pathlib import Path
 
 from bench.emulator import Emulator
 from bench.harness import ScenarioResult, run_scenario
+from bench.peers.adapters import PEERS
+from bench.peers.run import run_peer_scenario
 from bench.plot import write_plot
 from bench.report import markdown, write_json
 from bench.summary import headline
@@ -33,9 +37,15 @@ def run_all(plan_scenarios: list[Scenario], *, verbose: bool = True) -> list[Sce
     with Emulator() as emulator:
         for scenario in plan_scenarios:
             started = time.monotonic()
-            result = run_scenario(emulator, scenario)
+            result = (
+                run_peer_scenario(emulator, scenario)
+                if scenario.pipeline in PEERS
+                else run_scenario(emulator, scenario)
+            )
             results.append(result)
-            if verbose:
+            if verbose and result.error:
+                print(f"[bench] {scenario.label} could not run: {result.error}", file=sys.stderr, flush=True)
+            elif verbose:
                 print(
                     f"[bench] {scenario.label}: {result.jobs_per_second:.1f} jobs/s, "
                     f"{result.requests_per_job:.2f} requests/job ({time.monotonic() - started:.0f}s)",
@@ -45,15 +55,32 @@ def run_all(plan_scenarios: list[Scenario], *, verbose: bool = True) -> list[Sce
     return results
 
 
-def write_results(out: Path, *, quick: bool, results: list[ScenarioResult]) -> Path:
+def peer_versions() -> dict[str, str]:
+    """The installed version of every peer distribution, or why it is missing."""
+    versions = {}
+    for name in sorted({d for peer in PEERS.values() for d in peer.distributions}):
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed (pip install -e '.[bench]')"
+    return versions
+
+
+def with_ledger(plan_scenarios: list[Scenario]) -> list[Scenario]:
+    """``--ledger``: every fleet scenario runs with JOB_LEDGER_TABLE set (the peers have no ledger)."""
+    return [dataclasses.replace(s, ledger=True) if s.pipeline in ("fleet", "fleet-bg") else s for s in plan_scenarios]
+
+
+def write_results(out: Path, *, quick: bool, results: list[ScenarioResult], ledger: bool = False) -> Path:
     """Write ``<date>.json``, ``<date>.md`` and ``<date>.png`` into ``out``; return the Markdown path."""
     out.mkdir(parents=True, exist_ok=True)
     stem = datetime.now(UTC).strftime("%Y-%m-%d") + ("-quick" if quick else "")
     meta = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "mode": "quick" if quick else "full",
-        "command": ".venv/bin/python -m bench" + (" --quick" if quick else ""),
+        "command": ".venv/bin/python -m bench" + (" --quick" if quick else "") + (" --ledger" if ledger else ""),
         "machine": _machine(),
+        "peer_versions": peer_versions(),
         "plot": f"{stem}.png",
     }
     summary = headline(results)
@@ -68,9 +95,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="fewer jobs and no 10,000-job leak check (a few minutes)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="directory for <date>.json, .md and .png")
+    parser.add_argument(
+        "--ledger", action="store_true", help="run every fleet scenario with the job ledger table (JOB_LEDGER_TABLE)"
+    )
     args = parser.parse_args(argv)
-    results = run_all(scenarios(QUICK if args.quick else FULL))
-    print(write_results(args.out, quick=args.quick, results=results).read_text())
+    plan = scenarios(QUICK if args.quick else FULL)
+    results = run_all(with_ledger(plan) if args.ledger else plan)
+    print(write_results(args.out, quick=args.quick, results=results, ledger=args.ledger).read_text())
     return 0
 
 

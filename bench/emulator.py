@@ -14,12 +14,13 @@ import sys
 import time
 import urllib.request
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import boto3
 import psutil
 from botocore.config import Config
 
+from common import ledger_schema as ledger
 from common.local.provision import QueueUrls, provision
 from common.names import FleetNames
 
@@ -57,6 +58,29 @@ def _listening(port: int) -> bool:
         return probe.connect_ex((HOST, port)) == 0
 
 
+def ledger_table_definition(table: str) -> dict[str, Any]:
+    """CreateTable arguments for the ledger contract (common/ledger_schema.py): on-demand, status index, ALL."""
+    return {
+        "TableName": table,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [
+            {"AttributeName": name, "AttributeType": "S"}
+            for name in (ledger.ATTR_JOB_ID, ledger.ATTR_STATUS, ledger.ATTR_UPDATED_AT)
+        ],
+        "KeySchema": [{"AttributeName": ledger.ATTR_JOB_ID, "KeyType": "HASH"}],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": ledger.STATUS_INDEX,
+                "KeySchema": [
+                    {"AttributeName": ledger.ATTR_STATUS, "KeyType": "HASH"},
+                    {"AttributeName": ledger.ATTR_UPDATED_AT, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    }
+
+
 class Emulator:
     """moto server as a child process; use as a context manager."""
 
@@ -73,6 +97,8 @@ class Emulator:
         )
         self.sqs: SQSClient = session.client("sqs", endpoint_url=self.endpoint, config=config)
         self.logs: CloudWatchLogsClient = session.client("logs", endpoint_url=self.endpoint, config=config)
+        # Typed loosely: the job ledger is the only DynamoDB the bench touches, and only to create it.
+        self.dynamodb: Any = session.client("dynamodb", endpoint_url=self.endpoint, config=config)
 
     def __enter__(self) -> Emulator:
         self.process = subprocess.Popen(
@@ -91,6 +117,7 @@ class Emulator:
     def __exit__(self, *_exc: object) -> None:
         self.sqs.close()
         self.logs.close()
+        self.dynamodb.close()
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=10)
@@ -133,6 +160,22 @@ class Emulator:
             max_receive_count=MAX_RECEIVE_COUNT,
         )
         return Resources(names=names, urls=urls)
+
+    def ensure_ledger_table(self, names: FleetNames) -> str:
+        """The job ledger table, as tf/dynamodb.tf declares it, unless provisioning already made it.
+
+        ``common.local.provision`` is to create it for the local fleet; until it does (and in case it
+        does so only when asked), the bench creates it from the same contract constants.
+        """
+        table = names.job_ledger_table
+        existing = self.dynamodb.list_tables()["TableNames"]
+        if table not in existing:
+            self.dynamodb.create_table(**ledger_table_definition(table))
+            self.dynamodb.update_time_to_live(
+                TableName=table,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": ledger.ATTR_EXPIRES_AT},
+            )
+        return table
 
     def _reset(self) -> None:
         # The URL is always http://127.0.0.1:<port> of the server this object started.

@@ -58,10 +58,21 @@ class ScenarioResult:
     stdout_lines_per_job: float
     job_stream_bytes: float
     samples: list[Sample] = field(default_factory=list)
+    #: From the jobs' side effects (peer table): jobs never run, and jobs run more than once.
+    lost: int = 0
+    run_twice: int = 0
+    #: Messages still received-but-undeleted 30 s after every job ran (a peer whose deletes went missing).
+    undeleted: int = 0
+    #: Whether the fleet had JOB_LEDGER_TABLE set.
+    ledger_table_used: bool = False
+    #: Why the scenario could not run (a peer that fails against the emulator); its figures are NaN.
+    error: str | None = None
 
 
 def worker_env(emulator: Emulator, resources: Resources, scenario: Scenario) -> dict[str, str]:
+    """The fleet's environment for one scenario; JOB_LEDGER_TABLE only when the scenario asks for the ledger."""
     urls = resources.urls
+    ledger = {env_names.ENV_JOB_LEDGER_TABLE: emulator.ensure_ledger_table(resources.names)} if scenario.ledger else {}
     return {
         "PATH": "/usr/bin:/bin",
         **emulator.client_env(),
@@ -75,6 +86,7 @@ def worker_env(emulator: Emulator, resources: Resources, scenario: Scenario) -> 
         env_names.ENV_VISIBILITY_TIMEOUT_SECONDS: str(VISIBILITY_TIMEOUT),
         env_names.ENV_MAX_RECEIVE_COUNT: str(MAX_RECEIVE_COUNT),
         env_names.ENV_HEARTBEAT_FILE: "/dev/null",
+        **ledger,
         **scenario.env,
     }
 
@@ -228,6 +240,7 @@ def _measure(
         stdout_lines_per_job=round(sum(lines for _, lines in stdout) / scenario.jobs, 2),
         job_stream_bytes=round(emulator.job_stream_bytes(resources.names.background_job_log_group), 1),
         samples=sampler.samples,
+        ledger_table_used=scenario.ledger,
     )
 
 

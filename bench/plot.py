@@ -13,7 +13,8 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 
 from bench.harness import ScenarioResult
-from bench.workloads import SCALING_CONCURRENCY
+from bench.summary import limit
+from bench.workloads import PEER_PIPELINES, SCALING_CONCURRENCY
 
 #: Bars per job kind: (tick label, scenario label pattern, colour); a bar is drawn only if it ran.
 BARS: Final = (
@@ -57,6 +58,24 @@ def _scaling(axes: Axes, results: Sequence[ScenarioResult]) -> None:
         axes.legend(fontsize=7)
 
 
+def _against_limit(axes: Axes, by: dict[str, ScenarioResult]) -> None:
+    """Share of the limit, fleet and peers side by side: 10 slots / 200 ms for the I/O job, a ceiling for the no-op."""
+    names = ["fleet", *PEER_PIPELINES]
+    for offset, (workload, colour) in enumerate((("noop", "#1f77b4"), ("io-200ms", "#ff7f0e"))):
+        shares = []
+        for name in names:
+            result = by.get(f"{name}-{workload}") or by.get(f"{name}-{workload.replace('-200ms', '')}")
+            bound = limit(result, by)[0] if result else float("nan")
+            shares.append(result.jobs_per_second / bound if result and bound else float("nan"))
+        positions = [n + 0.4 * offset for n in range(len(names))]
+        bars = axes.bar(positions, shares, width=0.4, color=colour, label=workload)
+        axes.bar_label(bars, fmt="%.2f", fontsize=6)
+    axes.axhline(1.0, color="#888888", linewidth=0.8, linestyle="--")
+    axes.set_xticks([n + 0.2 for n in range(len(names))], names, fontsize=6, rotation=20)
+    axes.set_title("share of the limit (1.0 = limit), concurrency 10", fontsize=9)
+    axes.legend(fontsize=7)
+
+
 def _leak(axes: Axes, result: ScenarioResult) -> None:
     jobs = [sample.jobs for sample in result.samples]
     axes.plot(jobs, [sample.rss_mb for sample in result.samples], color="#1f77b4", label="RSS MB")
@@ -71,11 +90,13 @@ def _leak(axes: Axes, result: ScenarioResult) -> None:
 def write_plot(path: Path, results: Sequence[ScenarioResult]) -> None:
     by = {result.label: result for result in results}
     leak = by.get("leak-noop")
-    figure, panels = plt.subplots(1, 3 if leak else 2, figsize=(12 if leak else 8, 3.2), dpi=80)
+    count = 4 if leak else 3
+    figure, panels = plt.subplots(1, count, figsize=(4 * count, 3.4), dpi=80)
     _throughput(panels[0], {label.replace("-io-200ms", "-io"): r for label, r in by.items()})
     _scaling(panels[1], results)
+    _against_limit(panels[2], by)
     if leak:
-        _leak(panels[2], leak)
+        _leak(panels[3], leak)
     for axes in panels:
         axes.tick_params(labelsize=7)
     figure.tight_layout()

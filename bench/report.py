@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from bench.harness import ScenarioResult
+from bench.peers.adapters import PEERS
 
 #: The by-operation table: each pipeline saturated, the batch window off, and light load.
 BY_OPERATION_SCENARIOS: Final = frozenset(
@@ -45,7 +46,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 def _scenario_rows(results: Sequence[ScenarioResult]) -> list[list[str]]:
     rows = []
     for r in results:
-        if r.label.startswith(("scaling-", "leak-")):
+        if r.label.startswith(("scaling-", "leak-")) or r.pipeline in PEERS:
             continue
         load = f"{r.rate:g}/s" if r.rate else "saturated"
         rows.append(
@@ -81,13 +82,70 @@ def _operations(results: Sequence[ScenarioResult]) -> list[str]:
     return _table(["scenario", *names, "total"], rows)
 
 
-def _scaling(results: Sequence[ScenarioResult]) -> list[str]:
+def _scaling(results: Sequence[ScenarioResult], summary: dict[str, Any]) -> list[str]:
+    limits = {row["label"]: row for row in summary.get("scaling", [])}
     rows = [
-        [r.workload, str(r.concurrency), _fmt(r.jobs_per_second), _fmt(r.requests_per_job, 2)]
+        [
+            r.workload,
+            str(r.concurrency),
+            _fmt(r.jobs_per_second),
+            f"{_fmt(limits[r.label]['limit_jobs_per_second'])} ({limits[r.label]['limit']})",
+            _fmt(limits[r.label]["share_of_limit"], 2),
+            _fmt(r.requests_per_job, 2),
+        ]
         for r in results
-        if r.label.startswith("scaling-")
+        if r.label in limits
     ]
-    return _table(["job", "WORKER_CONCURRENCY", "jobs/s", "requests/job"], rows)
+    return _table(["job", "WORKER_CONCURRENCY", "jobs/s", "limit jobs/s", "share of limit", "requests/job"], rows)
+
+
+def _peers(summary: dict[str, Any], versions: dict[str, str]) -> list[str]:
+    rows = [
+        [
+            row["peer"],
+            row["job"],
+            _fmt(row["jobs_per_second"]),
+            f"{_fmt(row['limit_jobs_per_second'])} ({row['limit']})",
+            _fmt(row["share_of_limit"], 2),
+            _fmt(row["sqs_requests_per_job"], 3),
+            _fmt(row["aws_requests_per_job"], 3),
+            _fmt(row["cpu_ms_per_job"], 2),
+            _fmt(row["peak_rss_mb"], 0),
+            str(row["lost"]),
+            str(row["run_twice"]),
+            str(row["undeleted"]),
+        ]
+        for row in summary.get("peers", [])
+    ]
+    failures = [
+        f"- **{row['peer']} ({row['job']}) could not run**: {row['error']}"
+        for row in summary.get("peers", [])
+        if row["error"]
+    ]
+    header = [
+        "peer",
+        "job",
+        "jobs/s",
+        "limit jobs/s",
+        "share of limit",
+        "SQS req/job",
+        "AWS req/job",
+        "CPU ms/job",
+        "peak RSS MB",
+        "lost",
+        "run twice",
+        "left undeleted",
+    ]
+    installed = ", ".join(f"{name} {version}" for name, version in versions.items())
+    return [
+        f"Installed: {installed}. Each peer consumes a queue the bench fills, at concurrency 10; `fleet-bg` is the",
+        "fleet's background worker alone on the same kind of queue. AWS requests include the fleet's per-job",
+        "CreateLogStream and PutLogEvents, which the peers do not make. CPU and peak RSS cover every process of",
+        "the peer (RSS summed over processes). Lost and run twice are counted from each job's side effect.",
+        "",
+        *_table(header, rows),
+        *(["", *failures] if failures else []),
+    ]
 
 
 def markdown(meta: dict[str, Any], results: Sequence[ScenarioResult], summary: dict[str, Any]) -> str:
@@ -116,6 +174,14 @@ def markdown(meta: dict[str, Any], results: Sequence[ScenarioResult], summary: d
             f"{window['requests_per_job_without']:.2f} with BATCH_WINDOW_SECONDS=0, at "
             f"{_fmt(window['throughput_vs_without'], 2)}x its throughput"
         )
+    for kind, ledger in summary.get("ledger", {}).items():
+        lines.append(
+            f"- Job ledger, {kind}: {ledger['requests_per_job']:.2f} requests/job with JOB_LEDGER_TABLE against "
+            f"{ledger['requests_per_job_without']:.2f} without ({ledger['dynamodb_requests_per_job']:.2f} DynamoDB), "
+            f"at {_fmt(ledger['throughput_vs_without'], 2)}x its throughput"
+        )
+    if "io_share_of_limit" in summary:
+        lines.append(f"- 200 ms I/O job: {_fmt(summary['io_share_of_limit'], 2)} of the 50 jobs/s limit (10 slots)")
     leak = summary.get("leak_check")
     if leak:
         lines.append(
@@ -140,7 +206,11 @@ def markdown(meta: dict[str, Any], results: Sequence[ScenarioResult], summary: d
         "",
         "## Scaling with WORKER_CONCURRENCY",
         "",
-        *_scaling(results),
+        *_scaling(results, summary),
+        "",
+        "## Side by side with the peers",
+        "",
+        *_peers(summary, meta.get("peer_versions", {})),
         "",
         f"![throughput, scaling and leak check]({meta['plot']})",
         "",

@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any, Final
 
-from bench.cost import PRICES, TASK_VCPU, cost_per_million
+from bench.cost import PRICES, SQS_OPERATIONS, TASK_VCPU, cost_per_million
 from bench.harness import ScenarioResult
-from bench.workloads import DEFAULT_CONCURRENCY
+from bench.peers.adapters import PEERS
+from bench.workloads import DEFAULT_CONCURRENCY, PEER_PIPELINES
 
 TARGET_REQUESTS_PER_JOB: Final = 2.6
 TARGET_IO_SPEEDUP: Final = 5.0
@@ -83,12 +84,92 @@ def _batch_window(by: dict[str, ScenarioResult]) -> dict[str, dict[str, float]]:
     return figures
 
 
+#: Every SQS call a peer makes while it runs, billed like the rest (sqs-workers looks its queue up per batch).
+SQS_API: Final = SQS_OPERATIONS | {"GetQueueUrl", "GetQueueAttributes", "ListQueues", "CreateQueue"}
+
+
+def sqs_requests_per_job(result: ScenarioResult) -> float:
+    return round(sum(n for name, n in result.requests_by_operation.items() if name in SQS_API), 3)
+
+
+def limit(result: ScenarioResult, by: dict[str, ScenarioResult]) -> tuple[float, str]:
+    """The physical limit a result is a share of: slots over job duration for the 200 ms job; else a ceiling."""
+    if result.workload == "io-200ms":
+        return result.concurrency / IO_JOB_SECONDS, f"{result.concurrency} slots / 200 ms"
+    label = f"{PEERS[result.pipeline].noop_ceiling}-noop" if result.pipeline in PEERS else "ceiling-noop"
+    ceiling = by.get(label)
+    return (ceiling.jobs_per_second, label) if ceiling else (math.nan, f"{label} (not run)")
+
+
+def _peer_row(result: ScenarioResult, by: dict[str, ScenarioResult]) -> dict[str, Any]:
+    bound, what = limit(result, by)
+    return {
+        "peer": result.pipeline,
+        "job": result.workload,
+        "jobs_per_second": result.jobs_per_second,
+        "limit_jobs_per_second": round(bound, 1),
+        "limit": what,
+        "share_of_limit": _ratio(result.jobs_per_second, bound),
+        "sqs_requests_per_job": sqs_requests_per_job(result),
+        "aws_requests_per_job": result.requests_per_job,
+        "cpu_ms_per_job": round(1000 * _cpu(result), 2),
+        "peak_rss_mb": round(sum(result.peak_rss_mb.values()), 1),
+        "processes": sum(result.threads_at_end.values()),
+        "lost": result.lost,
+        "run_twice": result.run_twice,
+        "undeleted": result.undeleted,
+        "error": result.error,
+    }
+
+
+def peer_table(results: Sequence[ScenarioResult]) -> list[dict[str, Any]]:
+    """One row per peer-table scenario that ran (or failed, with its reason)."""
+    by = _by_label(results)
+    return [_peer_row(r, by) for r in results if r.pipeline in PEER_PIPELINES]
+
+
+def scaling_table(results: Sequence[ScenarioResult]) -> list[dict[str, Any]]:
+    """Every scaling scenario with its share of the limit (slots / 200 ms; the no-op's is ceiling-noop's)."""
+    by = _by_label(results)
+    rows = []
+    for r in results:
+        if r.label.startswith("scaling-"):
+            bound, what = limit(r, by)
+            rows.append(
+                {
+                    "label": r.label,
+                    "limit_jobs_per_second": round(bound, 1),
+                    "limit": what,
+                    "share_of_limit": _ratio(r.jobs_per_second, bound),
+                }
+            )
+    return rows
+
+
+def _ledger(by: dict[str, ScenarioResult]) -> dict[str, dict[str, float]]:
+    """Per job kind: requests per job with the ledger and without, and the throughput ratio (on / off)."""
+    figures = {}
+    for kind, label in (("noop", "fleet-noop"), ("io-200ms", "fleet-io")):
+        on, off = by.get(f"{label}-ledger"), by.get(label)
+        if on and off and on.ledger_table_used != off.ledger_table_used:
+            figures[kind] = {
+                "requests_per_job": on.requests_per_job,
+                "requests_per_job_without": off.requests_per_job,
+                "dynamodb_requests_per_job": round(
+                    sum(n for name, n in on.requests_by_operation.items() if name not in SQS_API and "Log" not in name),
+                    3,
+                ),
+                "throughput_vs_without": _ratio(on.jobs_per_second, off.jobs_per_second),
+            }
+    return figures
+
+
 def headline(results: Sequence[ScenarioResult]) -> dict[str, Any]:
     """Every figure the issue asks for, each ratio computed from scenarios of this one run."""
     by = _by_label(results)
     noop, io = by["fleet-noop"], by["fleet-io"]
     return {
-        "requests_per_job": {label: by[label].requests_per_job for label in by if label.startswith("fleet-")},
+        "requests_per_job": {label: r.requests_per_job for label, r in by.items() if r.pipeline == "fleet"},
         "requests_target": TARGET_REQUESTS_PER_JOB,
         "noop_vs_naive": _ratio(noop.jobs_per_second, by["naive-noop"].jobs_per_second),
         "io_vs_naive": _ratio(io.jobs_per_second, by["naive-io"].jobs_per_second),
@@ -100,4 +181,8 @@ def headline(results: Sequence[ScenarioResult]) -> dict[str, Any]:
         "cost_per_million_jobs_usd": {"noop": _cost(noop), "io-200ms": _cost(io)},
         "prices": asdict(PRICES),
         "leak_check": _leak(by),
+        "ledger": _ledger(by),
+        "io_share_of_limit": _ratio(io.jobs_per_second, DEFAULT_CONCURRENCY / IO_JOB_SECONDS),
+        "scaling": scaling_table(results),
+        "peers": peer_table(results),
     }

@@ -52,11 +52,15 @@ class Scenario:
     rate: float | None = None
     sample_every_seconds: float | None = None
     env: Mapping[str, str] = field(default_factory=dict)
+    #: Give the fleet a job ledger table (JOB_LEDGER_TABLE); off unless a scenario or ``--ledger`` asks.
+    ledger: bool = False
+    #: Unfinished jobs the feeder keeps outstanding; ``2 x concurrency + 20`` unless set.
+    queue_depth: int | None = None
 
     @property
     def depth(self) -> int:
         """Enough queued work to keep every slot and both stages busy, and no more."""
-        return 2 * self.concurrency + 20
+        return self.queue_depth or 2 * self.concurrency + 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,12 +75,40 @@ class Plan:
     light_rate: float
     scaling_seconds_of_work: float
     leak_jobs: int
+    peer_noop_jobs: int = 200
+    peer_io_jobs: int = 150
 
 
 #: The fleet with its batch window off, side by side with the default: what the window costs and saves.
 NO_BATCH_WINDOW: Final[Mapping[str, str]] = {ENV_BATCH_WINDOW_SECONDS: "0"}
-QUICK: Final = Plan(600, 400, 150, 40, 60, 5.0, 6.0, 0)
-FULL: Final = Plan(3000, 2000, 500, 120, 300, 5.0, 20.0, 10_000)
+QUICK: Final = Plan(600, 400, 150, 40, 60, 5.0, 6.0, 0, peer_noop_jobs=200, peer_io_jobs=150)
+FULL: Final = Plan(3000, 2000, 500, 120, 300, 5.0, 20.0, 10_000, peer_noop_jobs=1000, peer_io_jobs=600)
+#: The peer table (bench/peers): the fleet's background worker alone, then each peer, on a queue the bench fills.
+PEER_PIPELINES: Final = ("fleet-bg", "sqs-workers", "dramatiq", "celery", "pyqs")
+#: The ceilings the peers' no-op rows are a share of: SQS only, and SQS plus the fleet's per-job stream.
+PEER_CEILINGS: Final = ("peer-ceiling", "peer-ceiling-logs")
+
+
+def peer_depth(concurrency: int) -> int:
+    """Outstanding jobs for the peer table: a full receive batch per slot, as sqs-workers (ten processes that
+    each take a batch of ten) and prefetching pools need to stay busy, plus a batch in the queue."""
+    return 10 * concurrency + 20
+
+
+def peer_scenarios(plan: Plan) -> list[Scenario]:
+    """The peer table: every pipeline on both jobs at concurrency 10, and the two no-op ceilings."""
+    runs = [
+        Scenario(f"{pipeline}-noop", pipeline, NOOP, plan.peer_noop_jobs, queue_depth=peer_depth(DEFAULT_CONCURRENCY))
+        for pipeline in PEER_CEILINGS
+    ]
+    for workload, jobs in ((NOOP, plan.peer_noop_jobs), (IO_200MS, plan.peer_io_jobs)):
+        runs.extend(
+            Scenario(
+                f"{pipeline}-{workload.name}", pipeline, workload, jobs, queue_depth=peer_depth(DEFAULT_CONCURRENCY)
+            )
+            for pipeline in PEER_PIPELINES
+        )
+    return runs
 
 
 def scaling_jobs(workload: Workload, concurrency: int, seconds_of_work: float) -> int:
@@ -97,6 +129,9 @@ def scenarios(plan: Plan) -> list[Scenario]:
         Scenario("fleet-io-no-window", "fleet", IO_200MS, plan.io_jobs, env=NO_BATCH_WINDOW),
         Scenario("fleet-noop-light", "fleet", NOOP, plan.light_jobs, rate=plan.light_rate),
         Scenario("fleet-io-light", "fleet", IO_200MS, plan.light_jobs, rate=plan.light_rate),
+        # Ledger on vs off: the same fleet with JOB_LEDGER_TABLE set, against fleet-noop and fleet-io.
+        Scenario("fleet-noop-ledger", "fleet", NOOP, plan.noop_jobs, ledger=True),
+        Scenario("fleet-io-ledger", "fleet", IO_200MS, plan.io_jobs, ledger=True),
     ]
     kinds = (IO_200MS, NOOP) if plan.leak_jobs else (IO_200MS,)
     for workload in kinds:
@@ -110,6 +145,7 @@ def scenarios(plan: Plan) -> list[Scenario]:
             )
             for concurrency in SCALING_CONCURRENCY
         )
+    runs.extend(peer_scenarios(plan))
     if plan.leak_jobs:
         runs.append(Scenario("leak-noop", "fleet", NOOP, plan.leak_jobs, sample_every_seconds=2.0))
     return runs
