@@ -1,6 +1,8 @@
 """What a job handler sees: its context, and the two exceptions that change what happens next.
 
-A handler that returns has succeeded. One that raises :class:`RetryLater` is retried through the
+A handler that returns has succeeded; what it returns, if not None, is its result: JSON-serialisable,
+at most 32 KiB, stored in the job ledger and shown by ``fleet job`` (a result that cannot be stored
+fails the job permanently, with the reason). One that raises :class:`RetryLater` is retried through the
 queue (logged at info: it is expected). One that raises :class:`PermanentJobError` is quarantined at
 once, because retrying cannot help. Any other exception is a failure that is retried with backoff
 until the queue's maxReceiveCount moves the message to the DLQ.
@@ -40,4 +42,4 @@ class JobContext:
         return data if isinstance(data, Mapping) else {}
 
 
-JobHandler = Callable[[JobContext], None]
+JobHandler = Callable[[JobContext], object]

@@ -10,11 +10,12 @@ from background_job.api import JobContext, JobHandler, PermanentJobError, RetryL
 from common import metrics, side_channels
 from common.inbound import InboundMessage
 from common.job_log import JobLog, OutageBreaker
+from common.ledger import InvalidResult, encode_result
 from common.logging import bound_context, get_logger
 from common.messages import BackgroundJob, MalformedMessage, parse_background_job
 from common.metrics import MetricsEmitter
+from common.outcome import Outcome, Verdict
 from common.settings import DEFAULT_LOGS_OUTAGE_COOLDOWN_SECONDS
-from common.settlement import Outcome
 from common.shutdown import Shutdown
 
 if TYPE_CHECKING:
@@ -90,17 +91,19 @@ class JobRunner:
             shutdown=self._shutdown,
         )
         try:
-            handler(context)
+            result_json = encode_result(handler(context))
         except RetryLater as request:
             outcome = self._failed(job_log, message, request, level="info", retry=True)
-        except PermanentJobError as error:
+        except (PermanentJobError, InvalidResult) as error:
+            # An unstorable result is as permanent as the job's own verdict: it would be refused again.
             outcome = self._failed(job_log, message, error, level="error", retry=False)
         except Exception as error:  # noqa: BLE001 - any handler failure is a retry, never a dead worker
             outcome = self._failed(job_log, message, error, level="error", retry=True)
         else:
-            outcome = Outcome.done()
+            duration_ms = round((time.monotonic() - started) * 1000)
+            outcome = Outcome.done(duration_ms=duration_ms, result_json=result_json)
             with side_channels.JOB_LOG.guard():
-                job_log.info("job.succeeded", duration_ms=round((time.monotonic() - started) * 1000))
+                job_log.info("job.succeeded", duration_ms=duration_ms, has_result=result_json is not None)
             log.info("job.succeeded", attempt=message.receive_count)
         # The outcome is decided above; everything below only reports it.
         with side_channels.METRICS.guard():
@@ -125,7 +128,7 @@ class JobRunner:
         return Outcome.retry(reason) if retry else Outcome.quarantine(reason[:1000])
 
     def _record_metrics(self, job: BackgroundJob, outcome: Outcome, started: float, waited_ms: int) -> None:
-        succeeded = outcome == Outcome.done()
+        succeeded = outcome.verdict is Verdict.DONE
         self._metrics.emit(
             {
                 metrics.JOBS_SUCCEEDED: 1 if succeeded else 0,

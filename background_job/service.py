@@ -8,7 +8,10 @@ from background_job.jobs import REGISTRY
 from background_job.runner import JobRunner
 from common import aws
 from common.consumer import Consumer
+from common.delivery_hooks import DeliveryHooks
 from common.dispatch import PoolDispatcher
+from common.ledger import JobLedger
+from common.ledger_gate import LedgerGate
 from common.metrics import MetricsEmitter
 from common.names import BACKGROUND_JOB_SERVICE
 from common.settings import Settings
@@ -16,6 +19,7 @@ from common.shutdown import Shutdown
 from common.worker import build_consumer
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_logs import CloudWatchLogsClient
     from mypy_boto3_sqs import SQSClient
 
@@ -25,15 +29,17 @@ def build(
     shutdown: Shutdown,
     sqs: SQSClient | None = None,
     logs: CloudWatchLogsClient | None = None,
+    dynamodb: DynamoDBClient | None = None,
 ) -> Consumer:
     # One pooled connection per job thread, plus the loop (which settles) and the heartbeat.
     pool_size = settings.concurrency + 4
     sqs_client = sqs or aws.sqs_client(pool_size)
+    metrics_emitter = MetricsEmitter(settings.metrics_namespace, BACKGROUND_JOB_SERVICE)
     runner = JobRunner(
         registry=REGISTRY,
         logs=logs or aws.logs_client(pool_size),
         log_group=settings.job_log_group,
-        metrics_emitter=MetricsEmitter(settings.metrics_namespace, BACKGROUND_JOB_SERVICE),
+        metrics_emitter=metrics_emitter,
         max_receive_count=settings.max_receive_count,
         shutdown=shutdown,
         logs_outage_cooldown_seconds=settings.logs_outage_cooldown_seconds,
@@ -44,5 +50,23 @@ def build(
         queue_url=settings.background_queue_url,
         dlq_url=settings.background_dlq_url,
         shutdown=shutdown,
+        hooks=_ledger_gate(settings, metrics_emitter, dynamodb, pool_size),
         make_dispatcher=lambda: PoolDispatcher(runner, settings.concurrency, settings.batch_window_seconds),
+    )
+
+
+def _ledger_gate(
+    settings: Settings, metrics_emitter: MetricsEmitter, dynamodb: DynamoDBClient | None, pool_size: int
+) -> DeliveryHooks | None:
+    """The job ledger's claim and records, unless JOB_LEDGER_TABLE is empty (then at-least-once only)."""
+    if not settings.job_ledger_table:
+        return None
+    ledger = JobLedger(
+        dynamodb=dynamodb or aws.dynamodb_client(pool_size),
+        table_name=settings.job_ledger_table,
+        lease_seconds=settings.visibility_timeout_seconds,
+        retention_days=settings.job_ledger_retention_days,
+    )
+    return LedgerGate(
+        ledger=ledger, unavailable_policy=settings.job_ledger_unavailable, metrics_emitter=metrics_emitter
     )

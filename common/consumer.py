@@ -20,11 +20,13 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError
 
 from common import side_channels
+from common.delivery_hooks import DeliveryHooks, NoHooks
 from common.dispatch import SQS_RECEIVE_LIMIT, Dispatcher
 from common.health import Liveness
-from common.in_flight import InFlight, VisibilityHeartbeat
+from common.in_flight import InFlight, Lease, VisibilityHeartbeat
 from common.inbound import SYSTEM_ATTRIBUTES, InboundMessage
 from common.logging import get_logger
+from common.outcome import Outcome
 from common.settlement import Settler
 from common.shutdown import Shutdown
 
@@ -51,13 +53,17 @@ class Consumer:
         liveness: Liveness,
         receive_wait_seconds: int,
         shutdown_grace_seconds: float,
+        hooks: DeliveryHooks | None = None,
     ) -> None:
+        self._hooks = hooks or NoHooks()
         self._sqs = sqs
         self._queue_url = queue_url
         self._dispatcher = dispatcher
         self._settler = settler
         self._in_flight = in_flight
-        self._heartbeat = VisibilityHeartbeat(sqs=sqs, queue_url=queue_url, in_flight=in_flight)
+        self._heartbeat = VisibilityHeartbeat(
+            sqs=sqs, queue_url=queue_url, in_flight=in_flight, on_extended=self._hooks.extended
+        )
         self._shutdown = shutdown
         self._liveness = liveness
         self._receive_wait_seconds = receive_wait_seconds
@@ -122,7 +128,17 @@ class Consumer:
             # The long poll returned after the stop signal: these were never started, give them back.
             self._settler.release(leases)
             return
-        self._dispatcher.dispatch(leases)
+        self._dispatcher.dispatch(self._admit(leases))
+
+    def _admit(self, leases: list[Lease]) -> list[Lease]:
+        """The hooks' say on what runs (the job ledger's claim); a bug there costs a retry, not the worker."""
+        try:
+            return self._hooks.admit(leases)
+        except Exception as error:
+            log.exception("delivery.admit_crashed", messages=len(leases), error_type=type(error).__name__)
+            for lease in leases:
+                lease.finish(Outcome.retry(f"admission failed: {type(error).__name__}: {error}"))
+            return []
 
     def _receive(self, wanted: int) -> list[InboundMessage]:
         try:

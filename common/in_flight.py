@@ -52,6 +52,11 @@ class Lease:
     finished_at: float | None = None
     #: job_id / correlation_id for log lines about this delivery, when its message carries them.
     log_fields: dict[str, str] = field(default_factory=dict)
+    #: The job ID the ledger knows this delivery by, once admitted to run (common/ledger_gate.py);
+    #: ``ledger_claimed`` when it runs under this worker's lease, ``ledger_recorded`` once its outcome is.
+    ledger_job: str | None = None
+    ledger_claimed: bool = False
+    ledger_recorded: bool = False
 
     @property
     def receipt_handle(self) -> str:
@@ -144,8 +149,16 @@ class InFlight:
 class VisibilityHeartbeat:
     """A daemon thread that extends the visibility of long-running (and not yet settled) deliveries."""
 
-    def __init__(self, *, sqs: SQSClient, queue_url: str, in_flight: InFlight) -> None:
+    def __init__(
+        self,
+        *,
+        sqs: SQSClient,
+        queue_url: str,
+        in_flight: InFlight,
+        on_extended: Callable[[Sequence[Lease]], None] | None = None,
+    ) -> None:
         self._sqs = sqs
+        self._on_extended = on_extended
         self._queue_url = queue_url
         self._in_flight = in_flight
         self._stopped = threading.Event()
@@ -189,6 +202,8 @@ class VisibilityHeartbeat:
         failed = {entry["Id"]: entry for entry in response.get("Failed", [])}
         extended = [lease for index, lease in enumerate(batch) if str(index) not in failed]
         self._in_flight.mark_extended(extended, now)
+        if extended and self._on_extended is not None:
+            self._on_extended(extended)  # the job ledger's leases move with the messages' visibility
         self.extensions += len(extended)
         for index, entry in failed.items():
             lease = batch[int(index)]

@@ -239,7 +239,7 @@ class JobLedger:
             update = self._stamped(outcome.job_id, now)
             update.set(schema.ATTR_STATUS, _s(outcome.status))
             update.set(schema.ATTR_ATTEMPT, _n(outcome.attempt))
-            self._describe_outcome(update, outcome, now)
+            self._describe_outcome(update, outcome, now, self.worker_id)
             updates[outcome.job_id] = update
         self._write(updates)  # a refused failed/dead means the job had already succeeded: nothing to do
 
@@ -294,7 +294,7 @@ class JobLedger:
         return update
 
     @staticmethod
-    def _describe_outcome(update: _Update, outcome: LedgerOutcome, now: float) -> None:
+    def _describe_outcome(update: _Update, outcome: LedgerOutcome, now: float, worker_id: str) -> None:
         if outcome.status is JobStatus.SUCCEEDED:
             update.set(schema.ATTR_FINISHED_AT, _s(iso_timestamp(now)))
             if outcome.duration_ms is not None:
@@ -304,9 +304,14 @@ class JobLedger:
             return
         field_name = schema.ATTR_DEAD_REASON if outcome.status is JobStatus.DEAD else schema.ATTR_LAST_ERROR
         update.set(field_name, _s(outcome.error[:_TEXT_LIMIT] or "unknown"))
-        status = update.name(schema.ATTR_STATUS)
+        status, lease = update.name(schema.ATTR_STATUS), update.name(schema.ATTR_LEASE_UNTIL)
+        # Never over a success, nor over another worker's live lease: a stale attempt's failure must not
+        # make a job claimable while someone else runs it.
         update.condition = (
-            f"attribute_not_exists({status}) OR {status} <> {update.value('succeeded', _s(JobStatus.SUCCEEDED))}"
+            f"attribute_not_exists({status}) OR ({status} <> {update.value('succeeded', _s(JobStatus.SUCCEEDED))}"
+            f" AND ({status} <> {update.value('running', _s(JobStatus.RUNNING))}"
+            f" OR {update.name(schema.ATTR_WORKER_ID)} = {update.value('me', _s(worker_id))}"
+            f" OR {lease} < {update.value('now', _n(int(now * 1000)))}))"
         )
 
     def _count_duplicates(self, job_ids: set[str]) -> None:

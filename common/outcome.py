@@ -20,10 +20,13 @@ class Verdict(Enum):
 class Outcome:
     verdict: Verdict
     reason: str = ""
+    #: For the job ledger (common/ledger_gate.py): how long the job ran and its JSON result, if any.
+    duration_ms: int | None = None
+    result_json: str | None = None
 
     @classmethod
-    def done(cls) -> Outcome:
-        return cls(Verdict.DONE)
+    def done(cls, *, duration_ms: int | None = None, result_json: str | None = None) -> Outcome:
+        return cls(Verdict.DONE, duration_ms=duration_ms, result_json=result_json)
 
     @classmethod
     def retry(cls, reason: str) -> Outcome:

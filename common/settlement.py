@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from common.backoff import Backoff
+from common.delivery_hooks import DeliveryHooks, NoHooks
 from common.in_flight import SQS_BATCH_LIMIT, InFlight, Lease
 from common.logging import get_logger
 from common.outcome import Outcome, Verdict
@@ -53,8 +54,10 @@ class Settler:
         in_flight: InFlight,
         backoff: Backoff,
         max_receive_count: int,
+        hooks: DeliveryHooks | None = None,
     ) -> None:
         self._sqs = sqs
+        self._hooks = hooks or NoHooks()
         self._queue_url = queue_url
         self._dlq_url = dlq_url
         self._in_flight = in_flight
@@ -81,6 +84,8 @@ class Settler:
             self._hand_back([(lease, 0) for lease in leases], event="message.released")
 
     def _apply(self, leases: list[Lease]) -> None:
+        # The ledger first: a crash between the two then leaves "succeeded" behind, never a lost success.
+        self._hooks.settling(leases, self._is_last_attempt)
         by_verdict: dict[Verdict, list[Lease]] = {verdict: [] for verdict in Verdict}
         for lease in leases:
             by_verdict[(lease.outcome or Outcome.retry("no outcome recorded")).verdict].append(lease)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from common import side_channels
 from common.backoff import Backoff
 from common.consumer import Consumer
+from common.delivery_hooks import DeliveryHooks
 from common.dispatch import Dispatcher
 from common.health import Liveness
 from common.in_flight import InFlight
@@ -35,6 +36,7 @@ def build_consumer(
     dlq_url: str,
     shutdown: Shutdown,
     make_dispatcher: Callable[[], Dispatcher],
+    hooks: DeliveryHooks | None = None,
 ) -> Consumer:
     in_flight = InFlight(settings.visibility_timeout_seconds)
     settler = Settler(
@@ -44,6 +46,7 @@ def build_consumer(
         in_flight=in_flight,
         backoff=Backoff(settings.retry_base_seconds, settings.retry_max_seconds),
         max_receive_count=settings.max_receive_count,
+        hooks=hooks,
     )
     return Consumer(
         sqs=sqs,
@@ -55,6 +58,7 @@ def build_consumer(
         liveness=Liveness(settings.heartbeat_file),
         receive_wait_seconds=settings.receive_wait_seconds,
         shutdown_grace_seconds=settings.shutdown_grace_seconds,
+        hooks=hooks,
     )
 
 

@@ -26,6 +26,10 @@ from common.ledger import (
 from common.ledger_schema import JobStatus
 from tests.conftest import RequestCounter
 from tests.faults import FaultInjector
+from tests.ledger_support import (
+    atomic_transactions,  # noqa: F401 - a fixture
+    create_ledger_table,
+)
 
 TABLE = "fleet-test-jobs"
 LEASE_SECONDS = 60
@@ -39,59 +43,13 @@ class Clock:
         return self.now
 
 
-def create_table(dynamodb: Any) -> None:
-    """The table exactly as the contract (and Terraform) defines it."""
-    dynamodb.create_table(
-        TableName=TABLE,
-        BillingMode="PAY_PER_REQUEST",
-        KeySchema=[{"AttributeName": schema.ATTR_JOB_ID, "KeyType": "HASH"}],
-        AttributeDefinitions=[
-            {"AttributeName": schema.ATTR_JOB_ID, "AttributeType": "S"},
-            {"AttributeName": schema.ATTR_STATUS, "AttributeType": "S"},
-            {"AttributeName": schema.ATTR_UPDATED_AT, "AttributeType": "S"},
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": schema.STATUS_INDEX,
-                "KeySchema": [
-                    {"AttributeName": schema.ATTR_STATUS, "KeyType": "HASH"},
-                    {"AttributeName": schema.ATTR_UPDATED_AT, "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    )
-    dynamodb.update_time_to_live(
-        TableName=TABLE, TimeToLiveSpecification={"Enabled": True, "AttributeName": schema.ATTR_EXPIRES_AT}
-    )
-
-
-@pytest.fixture
-def atomic_transactions(monkeypatch: pytest.MonkeyPatch) -> None:
-    """DynamoDB applies a transaction atomically; moto checks and writes without a lock, so serialise it.
-
-    Without this, two threads can both pass a condition in moto, which DynamoDB never allows: the race
-    test would then measure moto, not our claim condition.
-    """
-    from moto.dynamodb.models import DynamoDBBackend  # noqa: PLC0415 - only this fixture patches moto
-
-    original = DynamoDBBackend.transact_write_items
-    lock = threading.Lock()
-
-    def serialised(self: Any, *args: Any, **kwargs: Any) -> Any:
-        with lock:
-            return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(DynamoDBBackend, "transact_write_items", serialised)
-
-
 @pytest.fixture
 def dynamodb(atomic_transactions: None) -> Iterator[Any]:
     with mock_aws():
         client = boto3.client(
             "dynamodb", config=Config(retries={"mode": "standard", "total_max_attempts": 3}, max_pool_connections=20)
         )
-        create_table(client)
+        create_ledger_table(client, TABLE)
         yield client
 
 
