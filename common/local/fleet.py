@@ -302,7 +302,8 @@ class LocalFleet:
         if self._emulator is not None and self._emulator.poll() is None:
             stop_emulator(self._emulator)
         shutil.rmtree(self._state_dir, ignore_errors=True)
-        _say("fleet stopped")
+        if self._emulator is not None:  # a start that failed before it has its one error line only
+            _say("fleet stopped")
 
     def _stop_workers(self) -> None:
         """SIGTERM every worker, wait out their grace period, then kill what is left (as ECS does)."""
