@@ -247,7 +247,7 @@ class LocalFleet:
             "Follow today's job streams, or one job's (main-job's background_job.queued line names it):",
             f"  {aws} logs tail {jobs_group} --log-stream-name-prefix job-streams/{today}/ --follow",
             f"  {aws} logs tail {jobs_group} --log-stream-names job-streams/{today}/<jobId> --follow",
-            f"  {aws} logs tail {jobs_group} --filter-pattern '{{ $.event = \"job.succeeded\" }}'",
+            f"  {aws} logs tail {jobs_group} --filter-pattern '{{ $.message = \"job.succeeded\" }}'",
             "",
             "Or use the operator CLI (same emulator, same names):",
             f"  export AWS_ENDPOINT_URL={self.endpoint} AWS_REGION={REGION} FLEET_ENVIRONMENT={self.environment}",
