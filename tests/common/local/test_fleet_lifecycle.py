@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import boto3
 import psutil
 import pytest
 
@@ -54,11 +55,11 @@ def start(tmp_path: Path) -> Iterator[Any]:
     """Start ``python -m common.local.fleet`` with TMPDIR in tmp_path; kill whatever is left at the end."""
     started: list[Supervisor] = []
 
-    def run(port: int) -> Supervisor:
+    def run(port: int, *, quiet: bool = True) -> Supervisor:
         env = {**os.environ, "TMPDIR": str(tmp_path), "FLEET_ENVIRONMENT": "life", "SHUTDOWN_GRACE_SECONDS": "10"}
         env.pop("RECEIVE_WAIT_SECONDS", None)
         process = subprocess.Popen(
-            [sys.executable, "-m", "common.local.fleet", "--port", str(port), "--quiet"],
+            [sys.executable, "-m", "common.local.fleet", "--port", str(port), *(["--quiet"] if quiet else [])],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
         )  # fmt: skip
         supervisor = Supervisor(process)
@@ -111,19 +112,40 @@ def test_children_die_within_2s_of_a_kill_9_of_the_supervisor(start: Any) -> Non
                timeout=2, what="no child alive")  # fmt: skip
 
 
+def _drained(console: list[str]) -> list[dict[str, Any]]:
+    found = []
+    for line in list(console):
+        _, _, text = line.partition("] ")
+        if text.startswith("{") and '"worker.drained"' in text:
+            found.append(json.loads(text))
+    return found
+
+
 def test_sigterm_stops_everything_within_3s_losing_no_message(start: Any, tmp_path: Path) -> None:
-    """SIGTERM: exit 0 within 3 s, no child left, state folder removed, every trigger ran or stayed queued."""
-    supervisor = start(_free_port())
-    supervisor.ready()
+    """SIGTERM mid-traffic: exit 0, no child left, no state folder, every worker settled or released all it held."""
+    supervisor = start(_free_port(), quiet=False)
+    ready = supervisor.ready()
     children = supervisor.children()
+    sqs = boto3.client("sqs", endpoint_url=ready["endpoint"], region_name="us-east-1")  # the emulator takes any key
+    for batch in range(3):
+        sqs.send_message_batch(
+            QueueUrl=ready["queues"]["trigger"],
+            Entries=[{"Id": str(i), "MessageBody": json.dumps({"trigger": f"stop-{batch}-{i}"})} for i in range(10)],
+        )
+    wait_until(lambda: any(line.startswith("[background-job-1] {") and "job.succeeded" in line
+                           for line in list(supervisor.console)), timeout=30, what="a job done")  # fmt: skip
 
     supervisor.process.send_signal(signal.SIGTERM)
     began = time.monotonic()
-    code = supervisor.process.wait(timeout=30)
+    # A deadline, not a benchmark: the old 20 s long poll misses it by far; 3 s plus slack for 2 shared cores.
+    # A deadline, not a benchmark: the old 20 s long poll misses it; 3 s plus slack for 2 shared cores.
+    code = supervisor.process.wait(timeout=6)
     elapsed = time.monotonic() - began
     print(f"stopped {elapsed:.2f}s after SIGTERM")  # noqa: T201 - the figure the report quotes
 
     assert 0 == code, "".join(supervisor.console[-30:])
     assert [] == [c.pid for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
     assert [] == list(tmp_path.glob("fleet-local-*"))
-    assert elapsed < 3.0 + 2.0, f"took {elapsed:.1f}s"  # generous: the shared test machine is slow
+    drained = _drained(supervisor.console)
+    assert 2 == len(drained), "".join(supervisor.console[-15:])
+    assert [0, 0] == [d["still_owned"] for d in drained]
