@@ -137,8 +137,8 @@ def test_sigterm_stops_everything_within_3s_losing_no_message(start: Any, tmp_pa
 
     supervisor.process.send_signal(signal.SIGTERM)
     began = time.monotonic()
-    # A deadline, not a benchmark: the old 20 s long poll misses it by far; 3 s plus slack for 2 shared cores.
-    code = supervisor.process.wait(timeout=6)
+    # A deadline, not a benchmark: the old 20 s long poll misses it; measured ~1.5 s, slack for shared cores.
+    code = supervisor.process.wait(timeout=10)
     elapsed = time.monotonic() - began
     print(f"stopped {elapsed:.2f}s after SIGTERM")  # noqa: T201 - the figure the report quotes
 
