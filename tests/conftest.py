@@ -116,6 +116,7 @@ def aws_fleet() -> Iterator[AwsFleet]:
         urls = provision(
             sqs=sqs,
             logs=logs,
+            dynamodb=boto3.client("dynamodb", region_name=REGION, config=config),
             names=names,
             visibility_timeout=VISIBILITY_TIMEOUT,
             max_receive_count=MAX_RECEIVE_COUNT,

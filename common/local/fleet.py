@@ -12,8 +12,8 @@ import argparse
 import dataclasses
 import json
 import os
+import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,6 +27,7 @@ from types import FrameType
 import boto3
 
 from common.local.aws_proxy import FAULT_KINDS, AwsProxy
+from common.local.emulator import EmulatorError, child_preexec, port_is_free, start_emulator, stop_emulator
 from common.local.log_shipper import LogShipper
 from common.local.provision import QueueUrls, provision
 from common.names import BACKGROUND_JOB_SERVICE, DEFAULT_PROJECT_NAME, MAIN_JOB_SERVICE, FleetNames
@@ -34,13 +35,17 @@ from common.settings import (
     ENV_BACKGROUND_DLQ_URL,
     ENV_BACKGROUND_QUEUE_URL,
     ENV_HEARTBEAT_FILE,
+    ENV_JOB_LEDGER_TABLE,
     ENV_JOB_LOG_GROUP,
+    ENV_RECEIVE_WAIT_SECONDS,
     ENV_TRIGGER_DLQ_URL,
     ENV_TRIGGER_QUEUE_URL,
     Settings,
 )
 
 DEFAULT_PORT = 4566
+#: The workers' long poll locally, unless RECEIVE_WAIT_SECONDS says otherwise: SIGTERM stops within ~1 s.
+LOCAL_RECEIVE_WAIT_SECONDS = 1
 HOST = "127.0.0.1"
 REGION = "us-east-1"
 #: The emulator accepts any credentials; fixed dummy ones keep real ones from ever being sent to it.
@@ -91,7 +96,7 @@ class LocalFleet:
         self._background_workers = background_workers
         self._echo = echo
         self._stopping = threading.Event()
-        self._state_dir = Path(tempfile.mkdtemp(prefix="fleet-local-"))
+        self._state_dir = Path()
         self._emulator: subprocess.Popen[bytes] | None = None
         self._workers: list[Worker] = []
         self._shipper: LogShipper | None = None
@@ -100,6 +105,7 @@ class LocalFleet:
         self._proxy: AwsProxy | None = None
 
     def run(self) -> int:
+        self._state_dir = Path(tempfile.mkdtemp(prefix="fleet-local-"))
         try:
             self._start_emulator()
             self._start_proxy()
@@ -119,21 +125,18 @@ class LocalFleet:
 
     # --- start-up ---------------------------------------------------------------------------------
     def _start_emulator(self) -> None:
-        if _port_in_use(self.port):
+        if not port_is_free(self.port, HOST):
             raise FleetError(f"port {self.port} is in use: stop what holds it or set FLEET_LOCAL_PORT to a free port")
-        self._emulator = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
-            [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(self.port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            # Its own session: Ctrl-C reaches only the fleet, which stops the emulator last.
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + _STARTUP_DEADLINE_SECONDS
-        while not _port_in_use(self.port):
-            if self._emulator.poll() is not None:
-                raise FleetError("moto server exited at start-up: is moto[server] installed? (./deploy.sh installs it)")
-            if time.monotonic() > deadline or self._stopping.wait(0.1):
-                raise FleetError("moto server did not start listening in time")
+        try:
+            self._emulator = start_emulator(
+                self.port,
+                host=HOST,
+                log_path=self._state_dir / "emulator.log",
+                timeout=_STARTUP_DEADLINE_SECONDS,
+                stop=self._stopping,
+            )
+        except EmulatorError as error:
+            raise FleetError(str(error)) from error
         _say(f"emulator (moto server) listening on {self.endpoint}")
 
     def _start_proxy(self) -> None:
@@ -170,6 +173,7 @@ class LocalFleet:
         urls = provision(
             sqs=session.client("sqs", endpoint_url=self.endpoint),
             logs=logs,
+            dynamodb=session.client("dynamodb", endpoint_url=self.endpoint),
             names=self.names,
             visibility_timeout=self.settings.visibility_timeout_seconds,
             max_receive_count=self.settings.max_receive_count,
@@ -189,6 +193,10 @@ class LocalFleet:
             ENV_BACKGROUND_QUEUE_URL: urls.background,
             ENV_BACKGROUND_DLQ_URL: urls.background_dlq,
             ENV_JOB_LOG_GROUP: self.names.background_job_log_group,
+            ENV_JOB_LEDGER_TABLE: os.environ.get(ENV_JOB_LEDGER_TABLE, self.names.job_ledger_table),
+            # A person at a terminal expects Ctrl-C to stop the fleet at once: the SIGTERMed workers only
+            # wait out their current long poll, so locally it is short (the settings' default is 20 s).
+            ENV_RECEIVE_WAIT_SECONDS: os.environ.get(ENV_RECEIVE_WAIT_SECONDS, str(LOCAL_RECEIVE_WAIT_SECONDS)),
         }
         counts = {MAIN_JOB_SERVICE: 1, BACKGROUND_JOB_SERVICE: self._background_workers}
         for service, count in counts.items():
@@ -207,6 +215,7 @@ class LocalFleet:
             text=True,
             bufsize=1,
             start_new_session=True,  # the fleet forwards signals itself, in order
+            preexec_fn=child_preexec(os.getpid()),  # noqa: PLW1509 - only prctl/getppid: dies with the fleet
         )
         worker.started_at = time.monotonic()
         group = (
@@ -220,6 +229,7 @@ class LocalFleet:
 
     def _announce(self, urls: QueueUrls) -> None:
         jobs_group = self.names.background_job_log_group
+        today = time.strftime("%Y-%m-%d", time.gmtime())
         aws = f"/usr/bin/aws --endpoint-url {self.endpoint} --region {REGION}"
         trigger = json.dumps({"trigger": "api_call", "data": {"userId": "test123", "action": "process_data"}})
         lines = [
@@ -234,9 +244,10 @@ class LocalFleet:
             f"  {aws} logs tail {self.names.main_job_log_group} --follow",
             f"  {aws} logs tail {self.names.background_job_log_group} --follow",
             "",
-            "Follow one job's own stream (main-job's background_job.queued line names it; the emulator",
-            "ignores --log-stream-name-prefix, so name the stream exactly):",
-            f"  {aws} logs tail {jobs_group} --log-stream-names job-streams/YYYY-MM-DD/<jobId> --follow",
+            "Follow today's job streams, or one job's (main-job's background_job.queued line names it):",
+            f"  {aws} logs tail {jobs_group} --log-stream-name-prefix job-streams/{today}/ --follow",
+            f"  {aws} logs tail {jobs_group} --log-stream-names job-streams/{today}/<jobId> --follow",
+            f"  {aws} logs tail {jobs_group} --filter-pattern '{{ $.message = \"job.succeeded\" }}'",
             "",
             "Or use the operator CLI (same emulator, same names):",
             f"  export AWS_ENDPOINT_URL={self.endpoint} AWS_REGION={REGION} FLEET_ENVIRONMENT={self.environment}",
@@ -289,9 +300,10 @@ class LocalFleet:
             _say(f"AWS calls through the proxy: {json.dumps(self._proxy.state.snapshot())}")
             self._proxy.stop()
         if self._emulator is not None and self._emulator.poll() is None:
-            self._emulator.terminate()
-            self._emulator.wait(timeout=10)
-        _say("fleet stopped")
+            stop_emulator(self._emulator)
+        shutil.rmtree(self._state_dir, ignore_errors=True)
+        if self._emulator is not None:  # a start that failed before it has its one error line only
+            _say("fleet stopped")
 
     def _stop_workers(self) -> None:
         """SIGTERM every worker, wait out their grace period, then kill what is left (as ECS does)."""
@@ -320,12 +332,6 @@ def _with_placeholder_urls(environ: Mapping[str, str]) -> dict[str, str]:
         ENV_BACKGROUND_QUEUE_URL: placeholder,
         **environ,
     }
-
-
-def _port_in_use(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.settimeout(0.2)
-        return probe.connect_ex((HOST, port)) == 0
 
 
 def _say(text: str) -> None:

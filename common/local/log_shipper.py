@@ -35,6 +35,7 @@ class LogShipper:
         self._echo = echo
         self._streams: list[_Stream] = []
         self._lock = threading.Lock()
+        self._echo_lock = threading.Lock()  # print() writes text and newline apart: lines would interleave
         self._stopped = threading.Event()
         self._flusher = threading.Thread(target=self._run, name="log-shipper", daemon=True)
 
@@ -59,13 +60,20 @@ class LogShipper:
                 if not text:
                     continue
                 if self._echo is not None:
-                    print(f"[{label}] {text}", file=self._echo, flush=True)
+                    self._echo_line(f"[{label}] {text}\n")
                 with self._lock:
                     target.events.append({"timestamp": int(time.time() * 1000), "message": text})
 
         thread = threading.Thread(target=pump, name=f"pump-{label}", daemon=True)
         thread.start()
         return thread
+
+    def _echo_line(self, line: str) -> None:
+        """One write of one whole line, so two workers' output never shares a console line."""
+        assert self._echo is not None  # noqa: S101 - only called when echoing
+        with self._echo_lock:
+            self._echo.write(line)
+            self._echo.flush()
 
     def flush(self) -> None:
         with self._lock:

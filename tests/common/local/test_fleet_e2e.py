@@ -166,3 +166,24 @@ def test_a_killed_worker_is_restarted_and_the_fleet_keeps_working(fleet: Running
     stream = wait_until(lambda: fleet.job_stream_of(message_id), timeout=30, what="queued")
 
     wait_until(lambda: "job.succeeded" in fleet.job_events(stream), timeout=30, what="job on the new worker")
+
+
+def test_readme_prefix_and_json_filter_tails_return_exactly_the_job_streams_events(fleet: RunningFleet) -> None:
+    """`aws logs tail --log-stream-name-prefix job-streams/<day>/` (+ a JSON filter) as the README shows it."""
+    message_id = fleet.send_trigger('{"trigger":"readme-filters"}')
+    stream = wait_until(lambda: fleet.job_stream_of(message_id), timeout=30, what="queued")
+    wait_until(lambda: "job.succeeded" in fleet.job_events(stream), timeout=30, what="job.succeeded")
+    day_prefix = stream.rsplit("/", 1)[0] + "/"
+
+    def detailed(*args: str) -> list[tuple[str, str]]:
+        lines = fleet.aws("logs", "tail", NAMES.background_job_log_group, "--since", "1h", *args).splitlines()
+        return [(parts[1], json.loads(parts[2])["message"]) for line in lines if len(parts := line.split(" ", 2)) == 3]
+
+    by_prefix = detailed("--log-stream-name-prefix", day_prefix)
+    succeeded = detailed("--log-stream-name-prefix", day_prefix, "--filter-pattern", '{ $.message = "job.succeeded" }')
+
+    assert by_prefix
+    assert all(name.startswith(day_prefix) for name, _ in by_prefix)
+    assert (stream, "job.succeeded") in succeeded
+    assert {"job.succeeded"} == {event for _, event in succeeded}
+    assert len({name for name, _ in by_prefix}) == len(succeeded)

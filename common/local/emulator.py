@@ -1,0 +1,275 @@
+"""The embedded emulator: moto server, extended where the fleet's users would see it differ from AWS.
+
+Two extensions, applied to moto in this process only (never in the workers, which talk to it through
+``AWS_ENDPOINT_URL`` exactly as to AWS):
+
+* **CloudWatch Logs FilterLogEvents** honours ``logStreamNamePrefix`` and the filter patterns users type
+  with ``aws logs tail --filter-pattern`` (common.local.filter_pattern); moto ignores the prefix and
+  matches only single terms.
+* **SQS is serialised**: moto 5's server handles requests on many threads but its SQS backend is not
+  atomic (concurrent DeleteMessageBatch can bring deleted messages back, two receives can return the same
+  message). One lock covers every operation that reads or changes messages. A long poll waits outside
+  the lock, so it never blocks other callers.
+
+Start it with :func:`start_emulator` (the local fleet, the tests and the benchmarks) or
+``python -m common.local.emulator --port N``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import functools
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+HOST = "127.0.0.1"
+#: SQS backend methods whose effect moto does not make atomic; receive_message is handled apart.
+_SERIALISED_SQS_METHODS = (
+    "send_message",
+    "send_message_batch",
+    "delete_message",
+    "delete_message_batch",
+    "change_message_visibility",
+    "change_message_visibility_batch",
+    "purge_queue",
+    "get_queue_attributes",
+    "set_queue_attributes",
+    "create_queue",
+    "delete_queue",
+)
+_SQS_LOCK = threading.RLock()
+_LONG_POLL_STEP_SECONDS = 0.2
+_PR_SET_PDEATHSIG = 1
+
+
+class EmulatorError(RuntimeError):
+    """The emulator did not start; the message carries its own error when it gave one."""
+
+
+# --- the patches (run inside the emulator process) -------------------------------------------------------
+def patch_moto() -> None:
+    """Apply both extensions to the imported moto; idempotent."""
+    _patch_sqs()
+    _patch_logs()
+
+
+def _serialised(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def locked(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401 - wraps untyped moto methods
+        with _SQS_LOCK:
+            return method(*args, **kwargs)
+
+    locked.__dict__["_fleet_serialised"] = True
+    return locked
+
+
+def _patch_sqs() -> None:
+    from moto.sqs.models import SQSBackend  # noqa: PLC0415 - imported only in the emulator process
+
+    if getattr(SQSBackend.receive_message, "_fleet_serialised", False):
+        return
+    for name in _SERIALISED_SQS_METHODS:
+        setattr(SQSBackend, name, _serialised(getattr(SQSBackend, name)))
+    original_receive = SQSBackend.receive_message
+
+    @functools.wraps(original_receive)
+    def receive_message(  # noqa: PLR0917 - moto's own signature
+        self: Any,  # noqa: ANN401 - moto's SQSBackend, untyped
+        queue_name: str,
+        count: int,
+        wait_seconds_timeout: int,
+        visibility_timeout: int,
+        message_attribute_names: list[str] | None = None,
+    ) -> Any:  # noqa: ANN401 - moto's messages
+        """Each attempt is a locked zero-wait receive; the long poll waits between attempts, unlocked."""
+        deadline = time.monotonic() + (wait_seconds_timeout or 0)
+        while True:
+            with _SQS_LOCK:
+                found = original_receive(self, queue_name, count, 0, visibility_timeout, message_attribute_names)
+            remaining = deadline - time.monotonic()
+            if found or remaining <= 0:
+                return found
+            queue = self.get_queue(queue_name)
+            step = min(_LONG_POLL_STEP_SECONDS, remaining)
+            queue.wait_for_messages(step)
+            if queue.messages:  # visible but not receivable (e.g. a FIFO group in flight): do not spin
+                time.sleep(min(0.05, step))
+
+    receive_message.__dict__["_fleet_serialised"] = True
+    SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
+
+
+def _patch_logs() -> None:  # noqa: C901 - one patch: nested handlers read moto's state
+    from moto.logs import models  # noqa: PLC0415 - imported only in the emulator process
+    from moto.logs.exceptions import InvalidParameterException  # noqa: PLC0415
+    from moto.logs.responses import LogsResponse  # noqa: PLC0415
+
+    from common.local.filter_pattern import FilterPatternError, compile_filter_pattern  # noqa: PLC0415
+
+    if getattr(LogsResponse.filter_log_events, "_fleet_patched", False):
+        return
+    compiled = functools.lru_cache(maxsize=64)(compile_filter_pattern)  # built once per event otherwise
+
+    class PatternFilter:
+        """Stands in for moto's EventMessageFilter, which LogStream.filter_log_events builds per event."""
+
+        def __init__(self, pattern: str) -> None:
+            try:
+                self._matches = compiled(pattern)
+            except FilterPatternError as error:
+                raise InvalidParameterException(msg=str(error)) from error
+
+        def matches(self, message: str) -> bool:
+            return self._matches(message)
+
+    models.EventMessageFilter = PatternFilter  # type: ignore[attr-defined,assignment]
+    original = LogsResponse.filter_log_events
+
+    @functools.wraps(original)
+    def filter_log_events(self: Any) -> str:  # noqa: ANN401 - moto's LogsResponse
+        """moto's handler, with the stream list narrowed by logStreamNamePrefix as on AWS."""
+        group_name = self._get_param("logGroupName")
+        names = self._get_param("logStreamNames", [])
+        prefix = self._get_param("logStreamNamePrefix")
+        if names and prefix:
+            raise InvalidParameterException(msg="logStreamNames and logStreamNamePrefix are mutually exclusive")
+        group = self.logs_backend.groups.get(group_name)
+        if prefix and group is not None:
+            names = [name for name in group.streams if name.startswith(prefix)]
+            if not names:  # moto reads an empty list as "every stream"
+                return json.dumps({"events": [], "searchedLogStreams": []})
+        events, next_token, searched = self.logs_backend.filter_log_events(
+            group_name,
+            names,
+            self._get_param("startTime"),
+            self._get_param("endTime"),
+            self._get_param("limit"),
+            self._get_param("nextToken"),
+            self._get_param("filterPattern"),
+            self._get_param("interleaved", False),
+        )
+        return json.dumps({"events": events, "nextToken": next_token, "searchedLogStreams": searched})
+
+    filter_log_events.__dict__["_fleet_patched"] = True
+    LogsResponse.filter_log_events = filter_log_events  # type: ignore[method-assign]
+
+
+# --- the launcher (runs in the caller) ------------------------------------------------------------------
+def _die_with_parent() -> None:
+    """preexec_fn: the kernel kills this child when the thread that started it exits (Linux)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def child_preexec(parent_pid: int) -> Callable[[], None]:
+    """A preexec_fn that ties a child's life to ``parent_pid`` (the supervisor); no-op off Linux."""
+
+    def preexec() -> None:
+        if sys.platform.startswith("linux"):
+            _die_with_parent()
+        if os.getppid() != parent_pid:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return preexec
+
+
+def port_is_free(port: int, host: str = HOST) -> bool:
+    """True when a server could bind ``port`` now (as werkzeug binds it, with SO_REUSEADDR)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _listening(port: int, host: str) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.2)
+        return probe.connect_ex((host, port)) == 0
+
+
+def start_emulator(
+    port: int,
+    *,
+    host: str = HOST,
+    log_path: Path | None = None,
+    timeout: float = 30.0,
+    stop: threading.Event | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start the patched moto server on ``port`` and return once it listens.
+
+    The child dies with the calling process (PR_SET_PDEATHSIG), sits in its own session (Ctrl-C reaches
+    only the caller, which stops it last), and writes its output to ``log_path`` so that a failed start
+    is reported in the emulator's own words (for example "Address already in use").
+    """
+    log: IO[bytes] = log_path.open("wb") if log_path is not None else open(os.devnull, "wb")  # noqa: SIM115
+    with log:
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
+            [sys.executable, "-m", "common.local.emulator", "--host", host, "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=child_preexec(os.getpid()),  # noqa: PLW1509 - only prctl/getppid, no locks taken
+        )
+    deadline = time.monotonic() + timeout
+    while not _listening(port, host):
+        if process.poll() is not None:
+            raise EmulatorError(f"moto server exited at start-up: {_last_error(log_path)}")
+        if time.monotonic() > deadline or (stop is not None and stop.wait(0.05)) or (stop is None and _nap()):
+            stop_emulator(process)
+            raise EmulatorError(f"moto server did not listen on {host}:{port} within {timeout:.0f}s")
+    return process
+
+
+def _nap() -> bool:
+    time.sleep(0.05)
+    return False
+
+
+def stop_emulator(process: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL after ``timeout``."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _last_error(log_path: Path | None) -> str:
+    """The emulator's own words: its last line naming an error, else its last line."""
+    if log_path is None or not log_path.exists():
+        return "no output captured (is moto[server] installed? ./deploy.sh installs it)"
+    lines = [line.strip() for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
+    if not lines:
+        return "it printed nothing (is moto[server] installed? ./deploy.sh installs it)"
+    errors = [line for line in lines if "rror" in line or "in use" in line]
+    return errors[-1] if errors else lines[-1]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m common.local.emulator", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default=HOST)
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args(argv)
+    patch_moto()
+    from moto.server import main as moto_main  # noqa: PLC0415 - after the patches
+
+    moto_main(["-H", args.host, "-p", str(args.port)])
+
+
+if __name__ == "__main__":
+    main()
