@@ -13,9 +13,13 @@ import pytest
 from botocore.config import Config
 from moto import mock_aws
 
+from common.local.emulator import serialise_dynamodb
 from common.local.provision import QueueUrls, provision
 from common.names import FleetNames
 from common.settings import Settings
+
+# DynamoDB is atomic per transaction; moto in-process is not across threads (see common/local/emulator.py).
+serialise_dynamodb()
 
 #: Set for every test; a log capture must never contain it (see the security tests).
 TEST_SECRET_ACCESS_KEY = "test-secret-never-logged-0123456789"
@@ -58,9 +62,14 @@ class AwsFleet:
 
     sqs: Any
     logs: Any
+    dynamodb: Any
     names: FleetNames
     urls: QueueUrls
     requests: RequestCounter
+
+    def ledger_settings(self, service: str, **overrides: Any) -> Settings:
+        """Settings with the job ledger on, as the local fleet and Terraform configure it."""
+        return self.settings(service, job_ledger_table=self.names.job_ledger_table, **overrides)
 
     def settings(self, service: str, **overrides: Any) -> Settings:
         base: dict[str, Any] = {
@@ -112,11 +121,12 @@ def aws_fleet() -> Iterator[AwsFleet]:
         config = Config(retries={"mode": "standard", "total_max_attempts": 4}, max_pool_connections=32)
         sqs = boto3.client("sqs", region_name=REGION, config=config)
         logs = boto3.client("logs", region_name=REGION, config=config)
+        dynamodb = boto3.client("dynamodb", region_name=REGION, config=config)
         names = FleetNames.for_deployment("fleet-test", "test")
         urls = provision(
             sqs=sqs,
             logs=logs,
-            dynamodb=boto3.client("dynamodb", region_name=REGION, config=config),
+            dynamodb=dynamodb,
             names=names,
             visibility_timeout=VISIBILITY_TIMEOUT,
             max_receive_count=MAX_RECEIVE_COUNT,
@@ -124,4 +134,5 @@ def aws_fleet() -> Iterator[AwsFleet]:
         requests = RequestCounter()
         requests.attach(sqs)
         requests.attach(logs)
-        yield AwsFleet(sqs=sqs, logs=logs, names=names, urls=urls, requests=requests)
+        requests.attach(dynamodb)
+        yield AwsFleet(sqs=sqs, logs=logs, dynamodb=dynamodb, names=names, urls=urls, requests=requests)

@@ -10,6 +10,10 @@ Two extensions, applied to moto in this process only (never in the workers, whic
   atomic (concurrent DeleteMessageBatch can bring deleted messages back, two receives can return the same
   message). One lock covers every operation that reads or changes messages. A long poll waits outside
   the lock, so it never blocks other callers.
+* **DynamoDB writes are serialised** the same way: moto applies a TransactWriteItems by checking and
+  writing without a lock, and restores a copy of the table when one is cancelled, which can undo
+  another thread's write. DynamoDB itself is atomic per item and per transaction, and the job ledger's
+  claim relies on it.
 
 Start it with :func:`start_emulator` (the local fleet, the tests and the benchmarks) or
 ``python -m common.local.emulator --port N``.
@@ -48,6 +52,16 @@ _SERIALISED_SQS_METHODS = (
     "delete_queue",
 )
 _SQS_LOCK = threading.RLock()
+#: DynamoDB backend methods that change items; moto does not make them atomic across threads.
+_SERIALISED_DYNAMODB_METHODS = (
+    "put_item",
+    "update_item",
+    "delete_item",
+    "transact_write_items",
+    "batch_write_item",
+    "get_item",
+)
+_DYNAMODB_LOCK = threading.RLock()
 _LONG_POLL_STEP_SECONDS = 0.2
 _PR_SET_PDEATHSIG = 1
 
@@ -60,13 +74,14 @@ class EmulatorError(RuntimeError):
 def patch_moto() -> None:
     """Apply both extensions to the imported moto; idempotent."""
     _patch_sqs()
+    serialise_dynamodb()
     _patch_logs()
 
 
-def _serialised(method: Callable[..., Any]) -> Callable[..., Any]:
+def _serialised(method: Callable[..., Any], lock: threading.RLock = _SQS_LOCK) -> Callable[..., Any]:
     @functools.wraps(method)
     def locked(*args: Any, **kwargs: Any) -> Any:  # noqa: ANN401 - wraps untyped moto methods
-        with _SQS_LOCK:
+        with lock:
             return method(*args, **kwargs)
 
     locked.__dict__["_fleet_serialised"] = True
@@ -107,6 +122,15 @@ def _patch_sqs() -> None:
 
     receive_message.__dict__["_fleet_serialised"] = True
     SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
+
+
+def serialise_dynamodb() -> None:
+    from moto.dynamodb.models import DynamoDBBackend  # noqa: PLC0415 - imported only in the emulator process
+
+    if getattr(DynamoDBBackend.transact_write_items, "_fleet_serialised", False):
+        return
+    for name in _SERIALISED_DYNAMODB_METHODS:
+        setattr(DynamoDBBackend, name, _serialised(getattr(DynamoDBBackend, name), _DYNAMODB_LOCK))
 
 
 def _patch_logs() -> None:  # noqa: C901 - one patch: nested handlers read moto's state

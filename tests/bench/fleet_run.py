@@ -45,11 +45,16 @@ def queues_empty(sqs: Any, fleet: AwsFleet) -> bool:
     return True
 
 
-def build_consumers(fleet: AwsFleet, shutdown: Shutdown, **overrides: Any) -> list[Consumer]:
+def build_consumers(fleet: AwsFleet, shutdown: Shutdown, *, ledger: bool = False, **overrides: Any) -> list[Consumer]:
     """main_job and background_job exactly as their entry points assemble them, on the counted clients."""
-    main = main_service.build(fleet.settings(MAIN_JOB_SERVICE, **overrides), shutdown, sqs=fleet.sqs)
+    settings = fleet.ledger_settings if ledger else fleet.settings
+    main = main_service.build(settings(MAIN_JOB_SERVICE, **overrides), shutdown, sqs=fleet.sqs, dynamodb=fleet.dynamodb)
     background = background_service.build(
-        fleet.settings(BACKGROUND_JOB_SERVICE, **overrides), shutdown, sqs=fleet.sqs, logs=fleet.logs
+        settings(BACKGROUND_JOB_SERVICE, **overrides),
+        shutdown,
+        sqs=fleet.sqs,
+        logs=fleet.logs,
+        dynamodb=fleet.dynamodb,
     )
     return [main, background]
 

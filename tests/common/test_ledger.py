@@ -24,12 +24,9 @@ from common.ledger import (
     iso_timestamp,
 )
 from common.ledger_schema import JobStatus
+from common.local.provision import provision_job_ledger
 from tests.conftest import RequestCounter
 from tests.faults import FaultInjector
-from tests.ledger_support import (
-    atomic_transactions,  # noqa: F401 - a fixture
-    create_ledger_table,
-)
 
 TABLE = "fleet-test-jobs"
 LEASE_SECONDS = 60
@@ -44,12 +41,12 @@ class Clock:
 
 
 @pytest.fixture
-def dynamodb(atomic_transactions: None) -> Iterator[Any]:
+def dynamodb() -> Iterator[Any]:
     with mock_aws():
         client = boto3.client(
             "dynamodb", config=Config(retries={"mode": "standard", "total_max_attempts": 3}, max_pool_connections=20)
         )
-        create_ledger_table(client, TABLE)
+        provision_job_ledger(client, TABLE)
         yield client
 
 
