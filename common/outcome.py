@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 
@@ -21,8 +21,9 @@ class Outcome:
     verdict: Verdict
     reason: str = ""
     #: For the job ledger (common/ledger_gate.py): how long the job ran and its JSON result, if any.
-    duration_ms: int | None = None
-    result_json: str | None = None
+    #: Not part of the verdict, so two successes compare equal whatever they returned.
+    duration_ms: int | None = field(default=None, compare=False)
+    result_json: str | None = field(default=None, compare=False)
 
     @classmethod
     def done(cls, *, duration_ms: int | None = None, result_json: str | None = None) -> Outcome:
