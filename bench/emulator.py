@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import sys
-import time
 import urllib.request
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -20,8 +18,8 @@ import boto3
 import psutil
 from botocore.config import Config
 
-from common import ledger_schema as ledger
-from common.local.provision import QueueUrls, provision
+from common.local.emulator import start_emulator, stop_emulator
+from common.local.provision import QueueUrls, provision, provision_job_ledger
 from common.names import FleetNames
 
 if TYPE_CHECKING:
@@ -58,29 +56,6 @@ def _listening(port: int) -> bool:
         return probe.connect_ex((HOST, port)) == 0
 
 
-def ledger_table_definition(table: str) -> dict[str, Any]:
-    """CreateTable arguments for the ledger contract (common/ledger_schema.py): on-demand, status index, ALL."""
-    return {
-        "TableName": table,
-        "BillingMode": "PAY_PER_REQUEST",
-        "AttributeDefinitions": [
-            {"AttributeName": name, "AttributeType": "S"}
-            for name in (ledger.ATTR_JOB_ID, ledger.ATTR_STATUS, ledger.ATTR_UPDATED_AT)
-        ],
-        "KeySchema": [{"AttributeName": ledger.ATTR_JOB_ID, "KeyType": "HASH"}],
-        "GlobalSecondaryIndexes": [
-            {
-                "IndexName": ledger.STATUS_INDEX,
-                "KeySchema": [
-                    {"AttributeName": ledger.ATTR_STATUS, "KeyType": "HASH"},
-                    {"AttributeName": ledger.ATTR_UPDATED_AT, "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    }
-
-
 class Emulator:
     """moto server as a child process; use as a context manager."""
 
@@ -101,26 +76,16 @@ class Emulator:
         self.dynamodb: Any = session.client("dynamodb", endpoint_url=self.endpoint, config=config)
 
     def __enter__(self) -> Emulator:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(self.port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + _STARTUP_SECONDS
-        while not _listening(self.port):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("moto server did not start: is moto[server] installed in .venv?")
-            time.sleep(0.1)
+        # The fleet's own emulator launcher: moto with SQS and DynamoDB writes serialised, as on AWS.
+        self.process = start_emulator(self.port, host=HOST, timeout=_STARTUP_SECONDS)
         return self
 
     def __exit__(self, *_exc: object) -> None:
         self.sqs.close()
         self.logs.close()
         self.dynamodb.close()
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
+        if self.process is not None:
+            stop_emulator(self.process)
 
     def cpu_seconds(self) -> float:
         """CPU time the emulator has used so far: its share of a scenario's cost, reported alongside."""
@@ -162,20 +127,9 @@ class Emulator:
         return Resources(names=names, urls=urls)
 
     def ensure_ledger_table(self, names: FleetNames) -> str:
-        """The job ledger table, as tf/dynamodb.tf declares it, unless provisioning already made it.
-
-        ``common.local.provision`` is to create it for the local fleet; until it does (and in case it
-        does so only when asked), the bench creates it from the same contract constants.
-        """
-        table = names.job_ledger_table
-        existing = self.dynamodb.list_tables()["TableNames"]
-        if table not in existing:
-            self.dynamodb.create_table(**ledger_table_definition(table))
-            self.dynamodb.update_time_to_live(
-                TableName=table,
-                TimeToLiveSpecification={"Enabled": True, "AttributeName": ledger.ATTR_EXPIRES_AT},
-            )
-        return table
+        """The job ledger table as tf/dynamodb.tf and the local fleet create it (idempotent)."""
+        provision_job_ledger(self.dynamodb, names.job_ledger_table)
+        return names.job_ledger_table
 
     def _reset(self) -> None:
         # The URL is always http://127.0.0.1:<port> of the server this object started.
