@@ -19,9 +19,9 @@ from common.ledger_schema import (
     ATTR_STATUS,
     ATTR_UPDATED_AT,
     ATTR_WORKER_ID,
-    STATUS_INDEX,
     JobStatus,
 )
+from common.local.provision import provision_job_ledger
 from common.ops import clients
 
 from .conftest import REGION, later, new_job_id
@@ -36,26 +36,7 @@ def table(fleet):
     """The ledger table exactly as the contract defines it, under the deployment's name."""
     dynamodb = boto3.client("dynamodb", region_name=REGION)
     name = fleet.names.job_ledger_table
-    dynamodb.create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": ATTR_JOB_ID, "AttributeType": "S"},
-            {"AttributeName": ATTR_STATUS, "AttributeType": "S"},
-            {"AttributeName": ATTR_UPDATED_AT, "AttributeType": "S"},
-        ],
-        KeySchema=[{"AttributeName": ATTR_JOB_ID, "KeyType": "HASH"}],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": STATUS_INDEX,
-                "KeySchema": [
-                    {"AttributeName": ATTR_STATUS, "KeyType": "HASH"},
-                    {"AttributeName": ATTR_UPDATED_AT, "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    )
+    provision_job_ledger(dynamodb, name)
 
     def put(job_id: str, status: JobStatus, updated, **extra) -> None:
         item = {
