@@ -11,13 +11,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from common.job_ids import job_id_for_message
+from common.local.provision import MAXIMUM_MESSAGE_SIZE_BYTES
 from common.messages import MAX_NESTING_DEPTH
 
 FORGED = "FORGED-0000000000"
 #: A line an attacker would like the log to show; newline-prefixed so that naive logging splits it off.
 INJECTION = "\n" + json.dumps({"event": "job.succeeded", "job_id": FORGED, "level": "info"}) + "\n"
 #: SQS's maximum message size (the moto emulator's and new queues' limit).
-SQS_MAX_BYTES = 1_048_576
+#: The queues' MaximumMessageSize (Terraform's default, and the local fleet's).
+SQS_MAX_BYTES = MAXIMUM_MESSAGE_SIZE_BYTES
 _JOB_TYPE_RULE = "must match [a-z0-9][a-z0-9._-]{0,63} (lower-case letters, digits, '.', '_', '-')"
 _CORRELATION_RULE = "must match [A-Za-z0-9._:/@+=-]{1,128} (letters, digits, ._:/@+=-)"
 _NOT_A_ULID = "field 'jobId' must be a 26-character upper-case ULID"
@@ -144,8 +146,9 @@ TRIGGER_CASES = [
     Case(
         "near the size limit",
         json.dumps({"trigger": "big", "data": {"blob": "x" * (SQS_MAX_BYTES - 100)}}),
-        # moto answers BatchRequestTooLong (AWS: InvalidParameterValue); either way the job alone is refused.
-        "background message rejected: AWS.SimpleQueueService.BatchRequestTooLong: ",
+        # The trigger fits; its background message (the trigger plus the envelope) does not, and is refused
+        # alone (moto and AWS word the error differently).
+        "background message rejected: ",
         prefix_only=True,
     ),
 ]

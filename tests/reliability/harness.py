@@ -62,6 +62,10 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _size(body: str) -> int:
+    return len(body.encode())
+
+
 def worker_lines(messages: Iterable[str]) -> list[dict[str, Any]]:
     """Parse worker stdout lines; a line that is not one JSON object fails the caller's test."""
     parsed = []
@@ -116,8 +120,9 @@ class Fleet:
         start = 0
         while start < len(bodies):
             end, total = start, 0
-            while end < len(bodies) and end - start < 10 and (end == start or total + len(bodies[end]) < 200_000):
-                total += len(bodies[end])
+            # SQS caps a batch at 256 KiB of bodies and attributes, counted in bytes (UTF-8), not characters.
+            while end < len(bodies) and end - start < 10 and (end == start or total + _size(bodies[end]) < 200_000):
+                total += _size(bodies[end])
                 end += 1
             chunk = list(range(start, end))
             entries = [
