@@ -142,7 +142,7 @@ def test_main_job_stops_receiving_while_enqueues_fail_so_no_trigger_is_dead_lett
     try:
         # MAX_RECEIVE_COUNT (3) failed SendMessageBatch calls of 4 attempts each: retried through
         # visibility, the trigger would have been received three times and be on its way to the DLQ.
-        wait_until(lambda: faults.injected.get("SendMessageBatch", 0) >= 4 * 4, timeout=60, what="failed enqueues")
+        wait_until(lambda: faults.injected.get("SendMessageBatch", 0) >= 4 * 4, timeout=150, what="failed enqueues")
         faults.clear()
         wait_until(lambda: aws_fleet.depth(aws_fleet.urls.trigger) == (0, 0), timeout=60, what="the trigger settled")
     finally:
@@ -182,7 +182,7 @@ def test_main_job_worker_quarantines_bad_triggers_and_completes_good_ones(aws_fl
     thread = threading.Thread(target=consumer.run)
     thread.start()
     try:
-        wait_until(lambda: aws_fleet.depth(aws_fleet.urls.trigger) == (0, 0), timeout=20, what="triggers settled")
+        wait_until(lambda: aws_fleet.depth(aws_fleet.urls.trigger) == (0, 0), timeout=60, what="triggers settled")
     finally:
         shutdown.request("test finished")
         thread.join(timeout=20)
