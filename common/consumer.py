@@ -38,6 +38,8 @@ _MAX_RECEIVE_BACKOFF_SECONDS = 30.0
 #: The long poll while jobs are running: the loop settles between receives, so a job finishing during a
 #: 20 s poll would wait that long for its delete. Idle workers still poll for the full RECEIVE_WAIT_SECONDS.
 BUSY_RECEIVE_WAIT_SECONDS = 2
+#: A busy worker deletes in batches of ten; a partial batch waits at most this long (heartbeated).
+SETTLE_WINDOW_SECONDS = 1.0
 
 
 class Consumer:
@@ -93,10 +95,13 @@ class Consumer:
     def _turn(self) -> None:
         self._liveness.touch()
         self._check_log_outage()
+        self._release_stale()
+        ready = self._dispatcher.wait_for_free_slot(timeout=1.0)
+        # Settling after the wait, just before the receive, deletes every job that finished while the
+        # buffer drained in one DeleteMessageBatch, instead of a straggler or two right after each receive.
         self._settle_finished()
-        if self._dispatcher.wait_for_free_slot(timeout=1.0) and not self._shutdown.is_requested():
+        if ready and not self._shutdown.is_requested():
             self._poll_once()
-        self._settle_finished()
 
     def _log_shutdown_request(self) -> None:
         """The signal handler only sets the event; the request is logged here, promptly, even mid-poll."""
@@ -114,9 +119,25 @@ class Consumer:
             )
 
     def _settle_finished(self) -> None:
+        if not self._settle_due():
+            return
         finished = self._in_flight.take_finished()
         if finished or self._settler.pending():
             self._settler.settle(finished)
+
+    def _settle_due(self) -> bool:
+        """Settle a full batch at once; fewer only once the oldest has waited SETTLE_WINDOW_SECONDS, or
+        before the loop goes idle (a long poll must not hold a lone job's delete)."""
+        count, oldest = self._in_flight.finished_backlog()
+        if count >= SQS_RECEIVE_LIMIT or self._settler.pending() or oldest is None:
+            return True  # nothing finished: only pending deletes (if any) to retry
+        return self._in_flight.clock() - oldest >= SETTLE_WINDOW_SECONDS or self._dispatcher.wait_until_idle(0)
+
+    def _release_stale(self) -> None:
+        """Messages received ahead that found no slot within their bound go back to the queue at once."""
+        stale = self._dispatcher.take_stale()
+        if stale:
+            self._settler.release(stale)
 
     def _poll_once(self) -> None:
         wanted = max(1, min(SQS_RECEIVE_LIMIT, self._dispatcher.free_slots()))

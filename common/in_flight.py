@@ -112,6 +112,11 @@ class InFlight:
             finished, self._finished = self._finished, []
             return finished
 
+    def finished_backlog(self) -> tuple[int, float | None]:
+        """How many finished leases await settlement, and when the oldest of them finished."""
+        with self._condition:
+            return len(self._finished), (self._finished[0].finished_at if self._finished else None)
+
     def settle_late(self, settle: LateSettler) -> list[Lease]:
         """From now on leases finishing are settled by ``settle`` in their own thread; returns those already done."""
         with self._condition:

@@ -272,3 +272,81 @@ def test_a_worker_that_cannot_log_for_a_minute_settles_and_exits_75(
 
     assert not thread.is_alive()
     assert side_channels.EXIT_LOGS_UNWRITABLE == shutdown.exit_status
+
+
+class QuickThenHeld:
+    """Jobs named ``quick*`` end at once (so the pool learns jobs are short); any other runs until released."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.release = threading.Event()
+
+    def __call__(self, message: InboundMessage) -> Outcome:
+        self.started.append(message.body)
+        if not message.body.startswith("quick"):
+            self.release.wait(timeout=60)  # the 10-minute job, ended by the test
+        return Outcome.done()
+
+
+def _receiving_ahead(
+    fleet: AwsFleet, handler: QuickThenHeld, shutdown: Shutdown, max_buffer_wait_seconds: float
+) -> tuple[Consumer, PoolDispatcher]:
+    """A one-slot consumer whose horizon is long enough that the held job counts as about to free its slot."""
+    settings = fleet.settings(BACKGROUND_JOB_SERVICE, receive_wait_seconds=1, concurrency=1)
+    dispatcher = PoolDispatcher(
+        handler, 1, ahead_horizon_seconds=600.0, max_buffer_wait_seconds=max_buffer_wait_seconds
+    )
+    consumer = build_consumer(
+        settings=settings,
+        sqs=fleet.sqs,
+        queue_url=fleet.urls.background,
+        dlq_url=fleet.urls.background_dlq,
+        shutdown=shutdown,
+        make_dispatcher=lambda: dispatcher,
+    )
+    return consumer, dispatcher
+
+
+def _start_held_job(fleet: AwsFleet, handler: QuickThenHeld) -> None:
+    _send(fleet, "quick")
+    wait_until(lambda: fleet.depth(fleet.urls.background) == (0, 0), timeout=20, what="the quick job")
+    _send(fleet, "long")
+    wait_until(lambda: "long" in handler.started, timeout=20, what="the long job to start")
+    _send(fleet, "next")
+
+
+def test_sigterm_releases_messages_received_ahead_at_once(aws_fleet: AwsFleet) -> None:
+    """A message waiting in the receive-ahead buffer is an open lease, and SIGTERM makes it visible at once."""
+    handler, shutdown = QuickThenHeld(), Shutdown()
+    consumer, dispatcher = _receiving_ahead(aws_fleet, handler, shutdown, max_buffer_wait_seconds=600.0)
+
+    with running(consumer, shutdown) as thread:
+        _start_held_job(aws_fleet, handler)
+        wait_until(dispatcher.buffered, timeout=20, what="the next message to be received ahead")
+        [ahead] = dispatcher.buffered()
+        assert ahead.registry.is_open(ahead)
+        shutdown.request("SIGTERM")
+        wait_until(lambda: aws_fleet.depth(aws_fleet.urls.background) == (1, 1), timeout=10, what="the release")
+        handler.release.set()
+        thread.join(timeout=20)
+
+    assert ["quick", "long"] == handler.started
+    [released] = aws_fleet.receive_all(aws_fleet.urls.background)
+    assert ("next", "2") == (released["Body"], released["Attributes"]["ApproximateReceiveCount"])
+
+
+def test_a_long_job_does_not_keep_messages_received_ahead_invisible(aws_fleet: AwsFleet) -> None:
+    """While a 10-minute job holds the only slot, a message received ahead goes back after the buffer bound."""
+    handler, shutdown = QuickThenHeld(), Shutdown()
+    consumer, dispatcher = _receiving_ahead(aws_fleet, handler, shutdown, max_buffer_wait_seconds=0.2)
+
+    with running(consumer, shutdown), capture_logs() as logs:
+        _start_held_job(aws_fleet, handler)
+        wait_until(lambda: any(e["event"] == "dispatch.buffer_stale" for e in logs), timeout=20, what="the bound")
+        wait_until(lambda: aws_fleet.depth(aws_fleet.urls.background) == (1, 1), timeout=10, what="the release")
+        assert ["quick", "long"] == handler.started
+        assert 0 == dispatcher.free_slots()  # nothing more is taken ahead while the slot stays busy
+        handler.release.set()
+        wait_until(lambda: aws_fleet.depth(aws_fleet.urls.background) == (0, 0), timeout=20, what="the next job")
+
+    assert ["quick", "long", "next"] == handler.started
