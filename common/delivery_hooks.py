@@ -30,6 +30,10 @@ class DeliveryHooks(Protocol):
         """These finished leases are about to be applied to SQS (deleted, retried, quarantined)."""
         ...
 
+    def releasing(self, leases: Sequence[Lease]) -> None:
+        """These unstarted deliveries are about to be made visible again (shutdown, a stale buffer)."""
+        ...
+
 
 class NoHooks:
     """main_job's and every ledger-less worker's hooks: run everything, record nothing."""
@@ -41,4 +45,7 @@ class NoHooks:
         return
 
     def settling(self, leases: Sequence[Lease], is_last_attempt: LastAttempt) -> None:
+        return
+
+    def releasing(self, leases: Sequence[Lease]) -> None:
         return

@@ -74,7 +74,8 @@ class Claim:
 
 @dataclass(frozen=True, slots=True)
 class LedgerOutcome:
-    """A finished attempt: ``status`` is SUCCEEDED, FAILED (will retry) or DEAD."""
+    """A finished attempt: ``status`` is SUCCEEDED, FAILED (will retry) or DEAD; QUEUED gives an
+    unstarted claim back (released at shutdown or from a stale receive-ahead buffer)."""
 
     job_id: str
     status: JobStatus
@@ -302,8 +303,9 @@ class JobLedger:
             if outcome.result_json is not None:
                 update.set(schema.ATTR_RESULT, _s(outcome.result_json))
             return
-        field_name = schema.ATTR_DEAD_REASON if outcome.status is JobStatus.DEAD else schema.ATTR_LAST_ERROR
-        update.set(field_name, _s(outcome.error[:_TEXT_LIMIT] or "unknown"))
+        if outcome.status is not JobStatus.QUEUED:  # QUEUED: a claim given back unstarted, no error
+            field_name = schema.ATTR_DEAD_REASON if outcome.status is JobStatus.DEAD else schema.ATTR_LAST_ERROR
+            update.set(field_name, _s(outcome.error[:_TEXT_LIMIT] or "unknown"))
         status, lease = update.name(schema.ATTR_STATUS), update.name(schema.ATTR_LEASE_UNTIL)
         # Never over a success, nor over another worker's live lease: a stale attempt's failure must not
         # make a job claimable while someone else runs it.

@@ -83,6 +83,21 @@ class LedgerGate:
         for lease in pending:
             lease.ledger_recorded = True
 
+    def releasing(self, leases: Sequence[Lease]) -> None:
+        """Give back the claims of jobs that never started, so the next delivery runs them at once."""
+        pending = [lease for lease in leases if lease.ledger_claimed and not lease.ledger_recorded]
+        outcomes = [
+            LedgerOutcome(str(lease.ledger_job), JobStatus.QUEUED, lease.message.receive_count) for lease in pending
+        ]
+        if not outcomes:
+            return
+        failure = self._record(outcomes)
+        if failure is not None:
+            # Not lost: the claim's lease expires with the visibility timeout and the job runs then.
+            log.warning("ledger.release_failed", jobs=[outcome.job_id for outcome in outcomes], error=failure)
+        for lease in pending:
+            lease.ledger_recorded = True
+
     def _record(self, outcomes: list[LedgerOutcome]) -> str | None:
         try:
             self._ledger.record(outcomes)

@@ -81,6 +81,7 @@ class Settler:
     def release(self, leases: Sequence[Lease]) -> None:
         """Make unstarted deliveries visible again at once, so another worker picks them up now."""
         with self._lock:
+            self._hooks.releasing(leases)  # a claim on a job that never started is given back first
             self._hand_back([(lease, 0) for lease in leases], event="message.released")
 
     def _apply(self, leases: list[Lease]) -> None:

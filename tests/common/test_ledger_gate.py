@@ -12,10 +12,14 @@ import pytest
 from background_job import service
 from background_job.api import JobContext
 from background_job.jobs import REGISTRY
+from common.in_flight import InFlight
+from common.inbound import InboundMessage
 from common.job_ids import job_id_for_message
-from common.ledger import JobLedger, LedgerOutcome
+from common.ledger import Claim, ClaimResult, JobLedger, JobRef, LedgerOutcome
+from common.ledger_gate import LedgerGate
 from common.ledger_schema import JobStatus
 from common.messages import BackgroundJob
+from common.metrics import MetricsEmitter
 from common.names import BACKGROUND_JOB_SERVICE
 from common.shutdown import Shutdown
 from tests.conftest import AwsFleet
@@ -177,3 +181,25 @@ def test_an_unknown_job_type_is_dead_in_the_ledger_with_its_reason(aws_fleet, ru
     assert item is not None
     assert JobStatus.DEAD == item["status"]
     assert "unknown jobType 'no-such-job'" in item["deadReason"]
+
+
+def test_a_claim_released_unstarted_is_given_back_so_the_next_delivery_runs_at_once(aws_fleet):
+    """Shutdown or a stale receive-ahead buffer releases a claimed job: the ledger frees it, not BUSY for a lease."""
+    job = _job(60)
+    _send(aws_fleet, [job])
+    [raw] = aws_fleet.receive_all(aws_fleet.urls.background, attempts=1)
+    [lease] = InFlight(30).open([InboundMessage.from_sqs(raw)])
+    gate = LedgerGate(
+        ledger=_ledger(aws_fleet), unavailable_policy="retry", metrics_emitter=MetricsEmitter("test", "test")
+    )
+    assert [lease] == gate.admit([lease])
+
+    gate.releasing([lease])
+
+    item = _ledger(aws_fleet).get(job.job_id)
+    assert item is not None
+    assert JobStatus.QUEUED == item["status"]
+    other = JobLedger(
+        dynamodb=aws_fleet.dynamodb, table_name=aws_fleet.names.job_ledger_table, lease_seconds=30, worker_id="b"
+    )
+    assert [ClaimResult.CLAIMED] == other.claim([Claim(JobRef(job.job_id, COUNTING, "c"), "next-message", 2)])
