@@ -1,8 +1,8 @@
 """One retry layer for the job log's CloudWatch Logs calls: this module's, with botocore making one attempt.
 
 The workers' Logs client is configured for botocore's standard retries (4 attempts), and the job log
-used to wrap tenacity around it (6 x 4 tries). Here botocore attempts each job-log call exactly once and
-:func:`call` owns the retrying, because only the caller knows what is safe to repeat:
+used to wrap tenacity around them (6 x 4 tries). Here botocore attempts each job-log call exactly once
+and :func:`call` owns the retrying, with tenacity, because only the caller knows what is safe to repeat:
 
 - PutLogEvents is not idempotent. When a request was sent and no answer came (read timeout, connection
   closed), it may have been stored; botocore would send it again, and a fault probe found the jobs that
@@ -20,7 +20,6 @@ while :func:`call` runs on the current thread, so other users of the same client
 from __future__ import annotations
 
 import enum
-import random
 import threading
 import time
 import weakref
@@ -35,6 +34,7 @@ from botocore.exceptions import (
     EndpointConnectionError,
     ParamValidationError,
 )
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_random_exponential
 
 if TYPE_CHECKING:
     from mypy_boto3_logs import CloudWatchLogsClient
@@ -150,27 +150,48 @@ def _attempts(failure: Failure, *, idempotent: bool) -> int:
     return TRANSIENT_ATTEMPTS
 
 
-_jitter = random.Random()  # noqa: S311 - backoff jitter, not cryptography
-
-
-def backoff_seconds(attempt: int) -> float:
-    """Full jitter: a random wait up to the attempt's exponential step."""
-    return _jitter.uniform(0.0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempt - 1)))
-
-
 def call(operation: Callable[[], T], *, idempotent: bool, sleep: Callable[[float], None] = time.sleep) -> T:
     """Run ``operation`` (one Logs call) with this module's retries; raise :class:`CallFailed` when done trying."""
-    attempt = 1
-    while True:
-        try:
-            with _owned():
-                return operation()
-        except _Unretried as unretried:
-            error = unretried.error
-        except (ClientError, BotoCoreError) as raised:  # refused before sending, or botocore already retried
-            error = raised
-        failure = classify(error)
-        if attempt >= _attempts(failure, idempotent=idempotent):
-            raise CallFailed(failure, error) from error
-        sleep(backoff_seconds(attempt))
-        attempt += 1
+    retrying = Retrying(
+        retry=retry_if_exception_type(_FailedAttempt),
+        stop=_stop_for(idempotent=idempotent),
+        # Full jitter: attempt n waits a random time up to BACKOFF_BASE * 2**(n-1), at most BACKOFF_CAP.
+        wait=wait_random_exponential(multiplier=BACKOFF_BASE_SECONDS, max=BACKOFF_CAP_SECONDS),
+        sleep=sleep,
+        reraise=True,
+    )
+    try:
+        result: T = retrying(_attempt, operation)
+    except _FailedAttempt as last:
+        raise CallFailed(last.failure, last.error) from last.error
+    return result
+
+
+class _FailedAttempt(Exception):
+    def __init__(self, failure: Failure, error: Exception) -> None:
+        super().__init__(str(error))
+        self.failure = failure
+        self.error = error
+
+
+def _attempt(operation: Callable[[], T]) -> T:
+    try:
+        with _owned():
+            return operation()
+    except _Unretried as unretried:
+        error = unretried.error
+    except (ClientError, BotoCoreError) as raised:  # refused before sending, or botocore already retried
+        error = raised
+    raise _FailedAttempt(classify(error), error)
+
+
+def _stop_for(*, idempotent: bool) -> Callable[[RetryCallState], bool]:
+    """How many attempts depends on how the last one failed (see :func:`_attempts`)."""
+
+    def stop(state: RetryCallState) -> bool:
+        failed = state.outcome.exception() if state.outcome is not None else None
+        if not isinstance(failed, _FailedAttempt):
+            return True
+        return state.attempt_number >= _attempts(failed.failure, idempotent=idempotent)
+
+    return stop
