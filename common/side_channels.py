@@ -33,6 +33,11 @@ class SideChannel:
         self._failing_since: float | None = None
         self._lock = threading.Lock()
 
+    def reset(self) -> None:
+        """Forget past failures: for a process that hosts one worker after another (the tests)."""
+        with self._lock:
+            self.failures, self._reported, self._failing_since = 0, False, None
+
     def succeeded(self) -> None:
         self._failing_since = None  # a plain store: this runs on every log line
 
@@ -74,3 +79,4 @@ STDOUT: Final = SideChannel("stdout")
 METRICS: Final = SideChannel("metrics")
 HEARTBEAT_FILE: Final = SideChannel("heartbeat_file")
 JOB_LOG: Final = SideChannel("job_log")
+ALL: Final = (STDOUT, METRICS, HEARTBEAT_FILE, JOB_LOG)

@@ -13,6 +13,7 @@ import pytest
 from botocore.config import Config
 from moto import mock_aws
 
+from common import side_channels
 from common.local.emulator import serialise_dynamodb
 from common.local.provision import QueueUrls, provision
 from common.names import FleetNames
@@ -26,6 +27,14 @@ TEST_SECRET_ACCESS_KEY = "test-secret-never-logged-0123456789"
 REGION = "us-east-1"
 VISIBILITY_TIMEOUT = 30
 MAX_RECEIVE_COUNT = 3
+
+
+@pytest.fixture(autouse=True)
+def _fresh_side_channels() -> Iterator[None]:
+    """A worker's side-channel state is per process; a test that broke stdout must not stop the next worker."""
+    yield
+    for channel in side_channels.ALL:
+        channel.reset()
 
 
 @pytest.fixture(autouse=True)
