@@ -73,15 +73,10 @@ class LedgerGate:
 
     def settling(self, leases: Sequence[Lease], is_last_attempt: LastAttempt) -> None:
         pending = [lease for lease in leases if lease.ledger_job and not lease.ledger_recorded]
-        outcomes = [_ledger_outcome(lease, is_last_attempt(lease)) for lease in pending]
-        if not outcomes:
-            return
-        failure = self._record(outcomes)
-        if failure is not None:
-            # The job's effect happened (or did not) whatever the ledger says: SQS settles regardless.
-            log.error("ledger.write_failed", jobs=[outcome.job_id for outcome in outcomes], error=failure)
-        for lease in pending:
-            lease.ledger_recorded = True
+        # If this fails, the job's effect happened (or did not) whatever the ledger says: SQS settles anyway.
+        self._record(
+            pending, [_ledger_outcome(lease, is_last_attempt(lease)) for lease in pending], "ledger.write_failed"
+        )
 
     def releasing(self, leases: Sequence[Lease]) -> None:
         """Give back the claims of jobs that never started, so the next delivery runs them at once."""
@@ -89,21 +84,22 @@ class LedgerGate:
         outcomes = [
             LedgerOutcome(str(lease.ledger_job), JobStatus.QUEUED, lease.message.receive_count) for lease in pending
         ]
+        # If this fails nothing is lost: the claim's lease expires with the visibility timeout, the job runs then.
+        self._record(pending, outcomes, "ledger.release_failed")
+
+    def _record(self, pending: list[Lease], outcomes: list[LedgerOutcome], failure_event: str) -> None:
+        """One ledger write for the batch; each lease is recorded once, whether or not the write succeeded."""
         if not outcomes:
             return
-        failure = self._record(outcomes)
-        if failure is not None:
-            # Not lost: the claim's lease expires with the visibility timeout and the job runs then.
-            log.warning("ledger.release_failed", jobs=[outcome.job_id for outcome in outcomes], error=failure)
-        for lease in pending:
-            lease.ledger_recorded = True
-
-    def _record(self, outcomes: list[LedgerOutcome]) -> str | None:
+        failure = ""
         try:
             self._ledger.record(outcomes)
         except LedgerUnavailable as error:
-            return str(error)
-        return None
+            failure = str(error)
+        if failure:
+            log.error(failure_event, jobs=[outcome.job_id for outcome in outcomes], error=failure)
+        for lease in pending:
+            lease.ledger_recorded = True
 
     def _refuse(self, lease: Lease, result: ClaimResult) -> None:
         fields = {"message_id": lease.message.message_id, "job_id": lease.ledger_job}

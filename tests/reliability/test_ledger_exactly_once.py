@@ -48,6 +48,13 @@ def _settled(fleet: Fleet) -> bool:
     return fleet.depth("background") == (0, 0) and fleet.depth("trigger") == (0, 0)
 
 
+def _succeed_with_deletes_failing(fleet: Fleet) -> None:
+    """Every job succeeds while no DeleteMessageBatch gets through: the window a crash must not reopen."""
+    fleet.set_faults([{"operation": "DeleteMessageBatch", "kind": "unavailable"}])
+    _send_jobs(fleet)
+    wait_until(lambda: _succeeded(fleet) == JOBS, timeout=90, what="every job succeeded (deletes failing)")
+
+
 def _assert_each_job_ran_once(fleet: Fleet, *, skipped_at_least: int) -> None:
     items = _ledger_items(fleet)
     assert [JobStatus.SUCCEEDED] * JOBS == [item["status"] for item in items]
@@ -60,9 +67,7 @@ def _assert_each_job_ran_once(fleet: Fleet, *, skipped_at_least: int) -> None:
 def test_a_worker_killed_after_success_before_its_deletes_runs_nothing_twice() -> None:
     """kill -9 with every job succeeded and no delete through: the restarted worker skips them all."""
     with running_fleet("ledger-kill") as fleet:
-        fleet.set_faults([{"operation": "DeleteMessageBatch", "kind": "unavailable"}])
-        _send_jobs(fleet)
-        wait_until(lambda: _succeeded(fleet) == JOBS, timeout=90, what="every job succeeded (deletes failing)")
+        _succeed_with_deletes_failing(fleet)
         [victim] = fleet.pids("background-job-1")
         os.kill(victim, signal.SIGKILL)
         fleet.set_faults([])
@@ -74,9 +79,7 @@ def test_a_worker_killed_after_success_before_its_deletes_runs_nothing_twice() -
 def test_a_worker_frozen_past_its_visibility_timeout_loses_no_job_and_runs_none_twice() -> None:
     """SIGSTOP after success before the deletes: another worker gets the redeliveries and skips them."""
     with running_fleet("ledger-freeze") as fleet:
-        fleet.set_faults([{"operation": "DeleteMessageBatch", "kind": "unavailable"}])
-        _send_jobs(fleet)
-        wait_until(lambda: _succeeded(fleet) == JOBS, timeout=90, what="every job succeeded (deletes failing)")
+        _succeed_with_deletes_failing(fleet)
         [frozen] = fleet.pids("background-job-1")
         os.kill(frozen, signal.SIGSTOP)
         fleet.set_faults([])
