@@ -64,6 +64,11 @@ _SERIALISED_DYNAMODB_METHODS = (
 _DYNAMODB_LOCK = threading.RLock()
 _LONG_POLL_STEP_SECONDS = 0.2
 _PR_SET_PDEATHSIG = 1
+#: Request threads: every long poll holds one for up to 20 s, and the peers' benchmarks run ten pollers.
+_SERVER_THREADS = 64
+_SERVER_CONNECTIONS = 1000
+#: Longer than any long poll (20 s) and shorter than botocore's idle-connection reuse would notice.
+_IDLE_CONNECTION_SECONDS = 60
 
 
 class EmulatorError(RuntimeError):
@@ -73,9 +78,45 @@ class EmulatorError(RuntimeError):
 # --- the patches (run inside the emulator process) -------------------------------------------------------
 def patch_moto() -> None:
     """Apply both extensions to the imported moto; idempotent."""
+    _patch_clock()
+    _patch_dispatch()
     _patch_sqs()
     serialise_dynamodb()
     _patch_logs()
+
+
+def _patch_clock() -> None:
+    """moto reads the clock through ``datetime.now(UTC)`` with an import inside the function, several times
+    per queued message on every receive: at a depth of a few hundred that was most of the emulator's CPU,
+    and it made every throughput figure depend on queue depth as AWS's do not."""
+    import moto.core.utils as moto_utils  # noqa: PLC0415 - imported only in the emulator process
+    import moto.sqs.models as sqs_models  # noqa: PLC0415
+
+    original = moto_utils.unix_time
+    if getattr(original, "_fleet_clock", False):
+        return
+
+    def unix_time(dt: Any = None) -> float:  # noqa: ANN401 - moto's naive datetime or None
+        return time.time() if dt is None else original(dt)
+
+    def unix_time_millis(dt: Any = None) -> float:  # noqa: ANN401 - as above
+        return unix_time(dt) * 1000.0
+
+    unix_time.__dict__["_fleet_clock"] = True
+    for module in (moto_utils, sqs_models):
+        module.unix_time = unix_time  # type: ignore[attr-defined]
+        module.unix_time_millis = unix_time_millis  # type: ignore[attr-defined]
+
+
+def _patch_dispatch() -> None:
+    """moto lists its own package directory on every request to route it; the list never changes."""
+    import moto.backends  # noqa: PLC0415 - imported only in the emulator process
+
+    if not getattr(moto.backends.list_of_moto_modules, "_fleet_cached", False):
+        modules = tuple(moto.backends.list_of_moto_modules())
+        cached = functools.wraps(moto.backends.list_of_moto_modules)(lambda: modules)
+        cached.__dict__["_fleet_cached"] = True
+        moto.backends.list_of_moto_modules = cached
 
 
 def _serialised(method: Callable[..., Any], lock: threading.RLock = _SQS_LOCK) -> Callable[..., Any]:
@@ -208,7 +249,7 @@ def child_preexec(parent_pid: int) -> Callable[[], None]:
 
 
 def port_is_free(port: int, host: str = HOST) -> bool:
-    """True when a server could bind ``port`` now (as werkzeug binds it, with SO_REUSEADDR)."""
+    """True when a server could bind ``port`` now (as waitress binds it, with SO_REUSEADDR)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -290,9 +331,34 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args(argv)
     patch_moto()
-    from moto.server import main as moto_main  # noqa: PLC0415 - after the patches
+    serve(args.host, args.port)
 
-    moto_main(["-H", args.host, "-p", str(args.port)])
+
+def serve(host: str, port: int) -> None:
+    """moto's WSGI application behind waitress, which keeps connections alive as AWS endpoints do.
+
+    moto's own server (werkzeug's development server) closes every connection after one response, so
+    each AWS call would pay a TCP connect in the client and a new thread in the emulator: costs that
+    AWS does not impose and that would dominate every CPU and throughput figure measured here.
+    """
+    import waitress  # noqa: PLC0415 - imported only in the emulator process
+    from moto.moto_server.werkzeug_app import (  # noqa: PLC0415 - after the patches
+        DomainDispatcherApplication,
+        create_backend_app,
+    )
+
+    os.environ.setdefault("MOTO_PORT", str(port))
+    application = DomainDispatcherApplication(create_backend_app)
+    waitress.serve(
+        application,
+        host=host,
+        port=port,
+        threads=_SERVER_THREADS,
+        connection_limit=_SERVER_CONNECTIONS,
+        channel_timeout=_IDLE_CONNECTION_SECONDS,
+        ident="fleet-emulator",
+        _quiet=True,
+    )
 
 
 if __name__ == "__main__":

@@ -126,5 +126,40 @@ def test_a_failed_start_reports_the_emulators_own_error(tmp_path: Path) -> None:
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         port = holder.getsockname()[1]
-        with pytest.raises(EmulatorError, match="in use by another program"):
+        with pytest.raises(EmulatorError, match="Address already in use"):
             start_emulator(port, log_path=tmp_path / "emulator.log", timeout=30)
+
+
+def test_one_client_reuses_one_connection_as_with_aws(endpoint: str) -> None:
+    """Thirty calls from one client open one TCP connection: the emulator keeps it alive, as AWS does."""
+    import psutil  # noqa: PLC0415 - a dev tool, imported where it is used
+
+    port = int(endpoint.rsplit(":", 1)[1])
+    sqs = _client(endpoint, "sqs")
+    url = sqs.create_queue(QueueName="keep-alive")["QueueUrl"]
+    for number in range(30):
+        sqs.send_message(QueueUrl=url, MessageBody=str(number))
+
+    def to_emulator() -> list[Any]:
+        return [c for c in psutil.Process().net_connections(kind="tcp") if c.raddr and c.raddr.port == port]
+
+    assert len(to_emulator()) == 1
+    assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"] == {
+        "ApproximateNumberOfMessages": "30"
+    }
+
+
+def test_the_emulators_clock_is_the_system_clock_and_dated_conversions_are_moto_s() -> None:
+    """The fast clock moto's SQS reads per queued message agrees with time.time(); given a date it is moto's own."""
+    import datetime  # noqa: PLC0415
+
+    import moto.core.utils as moto_utils  # noqa: PLC0415
+    import moto.sqs.models as sqs_models  # noqa: PLC0415
+
+    from common.local.emulator import _patch_clock  # noqa: PLC0415, PLC2701 - the one patch under test
+
+    _patch_clock()
+    before = time.time() * 1000
+    now = sqs_models.unix_time_millis()
+    assert before <= now <= time.time() * 1000
+    assert moto_utils.unix_time(datetime.datetime(1970, 1, 2)) == 86400.0
