@@ -163,3 +163,38 @@ def test_the_emulators_clock_is_the_system_clock_and_dated_conversions_are_moto_
     now = sqs_models.unix_time_millis()
     assert before <= now <= time.time() * 1000
     assert moto_utils.unix_time(datetime.datetime(1970, 1, 2)) == 86400.0
+
+
+def test_a_cancelled_transaction_restores_what_it_touched_and_keeps_every_other_write(endpoint: str) -> None:
+    """The emulator rolls back a cancelled TransactWriteItems item by item (not by restoring a table copy)."""
+    dynamodb = _client(endpoint, "dynamodb")
+    dynamodb.create_table(
+        TableName="rollback",
+        KeySchema=[{"AttributeName": "jobId", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "jobId", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.put_item(TableName="rollback", Item={"jobId": {"S": "kept"}, "n": {"N": "1"}})
+    dynamodb.put_item(TableName="rollback", Item={"jobId": {"S": "updated"}, "n": {"N": "1"}})
+    put_new = {"Put": {"TableName": "rollback", "Item": {"jobId": {"S": "new"}}}}
+    bump = {
+        "Update": {
+            "TableName": "rollback",
+            "Key": {"jobId": {"S": "updated"}},
+            "UpdateExpression": "SET n = :two",
+            "ExpressionAttributeValues": {":two": {"N": "2"}},
+        }
+    }
+    refused = {
+        "ConditionCheck": {
+            "TableName": "rollback",
+            "Key": {"jobId": {"S": "kept"}},
+            "ConditionExpression": "attribute_not_exists(jobId)",
+        }
+    }
+    with pytest.raises(dynamodb.exceptions.TransactionCanceledException):
+        dynamodb.transact_write_items(TransactItems=[put_new, bump, refused])
+    dynamodb.put_item(TableName="rollback", Item={"jobId": {"S": "after"}})
+
+    items = {i["jobId"]["S"]: i.get("n", {}).get("N") for i in dynamodb.scan(TableName="rollback")["Items"]}
+    assert items == {"kept": "1", "updated": "1", "after": None}
