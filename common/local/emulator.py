@@ -67,6 +67,7 @@ _SERIALISED_DYNAMODB_METHODS = (
 )
 _DYNAMODB_LOCK = threading.RLock()
 _LONG_POLL_STEP_SECONDS = 0.2
+_UNRECEIVABLE_NAP_SECONDS = 0.05
 _PR_SET_PDEATHSIG = 1
 #: Request threads: every long poll holds one for up to 20 s, and the peers' benchmarks run ten pollers.
 _SERVER_THREADS = 64
@@ -151,8 +152,14 @@ def _patch_sqs() -> None:
         visibility_timeout: int,
         message_attribute_names: list[str] | None = None,
     ) -> Any:  # noqa: ANN401 - moto's messages
-        """Each attempt is a locked zero-wait receive; the long poll waits between attempts, unlocked."""
+        """Each attempt is a locked zero-wait receive; the long poll waits between attempts, unlocked.
+
+        A send wakes the wait at once. Messages that are visible after an empty attempt either arrived
+        just now (try again at once) or cannot be received (a FIFO group in flight): only when that
+        happens twice in a row does the poll nap, so that it neither spins nor delays a new message.
+        """
         deadline = time.monotonic() + (wait_seconds_timeout or 0)
+        visible_but_unreceived = False
         while True:
             with _SQS_LOCK:
                 found = original_receive(self, queue_name, count, 0, visibility_timeout, message_attribute_names)
@@ -160,10 +167,13 @@ def _patch_sqs() -> None:
             if found or remaining <= 0:
                 return found
             queue = self.get_queue(queue_name)
-            step = min(_LONG_POLL_STEP_SECONDS, remaining)
-            queue.wait_for_messages(step)
-            if queue.messages:  # visible but not receivable (e.g. a FIFO group in flight): do not spin
-                time.sleep(min(0.05, step))
+            if not queue.messages:
+                visible_but_unreceived = False
+                queue.wait_for_messages(min(_LONG_POLL_STEP_SECONDS, remaining))
+            elif visible_but_unreceived:
+                time.sleep(min(_UNRECEIVABLE_NAP_SECONDS, remaining))
+            else:
+                visible_but_unreceived = True
 
     receive_message.__dict__["_fleet_serialised"] = True
     SQSBackend.receive_message = receive_message  # type: ignore[method-assign]
