@@ -23,7 +23,8 @@ import psutil
 from botocore.config import Config
 
 from bench.emulator import CREDENTIALS, HOST, REGION, free_port
-from common.local.emulator import start_emulator, stop_emulator
+from bench.processes import wait_for
+from common.local.emulator import port_is_free, start_emulator, stop_emulator
 
 DEPTHS: Final = (10, 100, 600, 2000)
 
@@ -39,19 +40,11 @@ def _server(kind: str) -> Iterator[tuple[str, psutil.Process]]:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        _wait_listening(port)
+        wait_for(lambda: not port_is_free(port, HOST), 30, "stock moto server to listen")
     try:
         yield f"http://{HOST}:{port}", psutil.Process(process.pid)
     finally:
         stop_emulator(process)
-
-
-def _wait_listening(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not any(c.laddr.port == port for c in psutil.net_connections("tcp") if c.status == "LISTEN"):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"moto server did not listen on {port}")
-        time.sleep(0.1)
 
 
 def _cpu(process: psutil.Process) -> float:
