@@ -1,0 +1,56 @@
+"""``python -m bench.logs_client`` drives both callers through real requests (counted, never timed)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import boto3
+import pytest
+
+from bench.emulator import CREDENTIALS, HOST, REGION, free_port
+from bench.logs_client import job_cpu_ms, measure, signed_caller
+from common.local.emulator import start_emulator, stop_emulator
+
+
+@pytest.fixture
+def endpoint() -> Iterator[str]:
+    port = free_port()
+    process = start_emulator(port, host=HOST)
+    try:
+        yield f"http://{HOST}:{port}"
+    finally:
+        stop_emulator(process)
+
+
+def _session() -> boto3.session.Session:
+    return boto3.session.Session(
+        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        region_name=REGION,
+    )
+
+
+def test_the_logs_client_probe_reports_cpu_for_both_callers() -> None:
+    figures = measure(jobs=3, rounds=1)
+    assert sorted(figures) == ["botocore", "signed-urllib3"]
+    assert all(cpu > 0 for cpu in figures.values())
+
+
+def test_the_signed_caller_writes_the_streams_and_events_it_is_timed_on(endpoint: str) -> None:
+    # A probe that timed refused requests would report a floor nobody can reach.
+    session = _session()
+    logs = session.client("logs", endpoint_url=endpoint)
+    logs.create_log_group(logGroupName="probe")
+    job_cpu_ms(signed_caller(endpoint, session), "probe", jobs=2)
+    streams = [stream["logStreamName"] for stream in logs.describe_log_streams(logGroupName="probe")["logStreams"]]
+    events = logs.get_log_events(logGroupName="probe", logStreamName="job-streams/probe/000001")["events"]
+    logs.close()
+    assert streams == ["job-streams/probe/000000", "job-streams/probe/000001"]
+    assert [event["message"] for event in events] == ['{"event":"job.succeeded","level":"info"}']
+
+
+def test_the_signed_caller_raises_on_an_error_answer(endpoint: str) -> None:
+    put = signed_caller(endpoint, _session())
+    events = [{"timestamp": 1, "message": "x"}]
+    with pytest.raises(RuntimeError, match="HTTP 400"):
+        put("PutLogEvents", {"logGroupName": "missing", "logStreamName": "missing", "logEvents": events})
