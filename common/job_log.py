@@ -1,10 +1,12 @@
 """Per-job CloudWatch log streams: ``job-streams/YYYY-MM-DD/<jobId>`` in the background-job log group.
 
 A job's thread only buffers its events (as JSON that fits CloudWatch's limits, see
-:mod:`common.job_log_events`); the process's shared shipper (:mod:`common.job_log_shipper`) ships them:
-at close, and every :data:`SEND_INTERVAL_SECONDS` while a job runs. A short job costs exactly
-CreateLogStream and one PutLogEvents, as before, but no thread of its own (watchtower started and joined
-one per job, about a third of a no-op job's CPU).
+:mod:`common.job_log_events`); the process's shared shipper (:mod:`common.job_log_shipper`) creates the
+stream as the job opens its log, and ships the events at close and every :data:`SEND_INTERVAL_SECONDS`
+while a job runs. A short job costs exactly CreateLogStream and one PutLogEvents, as before, but no
+thread of its own (watchtower started and joined one per job, about a third of a no-op job's CPU).
+Creating the stream while the job runs leaves only the put between a job's end and its settlement: at
+the close, the create used to cost the job's slot one more round trip to Logs.
 
 The job log is a side channel and never decides a message's fate:
 
@@ -30,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Final
 from common.job_ids import job_timestamp, require_job_id
 from common.job_log_breaker import OutageBreaker
 from common.job_log_calls import own_retries
-from common.job_log_delivery import StreamTarget, deliver
+from common.job_log_delivery import StreamTarget, create_stream, deliver
 from common.job_log_events import LogEvent, encode
 from common.job_log_fallback import DeliveryFailureCallback, Shield, count, report_once, write_undelivered
 from common.job_log_shipper import Shipper
@@ -95,9 +97,13 @@ class JobLog:
         self.close()
 
     def open(self) -> None:
-        """Start the periodic flush; no request is made until the first flush."""
+        """Create the stream on a shipper thread and start the periodic flush; the job waits for neither."""
         with Shield("job_log.open", self._on_delivery_failure):
             own_retries(self._target.logs)
+            with self._lock:  # flushes wait for the stream: the create counts as this log's running drain
+                self._shipping = True
+                self._idle.clear()
+                self._ship_with().submit(self._prepare)
             self._ship_with().every(SEND_INTERVAL_SECONDS, self._tick)
 
     def close(self) -> None:
@@ -152,6 +158,32 @@ class JobLog:
         self._shipping = True
         self._idle.clear()
         self._ship_with().submit(self._drain)
+
+    def _prepare(self) -> None:
+        """On a shipper thread: create the stream, then ship at once only if the job has closed meanwhile.
+
+        A tick that came during the create waits for the next one: shipping the first events now would
+        cost a short job a second PutLogEvents.
+        """
+        with Shield("job_log.create", self._on_delivery_failure):
+            self._create_stream()
+        with self._lock:
+            if not (self._closed and self._pending):
+                self._shipping = False
+                self._idle.set()
+                return
+        self._drain()
+
+    def _create_stream(self) -> None:
+        ticket = self._breaker.allow()
+        if ticket is None:
+            return  # an outage: the first flush goes to the fallback, or creates the stream once Logs is back
+        failed = create_stream(self._target)
+        self._stream_ready = failed is None  # if not, the first flush tries again and reports what fails
+        if failed is not None and failed.failure.is_outage:
+            self._breaker.failed(ticket)
+        else:
+            self._breaker.succeeded(ticket)
 
     def _drain(self) -> None:
         """On a shipper thread: ship until nothing is pending, one flush at a time per stream (order)."""

@@ -1,10 +1,11 @@
 """One flush of a job log to CloudWatch Logs: create the stream if needed, put the events, say what was not stored.
 
-A short job costs exactly two calls: CreateLogStream (made with its first flush, so opening a job log
-costs no request and cannot block the job's start) and one PutLogEvents. Each call gets the retries of
-:mod:`common.job_log_calls` and nothing else. A put answered with ``rejectedLogEventsInfo`` stored the
-rest of its batch: only the rejected events are reported back, never the batch (re-logging the whole
-batch duplicated the accepted events).
+A short job costs exactly two calls: CreateLogStream and one PutLogEvents. The job log creates its
+stream on a shipper thread as the job opens it (:func:`create_stream`), so the create overlaps the job
+instead of holding the job's slot at close; a flush whose stream is not ready yet creates it first. Each
+call gets the retries of :mod:`common.job_log_calls` and nothing else. A put answered with
+``rejectedLogEventsInfo`` stored the rest of its batch: only the rejected events are reported back,
+never the batch (re-logging the whole batch duplicated the accepted events).
 """
 
 from __future__ import annotations
@@ -51,14 +52,20 @@ class StreamTarget:
         )
 
 
+def create_stream(target: StreamTarget) -> CallFailed | None:
+    """Create the stream; None when it is there (already there: a retry of this job appends to it)."""
+    try:
+        call(target.create, idempotent=True)
+    except CallFailed as failed:
+        if failed.code != _ALREADY_EXISTS:
+            return failed
+    return None
+
+
 def deliver(target: StreamTarget, events: list[LogEvent], *, stream_ready: bool) -> Delivery:
     """Ship ``events`` to ``target``, creating the stream first unless ``stream_ready``."""
-    if not stream_ready:
-        try:
-            call(target.create, idempotent=True)
-        except CallFailed as failed:
-            if failed.code != _ALREADY_EXISTS:  # already there: a retry of this job appends to its stream
-                return Delivery(stream_ready=False, undelivered=events, failure=failed)
+    if not stream_ready and (failed := create_stream(target)) is not None:
+        return Delivery(stream_ready=False, undelivered=events, failure=failed)
     delivery = Delivery(stream_ready=True)
     pending = list(batches(events))
     for index, batch in enumerate(pending):

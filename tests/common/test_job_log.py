@@ -1,4 +1,4 @@
-"""The job log against moto: bounded close, no duplicate puts, only rejected events re-logged, never raising."""
+"""The job log against moto: stream made while the job runs, bounded close, no duplicate puts, never raising."""
 
 from __future__ import annotations
 
@@ -54,6 +54,13 @@ def _stream(fleet: AwsFleet, job_log: JobLog) -> list[dict[str, Any]]:
     return [json.loads(event["message"]) for event in events]
 
 
+def _stream_once_made(fleet: AwsFleet, job_log: JobLog) -> list[dict[str, Any]]:
+    try:
+        return _stream(fleet, job_log)
+    except fleet.logs.exceptions.ResourceNotFoundException:
+        return []
+
+
 def _run(job_log: JobLog, *names: str) -> None:
     with job_log:
         for name in names:
@@ -89,6 +96,53 @@ def test_close_returns_while_logs_is_still_answering(aws_fleet: AwsFleet, breake
     release.set()
     events = wait_until(lambda: _stream(aws_fleet, job_log), timeout=10, what="the late put")
     assert ["job.started", "job.succeeded"] == [e["message"] for e in events]
+
+
+def test_the_stream_is_created_while_the_job_runs(aws_fleet: AwsFleet, breaker: OutageBreaker) -> None:
+    """The create overlaps the job, so only the put is left for close; still one of each."""
+    job_log = _job_log(aws_fleet, breaker)
+    group = aws_fleet.names.background_job_log_group
+
+    with job_log:
+        job_log.info("job.started")
+        wait_until(
+            lambda: aws_fleet.logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=job_log.stream_name)[
+                "logStreams"
+            ],
+            timeout=10,
+            what="the stream, before the job ends",
+        )
+        job_log.info("job.succeeded")
+
+    assert ["job.started", "job.succeeded"] == [e["message"] for e in _stream(aws_fleet, job_log)]
+    assert (1, 1) == (aws_fleet.requests.calls["CreateLogStream"], aws_fleet.requests.calls["PutLogEvents"])
+
+
+def test_a_job_that_ends_during_a_slow_create_ships_once_it_is_made(
+    aws_fleet: AwsFleet, breaker: OutageBreaker
+) -> None:
+    """Close comes while the create hangs: the events follow the create, in one put, nothing to the fallback."""
+    release = threading.Event()
+
+    def slow_create(event_name: str, **kwargs: Any) -> Any:
+        if event_name.endswith("CreateLogStream"):
+            release.wait(timeout=30)
+        return botocore_stubber(event_name=event_name, **kwargs)
+
+    aws_fleet.logs.meta.events.unregister("before-send", botocore_stubber)
+    aws_fleet.logs.meta.events.register("before-send", slow_create)
+    failures = Counted()
+    job_log = _job_log(aws_fleet, breaker, failures)
+
+    with capture_logs() as logs:
+        _run(job_log, "job.started", "job.succeeded")
+        release.set()
+        events = wait_until(lambda: _stream_once_made(aws_fleet, job_log), timeout=10, what="the put after the create")
+
+    assert ["job.started", "job.succeeded"] == [e["message"] for e in events]
+    assert 1 == aws_fleet.requests.calls["PutLogEvents"]
+    assert 0 == failures.total
+    assert ["job_log.close_timed_out"] == [entry["event"] for entry in logs if entry["log_level"] == "warning"]
 
 
 def test_a_put_that_timed_out_is_not_sent_again(aws_fleet: AwsFleet, breaker: OutageBreaker) -> None:
