@@ -56,11 +56,13 @@ class JobRunner:
             with side_channels.JOB_LOG.guard():
                 job_log.open()
             try:
-                return self._execute(handler, job, message, job_log)
+                outcome = self._execute(handler, job, message, job_log)
             finally:
-                # Closing ships the stream: a side channel, it can neither fail nor change the outcome.
+                # Ending ships the stream: a side channel, it can neither fail nor change the outcome.
                 with side_channels.JOB_LOG.guard():
-                    job_log.close()
+                    job_log.end()
+            # The slot is free now; the message settles once the stream has the job's last events.
+            return outcome.settled_after(job_log.when_shipped)
 
     def _open_log(self, job: BackgroundJob, message: InboundMessage) -> JobLog:
         return JobLog(

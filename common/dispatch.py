@@ -194,6 +194,8 @@ class PoolDispatcher:
         self._started_at: dict[Lease, float] = {}
         #: Leases received ahead, oldest first, each with the time after which it is released unstarted.
         self._buffer: deque[tuple[float, Lease]] = deque()
+        #: Leases whose job has ended, waiting for their outcome's settle gate; they hold no slot.
+        self._settling: set[Lease] = set()
         self._mean_job_seconds: float | None = None
         #: Set when buffered work went stale: no receiving ahead until a slot frees again.
         self._ahead_suppressed = False
@@ -281,7 +283,9 @@ class PoolDispatcher:
 
     def wait_until_idle(self, timeout: float) -> bool:
         with self._condition:
-            return self._condition.wait_for(lambda: not self._running and not self._buffer, timeout=timeout)
+            return self._condition.wait_for(
+                lambda: not self._running and not self._buffer and not self._settling, timeout=timeout
+            )
 
     def abandon(self) -> list[Lease]:
         with self._condition:
@@ -297,7 +301,35 @@ class PoolDispatcher:
             with bound_context(message_id=lease.message.message_id, receive_count=lease.message.receive_count):
                 outcome = run_guarded(self._handler, lease.message)
         finally:
+            self._finish_when_ready(lease, outcome)
+
+    def _finish_when_ready(self, lease: Lease, outcome: Outcome) -> None:
+        """Finish now, or once the outcome's gate lets it (the job's log shipped): the slot frees at once.
+
+        Until then the lease counts as work in progress for :meth:`wait_until_idle`, so a draining
+        worker waits for it (the gate has its own bound) instead of exiting with it unsettled.
+        """
+        gate = outcome.settle_after
+        if gate is None:
             lease.finish(outcome)
+            return
+        first_call = threading.Lock()
+
+        def finish() -> None:
+            if not first_call.acquire(blocking=False):
+                return  # the gate failed after calling it
+            lease.finish(outcome)
+            with self._condition:
+                self._settling.discard(lease)
+                self._condition.notify_all()
+
+        with self._condition:
+            self._settling.add(lease)
+        try:
+            gate(finish)
+        except Exception:
+            log.exception("dispatch.settle_gate_failed", message_id=lease.message.message_id)
+            finish()
 
     def _finished(self, future: Future[None]) -> None:
         with self._condition:

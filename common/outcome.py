@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from enum import Enum
+
+#: Takes the call that settles the delivery and makes it once a side channel of the job has caught up
+#: (its log is shipped), within a bound of its own; until then the job's slot is free but its message
+#: is not settled.
+SettleGate = Callable[[Callable[[], None]], None]
 
 
 class Verdict(Enum):
@@ -24,6 +30,11 @@ class Outcome:
     #: Not part of the verdict, so two successes compare equal whatever they returned.
     duration_ms: int | None = field(default=None, compare=False)
     result_json: str | None = field(default=None, compare=False)
+    #: Set by a handler whose job still has output in flight when it returns (see SettleGate).
+    settle_after: SettleGate | None = field(default=None, compare=False, repr=False)
+
+    def settled_after(self, gate: SettleGate) -> Outcome:
+        return replace(self, settle_after=gate)
 
     @classmethod
     def done(cls, *, duration_ms: int | None = None, result_json: str | None = None) -> Outcome:

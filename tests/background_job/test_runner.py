@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 from typing import Any
 
 import pytest
@@ -48,7 +49,8 @@ class Harness:
     def run(self, job_type: str = "main-job-processing", attempt: int = 1, **data: Any) -> Outcome:
         job = BackgroundJob(JOB_ID, job_type, "corr-42", {"trigger": "api_call", "data": data}, "2026-11-22T10:00:00Z")
         message = InboundMessage("bg-message-1", "receipt", job.to_body(), attempt, SENT_MS)
-        return run_guarded(self.runner, message)
+        outcome = run_guarded(self.runner, message)
+        return _settled(outcome)
 
     def stream_events(self) -> list[dict[str, Any]]:
         events = self.fleet.logs.get_log_events(
@@ -58,6 +60,15 @@ class Harness:
 
     def emitted(self) -> list[dict[str, Any]]:
         return [json.loads(line) for line in self.metrics_out.getvalue().splitlines()]
+
+
+def _settled(outcome: Outcome) -> Outcome:
+    """Wait for the outcome's gate as the dispatcher does: the job's stream is shipped once it opens."""
+    if outcome.settle_after is not None:
+        gate_open = threading.Event()
+        outcome.settle_after(gate_open.set)
+        assert gate_open.wait(timeout=10), "the settle gate never opened"
+    return outcome
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from common.dispatch import PoolDispatcher
@@ -198,3 +198,55 @@ def test_cancel_returns_every_buffered_message_for_release() -> None:
         jobs.finish("held")
         assert dispatcher.wait_until_idle(timeout=10)
         assert [] == dispatcher.buffered()
+
+
+class GatedJobs:
+    """A handler whose outcomes settle only when the test opens their gate, as a job log's put would."""
+
+    def __init__(self, gate_fails: bool = False) -> None:
+        self.started: list[str] = []
+        self.gates: dict[str, Callable[[], None]] = {}
+        self._gate_fails = gate_fails
+
+    def __call__(self, message: InboundMessage) -> Outcome:
+        self.started.append(message.body)
+        return Outcome.done().settled_after(lambda finish: self._hold(message.body, finish))
+
+    def _hold(self, body: str, finish: Callable[[], None]) -> None:
+        self.gates[body] = finish
+        if self._gate_fails:
+            raise RuntimeError("the gate broke")
+
+
+def test_a_gated_outcome_frees_the_slot_but_settles_only_when_its_gate_opens() -> None:
+    """The next job starts while the last one's log ships; the lease finishes, and the pool idles, after."""
+    jobs, in_flight = GatedJobs(), InFlight(30)
+    dispatcher = PoolDispatcher(jobs, concurrency=1)
+    first, second = _leases(in_flight, "a", "b")
+    dispatcher.dispatch([first, second])
+
+    wait_until(lambda: {"a", "b"} <= jobs.gates.keys(), timeout=10, what="both jobs to end in one slot")
+    assert (None, None) == (first.outcome, second.outcome)
+    assert not dispatcher.wait_until_idle(timeout=0)
+
+    jobs.gates["a"]()
+    jobs.gates["a"]()  # a gate that calls twice settles once
+    assert (Outcome.done(), None) == (first.outcome, second.outcome)
+    assert [first] == in_flight.take_finished()
+    assert not dispatcher.wait_until_idle(timeout=0)
+
+    jobs.gates["b"]()
+    assert dispatcher.wait_until_idle(timeout=10)
+    dispatcher.abandon()
+
+
+def test_a_failing_gate_settles_at_once() -> None:
+    """A bug in the gate costs the wait, never the message's settlement."""
+    jobs, in_flight = GatedJobs(gate_fails=True), InFlight(30)
+    dispatcher = PoolDispatcher(jobs, concurrency=1)
+    (lease,) = _leases(in_flight, "a")
+    dispatcher.dispatch([lease])
+
+    assert dispatcher.wait_until_idle(timeout=10)
+    assert Outcome.done() == lease.outcome
+    dispatcher.abandon()

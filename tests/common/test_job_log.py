@@ -145,6 +145,50 @@ def test_a_job_that_ends_during_a_slow_create_ships_once_it_is_made(
     assert ["job_log.close_timed_out"] == [entry["event"] for entry in logs if entry["log_level"] == "warning"]
 
 
+def test_when_shipped_calls_back_once_the_stream_has_the_events(aws_fleet: AwsFleet, breaker: OutageBreaker) -> None:
+    """The worker settles from this callback: by then the job's last events are in its stream."""
+    job_log = _job_log(aws_fleet, breaker)
+    seen: list[list[str]] = []
+    job_log.open()
+    job_log.info("job.started")
+    job_log.info("job.succeeded")
+
+    job_log.end()
+    job_log.when_shipped(lambda: seen.append([e["message"] for e in _stream(aws_fleet, job_log)]))
+
+    assert [["job.started", "job.succeeded"]] == wait_until(lambda: seen, timeout=10, what="the callback")
+
+
+def test_a_hanging_put_lets_the_message_settle_at_the_bound_and_still_ships(
+    aws_fleet: AwsFleet, breaker: OutageBreaker
+) -> None:
+    """The callback comes at CLOSE_TIMEOUT_SECONDS while the put hangs, once; the events arrive later."""
+    release = threading.Event()
+
+    def hang(event_name: str, **kwargs: Any) -> Any:
+        if event_name.endswith("PutLogEvents"):
+            release.wait(timeout=30)
+        return botocore_stubber(event_name=event_name, **kwargs)
+
+    aws_fleet.logs.meta.events.unregister("before-send", botocore_stubber)
+    aws_fleet.logs.meta.events.register("before-send", hang)
+    job_log = _job_log(aws_fleet, breaker)
+    calls: list[bool] = []
+    job_log.open()
+    job_log.info("job.started")
+    job_log.end()
+
+    with capture_logs() as logs:
+        job_log.when_shipped(lambda: calls.append(release.is_set()))
+        wait_until(lambda: calls, timeout=10, what="the callback at the bound")
+    release.set()
+
+    events = wait_until(lambda: _stream(aws_fleet, job_log), timeout=10, what="the late put")
+    assert ["job.started"] == [e["message"] for e in events]
+    assert [False] == calls
+    assert ["job_log.close_timed_out"] == [entry["event"] for entry in logs]
+
+
 def test_a_put_that_timed_out_is_not_sent_again(aws_fleet: AwsFleet, breaker: OutageBreaker) -> None:
     """Stored but unanswered (read timeout): one copy in the stream, the events on stdout, never four copies."""
     puts: list[int] = []
