@@ -313,11 +313,8 @@ class PoolDispatcher:
         if gate is None:
             lease.finish(outcome)
             return
-        first_call = threading.Lock()
 
-        def finish() -> None:
-            if not first_call.acquire(blocking=False):
-                return  # the gate failed after calling it
+        def finish() -> None:  # safe to call twice (a gate that failed after calling it): finish is first-wins
             lease.finish(outcome)
             with self._condition:
                 self._settling.discard(lease)

@@ -61,6 +61,20 @@ def _stream_once_made(fleet: AwsFleet, job_log: JobLog) -> list[dict[str, Any]]:
         return []
 
 
+def _hold(fleet: AwsFleet, operation: str) -> threading.Event:
+    """Hold every ``operation`` request before it reaches moto until the returned event is set."""
+    release = threading.Event()
+
+    def held(event_name: str, **kwargs: Any) -> Any:
+        if event_name.endswith(operation):
+            release.wait(timeout=30)
+        return botocore_stubber(event_name=event_name, **kwargs)
+
+    fleet.logs.meta.events.unregister("before-send", botocore_stubber)
+    fleet.logs.meta.events.register("before-send", held)
+    return release
+
+
 def _run(job_log: JobLog, *names: str) -> None:
     with job_log:
         for name in names:
@@ -122,15 +136,7 @@ def test_a_job_that_ends_during_a_slow_create_ships_once_it_is_made(
     aws_fleet: AwsFleet, breaker: OutageBreaker
 ) -> None:
     """Close comes while the create hangs: the events follow the create, in one put, nothing to the fallback."""
-    release = threading.Event()
-
-    def slow_create(event_name: str, **kwargs: Any) -> Any:
-        if event_name.endswith("CreateLogStream"):
-            release.wait(timeout=30)
-        return botocore_stubber(event_name=event_name, **kwargs)
-
-    aws_fleet.logs.meta.events.unregister("before-send", botocore_stubber)
-    aws_fleet.logs.meta.events.register("before-send", slow_create)
+    release = _hold(aws_fleet, "CreateLogStream")
     failures = Counted()
     job_log = _job_log(aws_fleet, breaker, failures)
 
@@ -163,15 +169,7 @@ def test_a_hanging_put_lets_the_message_settle_at_the_bound_and_still_ships(
     aws_fleet: AwsFleet, breaker: OutageBreaker
 ) -> None:
     """The callback comes at CLOSE_TIMEOUT_SECONDS while the put hangs, once; the events arrive later."""
-    release = threading.Event()
-
-    def hang(event_name: str, **kwargs: Any) -> Any:
-        if event_name.endswith("PutLogEvents"):
-            release.wait(timeout=30)
-        return botocore_stubber(event_name=event_name, **kwargs)
-
-    aws_fleet.logs.meta.events.unregister("before-send", botocore_stubber)
-    aws_fleet.logs.meta.events.register("before-send", hang)
+    release = _hold(aws_fleet, "PutLogEvents")
     job_log = _job_log(aws_fleet, breaker)
     calls: list[bool] = []
     job_log.open()
