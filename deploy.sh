@@ -8,11 +8,11 @@
 #   destroy [--yes]   empty the ECR repositories, then terraform destroy
 #   info              queue URLs, log groups, services, and ready-to-paste AWS CLI commands
 #   status            queue and DLQ depths, oldest message age, running/desired tasks
-#   local [ARGS]      the whole fleet locally on moto server (python -m common.local.fleet)
+#   local [ARGS]      the whole fleet locally on moto server (python -m fleet.local.fleet)
 #   test [ARGS]       ruff, mypy, shellcheck, hadolint, then pytest with ARGS
 #   init [FILE]       terraform init, with an optional backend config file
 #
-# The shell only orchestrates; anything with logic lives in Python (common/ops/, common/local/).
+# The shell only orchestrates; anything with logic lives in Python (fleet/cli/, fleet/local/).
 
 set -euo pipefail
 
@@ -402,8 +402,9 @@ Tail the jobs' own streams (one per job: job-streams/YYYY-MM-DD/<jobId>):
 EOF
 }
 
-# Creates .venv with python3 if missing, and installs the package with its dev extras when the venv
-# is new or pyproject.toml changed since the last install (a hash is kept in the venv).
+# Creates .venv with python3 if missing, and installs the runtime with its dev extras and the operator
+# tools (fleet/, a distribution of their own so that the images never carry them) when the venv is new
+# or either pyproject.toml changed since the last install (a hash of both is kept in the venv).
 ensure_venv() {
   if [[ ! -x "${VENV_DIR}/bin/python" ]]; then
     require_tools python3
@@ -412,8 +413,8 @@ ensure_venv() {
   fi
   local want
   want="$("${VENV_DIR}/bin/python" -c \
-    'import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest())' \
-    pyproject.toml)"
+    'import hashlib, sys; print(hashlib.sha256(b"".join(open(f, "rb").read() for f in sys.argv[1:])).hexdigest())' \
+    pyproject.toml fleet/pyproject.toml)"
   local have=""
   if [[ -f "${VENV_STAMP}" ]]; then
     have="$(<"${VENV_STAMP}")"
@@ -421,7 +422,7 @@ ensure_venv() {
   if [[ "${have}" != "${want}" ]]; then
     log "Installing the package and its dev tools into ${VENV_DIR}"
     # pip's progress goes to stderr: stdout stays the command's own output (status, local).
-    "${VENV_DIR}/bin/python" -m pip install -e '.[dev]' >&2
+    "${VENV_DIR}/bin/python" -m pip install -e '.[dev]' -e ./fleet >&2
     echo "${want}" >"${VENV_STAMP}"
   fi
 }
@@ -448,12 +449,12 @@ cmd_status() {
     args+=(--service "${value}")
   done
   ensure_venv
-  exec "${VENV_DIR}/bin/python" -m common.ops.status "${args[@]}"
+  exec "${VENV_DIR}/bin/python" -m fleet.cli.status "${args[@]}"
 }
 
 cmd_local() {
   ensure_venv
-  exec "${VENV_DIR}/bin/python" -m common.local.fleet "$@"
+  exec "${VENV_DIR}/bin/python" -m fleet.local.fleet "$@"
 }
 
 run_step() {

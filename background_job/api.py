@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from common.job_log import JobLog
-from common.shutdown import Shutdown
+from common.job_log.log import JobLog
+from common.sqs.shutdown import Shutdown
 
 
 class RetryLater(Exception):

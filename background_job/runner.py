@@ -8,15 +8,15 @@ from typing import TYPE_CHECKING
 
 from background_job.api import JobContext, JobHandler, PermanentJobError, RetryLater
 from common import metrics, side_channels
-from common.inbound import InboundMessage
-from common.job_log import JobLog, OutageBreaker
-from common.ledger import InvalidResult, encode_result
+from common.job_log.log import JobLog, OutageBreaker
+from common.ledger.client import InvalidResult, encode_result
 from common.logging import bound_context, get_logger
 from common.messages import BackgroundJob, MalformedMessage, parse_background_job
 from common.metrics import MetricsEmitter
-from common.outcome import Outcome, Verdict
 from common.settings import DEFAULT_LOGS_OUTAGE_COOLDOWN_SECONDS
-from common.shutdown import Shutdown
+from common.sqs.inbound import InboundMessage
+from common.sqs.outcome import Outcome, Verdict
+from common.sqs.shutdown import Shutdown
 
 if TYPE_CHECKING:
     from mypy_boto3_logs import CloudWatchLogsClient

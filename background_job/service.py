@@ -7,15 +7,15 @@ from typing import TYPE_CHECKING
 from background_job.jobs import REGISTRY
 from background_job.runner import JobRunner
 from common import aws
-from common.consumer import Consumer
-from common.delivery_hooks import DeliveryHooks
-from common.dispatch import PoolDispatcher
-from common.ledger import JobLedger
-from common.ledger_gate import LedgerGate
+from common.ledger.client import JobLedger
+from common.ledger.gate import LedgerGate
 from common.metrics import MetricsEmitter
 from common.names import BACKGROUND_JOB_SERVICE
 from common.settings import Settings
-from common.shutdown import Shutdown
+from common.sqs.consumer import Consumer
+from common.sqs.dispatch import PoolDispatcher
+from common.sqs.hooks import DeliveryHooks
+from common.sqs.shutdown import Shutdown
 from common.worker import build_consumer
 
 if TYPE_CHECKING:

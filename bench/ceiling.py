@@ -23,11 +23,11 @@ from botocore.config import Config
 
 from common import metrics
 from common.job_ids import job_id_for_message
-from common.job_log import job_stream_name
+from common.job_log.log import job_stream_name
 from common.metrics import MetricsEmitter
 from common.names import BACKGROUND_JOB_SERVICE, MAIN_JOB_SERVICE
 from common.settings import Settings
-from common.shutdown import Shutdown, install_signal_handlers
+from common.sqs.shutdown import Shutdown, install_signal_handlers
 
 if TYPE_CHECKING:
     from mypy_boto3_logs import CloudWatchLogsClient

@@ -3,7 +3,7 @@
 moto 5's SQS scans every queued message on each receive, and read the clock through a freshly built
 ``datetime`` for each of them, so the cost of a receive grew with the queue's depth (about 460 ms for a
 10-message receive at a depth of 600, issue 21). This measures it side by side, in one run, on stock
-moto server and on the fleet's embedded emulator (``common.local.emulator``), at a few depths. The
+moto server and on the fleet's embedded emulator (``fleet.local.emulator``), at a few depths. The
 receives use a zero visibility timeout so the depth stays put; the figures are wall and server CPU
 milliseconds per receive, averaged over ``--receives`` calls.
 """
@@ -24,7 +24,7 @@ from botocore.config import Config
 
 from bench.emulator import CREDENTIALS, HOST, REGION, free_port
 from bench.processes import wait_for
-from common.local.emulator import port_is_free, start_emulator, stop_emulator
+from fleet.local.emulator import port_is_free, start_emulator, stop_emulator
 
 DEPTHS: Final = (10, 100, 600, 2000)
 

@@ -18,9 +18,9 @@ import boto3
 import psutil
 from botocore.config import Config
 
-from common.local.emulator import start_emulator, stop_emulator
-from common.local.provision import QueueUrls, provision, provision_job_ledger
 from common.names import FleetNames
+from fleet.local.emulator import start_emulator, stop_emulator
+from fleet.local.provision import QueueUrls, provision, provision_job_ledger
 
 if TYPE_CHECKING:
     from mypy_boto3_logs import CloudWatchLogsClient

@@ -29,7 +29,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 
 from bench.emulator import CREDENTIALS, HOST, REGION, free_port
-from common.local.emulator import start_emulator, stop_emulator
+from fleet.local.emulator import start_emulator, stop_emulator
 
 #: The Logs JSON protocol's target prefix (botocore's service model, ``targetPrefix``).
 _TARGET_PREFIX: Final = "Logs_20140328"
@@ -39,7 +39,7 @@ Caller = Callable[[str, dict[str, Any]], object]
 
 
 def botocore_caller(logs: Any) -> Caller:  # noqa: ANN401 - a boto3 Logs client
-    """The job log's path: the boto3 client, one attempt per call as :mod:`common.job_log_calls` makes."""
+    """The job log's path: the boto3 client, one attempt per call as :mod:`common.job_log.calls` makes."""
     methods = {"CreateLogStream": logs.create_log_stream, "PutLogEvents": logs.put_log_events}
     return lambda operation, params: methods[operation](**params)
 

@@ -19,14 +19,14 @@ import boto3
 from background_job.api import JobContext
 from background_job.jobs import REGISTRY
 from common import metrics
-from common.inbound import SYSTEM_ATTRIBUTES, InboundMessage
 from common.job_ids import job_id_for_message
-from common.job_log import JobLog, OutageBreaker
+from common.job_log.log import JobLog, OutageBreaker
 from common.messages import BackgroundJob, parse_background_job, parse_trigger
 from common.metrics import MetricsEmitter
 from common.names import BACKGROUND_JOB_SERVICE, MAIN_JOB_SERVICE
 from common.settings import Settings
-from common.shutdown import Shutdown, install_signal_handlers
+from common.sqs.inbound import SYSTEM_ATTRIBUTES, InboundMessage
+from common.sqs.shutdown import Shutdown, install_signal_handlers
 
 if TYPE_CHECKING:
     from mypy_boto3_logs import CloudWatchLogsClient

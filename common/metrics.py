@@ -29,7 +29,7 @@ JOBS_FAILED: Final = "JobsFailed"
 JOB_DURATION: Final = "JobDuration"
 JOB_QUEUE_LATENCY: Final = "JobQueueLatency"
 JOB_LOG_DELIVERY_FAILURES: Final = "JobLogDeliveryFailures"
-#: Redeliveries of jobs the ledger shows as succeeded: deleted without running (common/ledger.py).
+#: Redeliveries of jobs the ledger shows as succeeded: deleted without running (common/ledger/client.py).
 JOBS_DUPLICATE_SKIPPED: Final = "JobsDuplicateSkipped"
 
 UNITS: Final[Mapping[str, str]] = {

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from common.ledger_schema import JOB_LEDGER_TABLE_SUFFIX
+from common.ledger.schema import JOB_LEDGER_TABLE_SUFFIX
 
 DEFAULT_PROJECT_NAME = "message-driven-microservices"
 MAIN_JOB_SERVICE = "main-job"

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final, TypeVar
 
-from common.ledger_schema import DEFAULT_RETENTION_DAYS
+from common.ledger.schema import DEFAULT_RETENTION_DAYS
 from common.names import BACKGROUND_JOB_SERVICE, MAIN_JOB_SERVICE
 
 T = TypeVar("T")
@@ -48,7 +48,7 @@ REQUIRED_ENV: Final[Mapping[str, tuple[str, ...]]] = {
 MAX_SHUTDOWN_GRACE_SECONDS: Final = 115
 #: One full SQS receive batch: at 10 a busy pool receives and deletes ten at a time (docs/performance.md).
 DEFAULT_WORKER_CONCURRENCY: Final = 10
-#: How long a busy background pool waits between job completions for a full receive batch (common/dispatch.py).
+#: How long a busy background pool waits between job completions for a full receive batch (common/sqs/dispatch.py).
 DEFAULT_BATCH_WINDOW_SECONDS: Final = 0.1
 MAX_BATCH_WINDOW_SECONDS: Final = 1.0
 #: After a failed CloudWatch Logs call, how long jobs write their events to stdout before probing again.
@@ -88,7 +88,7 @@ class Settings:
     metrics_namespace: str = "MessageDrivenFleet"
     heartbeat_file: str = ""
     logs_outage_cooldown_seconds: float = DEFAULT_LOGS_OUTAGE_COOLDOWN_SECONDS
-    #: Empty turns the job ledger off (common/ledger_schema.py).
+    #: Empty turns the job ledger off (common/ledger/schema.py).
     job_ledger_table: str = ""
     job_ledger_retention_days: int = DEFAULT_RETENTION_DAYS
     job_ledger_unavailable: str = "retry"

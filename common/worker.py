@@ -9,16 +9,16 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from common import side_channels
-from common.backoff import Backoff
-from common.consumer import Consumer
-from common.delivery_hooks import DeliveryHooks
-from common.dispatch import Dispatcher
 from common.health import Liveness
-from common.in_flight import InFlight
 from common.logging import configure_logging, get_logger
 from common.settings import ConfigError, Settings
-from common.settlement import Settler
-from common.shutdown import Shutdown, install_signal_handlers
+from common.sqs.backoff import Backoff
+from common.sqs.consumer import Consumer
+from common.sqs.dispatch import Dispatcher
+from common.sqs.hooks import DeliveryHooks
+from common.sqs.in_flight import InFlight
+from common.sqs.settlement import Settler
+from common.sqs.shutdown import Shutdown, install_signal_handlers
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

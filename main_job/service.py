@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from common import aws
-from common.consumer import Consumer
-from common.dispatch import BatchDispatcher
-from common.ledger import JobLedger
+from common.ledger.client import JobLedger
 from common.metrics import MetricsEmitter
 from common.names import MAIN_JOB_SERVICE
 from common.settings import Settings
-from common.shutdown import Shutdown
+from common.sqs.consumer import Consumer
+from common.sqs.dispatch import BatchDispatcher
+from common.sqs.shutdown import Shutdown
 from common.worker import build_consumer
 from main_job.triggers import TriggerHandler
 

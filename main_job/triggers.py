@@ -13,15 +13,15 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final
 
 from common import metrics
-from common.inbound import InboundMessage
 from common.job_ids import job_id_for_message
-from common.job_log import job_stream_name
-from common.ledger import JobLedger, JobRef, LedgerUnavailable
+from common.job_log.log import job_stream_name
+from common.ledger.client import JobLedger, JobRef, LedgerUnavailable
 from common.logging import bound_context, get_logger
 from common.messages import BackgroundJob, MalformedMessage, Trigger, parse_trigger
 from common.metrics import MetricsEmitter
-from common.send_batch import send_message_batch
-from common.settlement import Outcome, Verdict
+from common.sqs.inbound import InboundMessage
+from common.sqs.send_batch import send_message_batch
+from common.sqs.settlement import Outcome, Verdict
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -116,7 +116,7 @@ class TriggerHandler:
             }
             for index, item in enumerate(batch)
         ]
-        # Packed by size and split on a content error, so an oversized job fails alone (common.send_batch).
+        # Packed by size and split on a content error, so an oversized job fails alone (common.sqs.send_batch).
         failed = send_message_batch(self._sqs, self._background_queue_url, entries)
         self._mark_queued([item for index, item in enumerate(batch) if str(index) not in failed])
         return {
@@ -153,5 +153,5 @@ class TriggerHandler:
         log.warning("background_job.enqueue_failed", **fields, reason=reason)
         # A sender fault (too large, invalid characters) will fail the same way forever. Anything else is
         # the background queue failing: defer, so the worker holds this batch and stops receiving
-        # instead of burning the triggers' receive counts into their DLQ (common.dispatch).
+        # instead of burning the triggers' receive counts into their DLQ (common.sqs.dispatch).
         return Outcome.quarantine(reason) if failure.get("SenderFault") else Outcome.defer(reason)

@@ -14,12 +14,12 @@ from botocore.config import Config
 from moto import mock_aws
 
 from common import side_channels
-from common.local.emulator import serialise_dynamodb
-from common.local.provision import QueueUrls, provision
 from common.names import FleetNames
 from common.settings import Settings
+from fleet.local.emulator import serialise_dynamodb
+from fleet.local.provision import QueueUrls, provision
 
-# DynamoDB is atomic per transaction; moto in-process is not across threads (see common/local/emulator.py).
+# DynamoDB is atomic per transaction; moto in-process is not across threads (see fleet/local/emulator.py).
 serialise_dynamodb()
 
 #: Set for every test; a log capture must never contain it (see the security tests).

@@ -1,5 +1,5 @@
 ################################################################################
-# Job ledger: one item per job ID (common/ledger_schema.py is the contract; a test keeps them equal)
+# Job ledger: one item per job ID (common/ledger/schema.py is the contract; a test keeps them equal)
 ################################################################################
 
 resource "aws_dynamodb_table" "jobs" {

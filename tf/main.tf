@@ -77,7 +77,7 @@ locals {
     background_job = "/ecs/${local.name_prefix}/background-job"
   }
 
-  # Job ledger table: FleetNames.job_ledger_table (common/names.py, common/ledger_schema.py).
+  # Job ledger table: FleetNames.job_ledger_table (common/names.py, common/ledger/schema.py).
   job_ledger_table_name = "${local.name_prefix}-jobs"
 
   # Per-job log streams inside the background-job log group: job-streams/YYYY-MM-DD/<ULID>.

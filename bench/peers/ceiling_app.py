@@ -23,7 +23,7 @@ from botocore.config import Config
 
 from bench.peers import env
 from bench.peers.effects import record
-from common.job_log import job_stream_name
+from common.job_log.log import job_stream_name
 
 
 def _job_id(message: dict[str, Any]) -> str:

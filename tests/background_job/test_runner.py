@@ -13,16 +13,16 @@ from structlog.testing import capture_logs
 from background_job.jobs import REGISTRY
 from background_job.runner import JobRunner
 from common import metrics
-from common.dispatch import run_guarded
-from common.inbound import InboundMessage
 from common.job_ids import job_id_for_message
-from common.job_log import job_stream_name
+from common.job_log.log import job_stream_name
 from common.messages import BackgroundJob
 from common.metrics import MetricsEmitter
 from common.names import BACKGROUND_JOB_SERVICE
 from common.settings import DEFAULT_LOGS_OUTAGE_COOLDOWN_SECONDS
-from common.settlement import Outcome, Verdict
-from common.shutdown import Shutdown
+from common.sqs.dispatch import run_guarded
+from common.sqs.inbound import InboundMessage
+from common.sqs.settlement import Outcome, Verdict
+from common.sqs.shutdown import Shutdown
 from tests.conftest import MAX_RECEIVE_COUNT, AwsFleet
 from tests.faults import FaultInjector
 

@@ -8,7 +8,7 @@ from background_job import service
 from common.job_ids import job_id_for_message
 from common.messages import BackgroundJob
 from common.names import BACKGROUND_JOB_SERVICE
-from common.shutdown import Shutdown
+from common.sqs.shutdown import Shutdown
 from tests.conftest import AwsFleet
 from tests.waiting import wait_until
 

@@ -11,9 +11,9 @@ import boto3
 import botocore.config
 
 from background_job import service as background_service
-from common.consumer import Consumer
 from common.names import BACKGROUND_JOB_SERVICE, MAIN_JOB_SERVICE
-from common.shutdown import Shutdown
+from common.sqs.consumer import Consumer
+from common.sqs.shutdown import Shutdown
 from main_job import service as main_service
 from tests.conftest import REGION, AwsFleet
 from tests.waiting import wait_until

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bench.emulator import PROJECT, Emulator
-from common import ledger_schema as ledger
+from common.ledger import schema as ledger
 from common.names import FleetNames
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from bench.emulator import CREDENTIALS, HOST, REGION, free_port
 from bench.logs_client import job_cpu_ms, measure, signed_caller
-from common.local.emulator import start_emulator, stop_emulator
+from fleet.local.emulator import start_emulator, stop_emulator
 
 
 @pytest.fixture

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from common.ledger_schema import ATTR_STATUS, STATUS_INDEX, JobStatus
+from common.ledger.schema import ATTR_STATUS, STATUS_INDEX, JobStatus
 from common.settings import DEFAULT_WORKER_CONCURRENCY
-from common.shutdown import Shutdown
+from common.sqs.shutdown import Shutdown
 from tests.bench.fleet_run import build_consumers, run_jobs, running, send_triggers, uncounted_sqs
 from tests.conftest import AwsFleet
 

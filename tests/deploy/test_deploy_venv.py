@@ -15,7 +15,7 @@ import pytest
 from .conftest import DEPLOY, REPO, Deploy, install_fakes
 
 MAKE_VENV = ["python3", "-m", "venv", ".venv"]
-PIP_INSTALL = ["python", "-m", "pip", "install", "-e", ".[dev]"]
+PIP_INSTALL = ["python", "-m", "pip", "install", "-e", ".[dev]", "-e", "./fleet"]
 CHECKS = [
     ["ruff", "check", "."],
     ["mypy"],
@@ -26,11 +26,13 @@ CHECKS = [
 
 @pytest.fixture
 def checkout(tmp_path: Path, system_bin: Path) -> Deploy:
-    """A fresh checkout (deploy.sh and pyproject.toml, no .venv) with a fake python3 on PATH."""
+    """A fresh checkout (deploy.sh and both pyproject.toml files, no .venv) with a fake python3 on PATH."""
     root = tmp_path / "checkout"
     root.mkdir()
     shutil.copy(DEPLOY, root / "deploy.sh")
     shutil.copy(REPO / "pyproject.toml", root / "pyproject.toml")
+    (root / "fleet").mkdir()
+    shutil.copy(REPO / "fleet" / "pyproject.toml", root / "fleet" / "pyproject.toml")
     fakes = tmp_path / "fakes"
     install_fakes(fakes, ("python3",))
     return Deploy(fakes=fakes, system_bin=system_bin, log=tmp_path / "calls.log", script=root / "deploy.sh")
@@ -44,24 +46,25 @@ def test_local_on_a_fresh_checkout_creates_the_venv_installs_and_runs_the_fleet(
     assert checkout.calls() == [
         MAKE_VENV,
         PIP_INSTALL,
-        ["python", "-m", "common.local.fleet", "--triggers", "3"],
+        ["python", "-m", "fleet.local.fleet", "--triggers", "3"],
     ]
 
 
-def test_local_installs_again_only_when_pyproject_changes(checkout: Deploy):
-    """A second run skips pip; editing pyproject.toml makes the next run install again."""
+@pytest.mark.parametrize("edited", ["pyproject.toml", "fleet/pyproject.toml"])
+def test_local_installs_again_only_when_a_pyproject_changes(checkout: Deploy, edited: str):
+    """A second run skips pip; editing the runtime's or the tools' pyproject.toml makes the next run install again."""
     checkout.run("local")
     checkout.log.unlink()
 
     checkout.run("local")
     unchanged = checkout.calls()
     checkout.log.unlink()
-    pyproject = checkout.script.with_name("pyproject.toml")
+    pyproject = checkout.script.parent / edited
     pyproject.write_text(pyproject.read_text() + "\n# a new dependency\n")
     checkout.run("local")
 
-    assert unchanged == [["python", "-m", "common.local.fleet"]]
-    assert checkout.calls() == [PIP_INSTALL, ["python", "-m", "common.local.fleet"]]
+    assert unchanged == [["python", "-m", "fleet.local.fleet"]]
+    assert checkout.calls() == [PIP_INSTALL, ["python", "-m", "fleet.local.fleet"]]
 
 
 def test_test_runs_ruff_mypy_shellcheck_hadolint_then_pytest_with_its_args(checkout: Deploy):

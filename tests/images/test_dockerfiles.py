@@ -102,10 +102,14 @@ def test_every_copied_path_exists_and_is_in_the_build_context(dockerfile):
         ".mypy_cache/3.11/x.json",
         ".pytest_cache/v/cache/lastfailed",
         ".fleet-local/state.json",
+        "fleet/cli/cli.py",
+        "fleet/local/emulator.py",
+        "fleet/pyproject.toml",
+        "bench/peers/run.py",
     ],
 )
 def test_dockerignore_keeps_venv_tests_state_and_caches_out(path):
-    """The venv, tests, Terraform state, git history and caches never reach the build context."""
+    """The venv, tests, operator tools, benchmarks, Terraform state, git history and caches stay out of the context."""
     assert ignored(path)
 
 

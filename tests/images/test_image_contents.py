@@ -217,6 +217,37 @@ def test_runtime_venv_holds_the_installed_package_and_no_dev_tools(runtime_venv:
     assert out[3] == "[]"
 
 
+#: What only the operator's tools, the tests or the benchmarks use: the images must carry none of it.
+NOT_IN_THE_IMAGE = (
+    "fleet",
+    "moto",
+    "waitress",
+    "watchtower",
+    "pytest",
+    "sqs_workers",
+    "dramatiq",
+    "dramatiq_sqs",
+    "celery",
+    "pyqs",
+    "common.local",
+    "common.ops",
+)
+
+
+def test_runtime_venv_holds_no_operator_tool_emulator_or_bench_peer(runtime_venv: RuntimeVenv):
+    """Neither the fleet CLI nor the local fleet, its emulator (moto, waitress) or a bench peer is in the image."""
+    code = (
+        "import importlib.util, sys;"
+        "print([m for m in sys.argv[1:] if importlib.util.find_spec(m.split('.')[0]) and importlib.util.find_spec(m)])"
+    )
+
+    found = _run(runtime_venv.python, "-c", code, *NOT_IN_THE_IMAGE, cwd=runtime_venv.workdir).strip()
+    scripts = sorted(path.name for path in runtime_venv.python.parent.glob("fleet*"))
+
+    assert "[]" == found
+    assert ["fleet-background-job", "fleet-health", "fleet-main-job"] == scripts
+
+
 def _pins(text: str) -> set[str]:
     lines = (line.split("#")[0].strip().lower() for line in text.splitlines())
     return {line for line in lines if line and not line.startswith("message-driven-fleet")}

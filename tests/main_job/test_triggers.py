@@ -9,16 +9,16 @@ from typing import Any
 
 from structlog.testing import capture_logs
 
-from common.dispatch import BatchDispatcher
-from common.in_flight import InFlight
-from common.inbound import InboundMessage
 from common.job_ids import job_id_for_message
 from common.messages import DEFAULT_JOB_TYPE
 from common.metrics import MetricsEmitter
 from common.names import MAIN_JOB_SERVICE
-from common.quarantine import ATTR_REASON
-from common.settlement import Outcome, Verdict
-from common.shutdown import Shutdown
+from common.sqs.dispatch import BatchDispatcher
+from common.sqs.in_flight import InFlight
+from common.sqs.inbound import InboundMessage
+from common.sqs.quarantine import ATTR_REASON
+from common.sqs.settlement import Outcome, Verdict
+from common.sqs.shutdown import Shutdown
 from main_job import service
 from main_job.triggers import TriggerHandler
 from tests.conftest import AwsFleet

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from common.job_ids import job_id_for_message
-from common.local.provision import MAXIMUM_MESSAGE_SIZE_BYTES
 from common.messages import MAX_NESTING_DEPTH
+from fleet.local.provision import MAXIMUM_MESSAGE_SIZE_BYTES
 
 FORGED = "FORGED-0000000000"
 #: A line an attacker would like the log to show; newline-prefixed so that naive logging splits it off.

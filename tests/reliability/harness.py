@@ -28,7 +28,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from common.job_log import job_stream_name
+from common.job_log.log import job_stream_name
 from common.names import FleetNames
 from common.settings import (
     ENV_BACKGROUND_DLQ_URL,
@@ -78,7 +78,7 @@ def worker_lines(messages: Iterable[str]) -> list[dict[str, Any]]:
 
 @dataclass
 class Fleet:
-    """A running ``python -m common.local.fleet``, and clients that talk to the emulator directly."""
+    """A running ``python -m fleet.local.fleet``, and clients that talk to the emulator directly."""
 
     process: subprocess.Popen[str]
     endpoint: str
@@ -250,7 +250,7 @@ def running_fleet(
         **QUICK_SETTINGS,
         **(settings or {}),
     }
-    command = [sys.executable, "-m", "common.local.fleet", "--port", str(free_port()), "--quiet"]
+    command = [sys.executable, "-m", "fleet.local.fleet", "--port", str(free_port()), "--quiet"]
     command += ["--proxy"] if proxy else []
     command += ["--background-workers", str(background_workers)]
     process = subprocess.Popen(

@@ -17,7 +17,7 @@ import pytest
 
 from common.job_ids import is_valid_job_id, job_id_for_message
 from common.messages import BackgroundJob
-from common.quarantine import ATTR_ORIGINAL_MESSAGE_ID, ATTR_REASON
+from common.sqs.quarantine import ATTR_ORIGINAL_MESSAGE_ID, ATTR_REASON
 from tests.reliability.corpus import BACKGROUND_CASES, FORGED, NEUTRALIZED_TRIGGERS, TRIGGER_CASES, Case
 from tests.reliability.harness import Fleet, events_named, executions, job_ids_by_message, running_fleet
 from tests.reliability.report import record

@@ -15,7 +15,7 @@ from typing import Any
 
 import boto3
 
-from common.ledger_schema import JobStatus
+from common.ledger.schema import JobStatus
 from tests.reliability.harness import EMULATOR_CREDENTIALS, REGION, Fleet, WorkerProcess, running_fleet
 from tests.waiting import wait_until
 

@@ -107,7 +107,7 @@ def _emulator_pids(port: str) -> list[int]:
             continue
         with suppress(OSError):
             argv = (entry / "cmdline").read_bytes().split(b"\0")
-            if b"common.local.emulator" in argv and port.encode() in argv:
+            if b"fleet.local.emulator" in argv and port.encode() in argv:
                 found.append(int(entry.name))
     return found
 

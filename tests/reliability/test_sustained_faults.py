@@ -10,8 +10,8 @@ import json
 import os
 import time
 
-from common.local.aws_proxy import FAULT_KINDS
-from common.quarantine import ATTR_ORIGINAL_MESSAGE_ID, ATTR_REASON
+from common.sqs.quarantine import ATTR_ORIGINAL_MESSAGE_ID, ATTR_REASON
+from fleet.local.aws_proxy import FAULT_KINDS
 from tests.reliability.harness import executions, job_ids_by_message, running_fleet
 from tests.reliability.report import record
 from tests.waiting import wait_until

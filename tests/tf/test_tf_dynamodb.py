@@ -1,12 +1,12 @@
-"""The job ledger table in tf/dynamodb.tf is the one common/ledger_schema.py describes, with least privilege."""
+"""The job ledger table in tf/dynamodb.tf is the one common/ledger/schema.py describes, with least privilege."""
 
 from __future__ import annotations
 
 import pytest
 
-from common import ledger_schema as schema
 from common import settings
-from common.ledger_schema import DEFAULT_RETENTION_DAYS, STATUS_INDEX
+from common.ledger import schema
+from common.ledger.schema import DEFAULT_RETENTION_DAYS, STATUS_INDEX
 from common.names import FleetNames
 from common.settings import LEDGER_UNAVAILABLE_POLICIES, Settings
 
@@ -20,7 +20,7 @@ def _statements(tf_config, document: str) -> dict[str, dict]:
 
 
 def test_table_name_key_index_and_ttl_are_the_ledger_schema_constants(tf_config) -> None:
-    """Name, hash key, GSI and TTL attribute equal common/ledger_schema.py and FleetNames.job_ledger_table."""
+    """Name, hash key, GSI and TTL attribute equal common/ledger/schema.py and FleetNames.job_ledger_table."""
     names = FleetNames.for_deployment(tf_config.default("project_name"), tf_config.default("environment"))
     table = _table(tf_config)
     assert table["name"] == "${local.job_ledger_table_name}"

@@ -1,0 +1,153 @@
+"""The job ledger in background_job's delivery life: claim before running, record before deleting.
+
+- **admit** (after a receive, before dispatch): one claim transaction for the batch. A job that already
+  succeeded is finished as done, so the settler deletes it without running (``job.duplicate_skipped``);
+  a job leased by another delivery is retried later through visibility, never run alongside it.
+- **extended** (with the visibility heartbeat): the claimed jobs' leases are extended in one write.
+- **settling** (before the DeleteMessageBatch): the batch's outcomes are written in one transaction, so
+  a crash between the two leaves ``succeeded`` behind and the redelivery is skipped.
+
+The ledger never decides a message's fate on its own: when DynamoDB is unavailable a claim follows
+JOB_LEDGER_UNAVAILABLE (``retry``: hand the batch back; ``run``: run it unclaimed), and a failed
+outcome write is logged while settlement goes on. See docs/ledger.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from common import metrics, side_channels
+from common.ledger.client import Claim, ClaimResult, JobLedger, JobRef, LedgerOutcome, LedgerUnavailable
+from common.ledger.schema import JobStatus
+from common.logging import get_logger
+from common.messages import MalformedMessage, parse_background_job
+from common.metrics import MetricsEmitter
+from common.sqs.hooks import LastAttempt
+from common.sqs.in_flight import Lease
+from common.sqs.outcome import Outcome, Verdict
+
+log = get_logger(__name__)
+POLICY_RETRY = "retry"
+POLICY_RUN = "run"
+
+
+class LedgerGate:
+    """DeliveryHooks for background_job with the job ledger on."""
+
+    def __init__(self, *, ledger: JobLedger, unavailable_policy: str, metrics_emitter: MetricsEmitter) -> None:
+        self._ledger = ledger
+        self._run_when_unavailable = unavailable_policy == POLICY_RUN
+        self._metrics = metrics_emitter
+
+    def admit(self, leases: Sequence[Lease]) -> list[Lease]:
+        claimable = [(lease, claim) for lease in leases if (claim := _claim_for(lease)) is not None]
+        if not claimable:
+            return list(leases)  # nothing parses: the runner quarantines each with its reason
+        try:
+            results = self._ledger.claim([claim for _, claim in claimable])
+        except LedgerUnavailable as error:
+            return self._admit_unclaimed(leases, claimable, error)
+        refused: set[int] = set()
+        for (lease, claim), result in zip(claimable, results, strict=True):
+            lease.ledger_job = claim.job.job_id
+            if result is ClaimResult.CLAIMED:
+                lease.ledger_claimed = True
+                continue
+            refused.add(id(lease))
+            lease.ledger_recorded = True  # it never ran here: its outcome is not this job's to record
+            self._refuse(lease, result)
+        return [lease for lease in leases if id(lease) not in refused]
+
+    def extended(self, leases: Sequence[Lease]) -> None:
+        job_ids = [lease.ledger_job for lease in leases if lease.ledger_claimed and lease.ledger_job]
+        if not job_ids:
+            return
+        try:
+            lost = self._ledger.extend_leases(job_ids)
+        except LedgerUnavailable as error:
+            log.warning("ledger.lease_extend_failed", jobs=len(job_ids), error=str(error))
+            return
+        for job_id in sorted(lost):
+            # Another delivery took the job over (this worker froze past its lease): it runs there too.
+            log.warning("ledger.lease_lost", job_id=job_id, possible_duplicate=True)
+
+    def settling(self, leases: Sequence[Lease], is_last_attempt: LastAttempt) -> None:
+        pending = [lease for lease in leases if lease.ledger_job and not lease.ledger_recorded]
+        # If this fails, the job's effect happened (or did not) whatever the ledger says: SQS settles anyway.
+        self._record(
+            pending, [_ledger_outcome(lease, is_last_attempt(lease)) for lease in pending], "ledger.write_failed"
+        )
+
+    def releasing(self, leases: Sequence[Lease]) -> None:
+        """Give back the claims of jobs that never started, so the next delivery runs them at once."""
+        pending = [lease for lease in leases if lease.ledger_claimed and not lease.ledger_recorded]
+        outcomes = [
+            LedgerOutcome(str(lease.ledger_job), JobStatus.QUEUED, lease.message.receive_count) for lease in pending
+        ]
+        # If this fails nothing is lost: the claim's lease expires with the visibility timeout, the job runs then.
+        self._record(pending, outcomes, "ledger.release_failed")
+
+    def _record(self, pending: list[Lease], outcomes: list[LedgerOutcome], failure_event: str) -> None:
+        """One ledger write for the batch; each lease is recorded once, whether or not the write succeeded."""
+        if not outcomes:
+            return
+        failure = ""
+        try:
+            self._ledger.record(outcomes)
+        except LedgerUnavailable as error:
+            failure = str(error)
+        if failure:
+            log.error(failure_event, jobs=[outcome.job_id for outcome in outcomes], error=failure)
+        for lease in pending:
+            lease.ledger_recorded = True
+
+    def _refuse(self, lease: Lease, result: ClaimResult) -> None:
+        fields = {"message_id": lease.message.message_id, "job_id": lease.ledger_job}
+        if result is ClaimResult.ALREADY_SUCCEEDED:
+            log.info("job.duplicate_skipped", **fields, receive_count=lease.message.receive_count)
+            with side_channels.METRICS.guard():
+                self._metrics.emit({metrics.JOBS_DUPLICATE_SKIPPED: 1})
+            lease.finish(Outcome.done())
+        else:
+            log.info("job.claim_busy", **fields, receive_count=lease.message.receive_count)
+            lease.finish(Outcome.retry("job is running under another delivery's live lease"))
+
+    def _admit_unclaimed(
+        self, leases: Sequence[Lease], claimable: list[tuple[Lease, Claim]], error: LedgerUnavailable
+    ) -> list[Lease]:
+        action = "run_unclaimed" if self._run_when_unavailable else "retry_later"
+        log.error("ledger.unavailable", messages=len(claimable), action=action, error=str(error))
+        if self._run_when_unavailable:
+            for lease, claim in claimable:
+                lease.ledger_job = claim.job.job_id
+            return list(leases)
+        claimed_ids = {id(lease) for lease, _ in claimable}
+        for lease, _ in claimable:
+            lease.finish(Outcome.retry(f"job ledger unavailable: {error}"))
+        return [lease for lease in leases if id(lease) not in claimed_ids]
+
+
+def _claim_for(lease: Lease) -> Claim | None:
+    try:
+        job = parse_background_job(lease.message.body, lease.message.attributes)
+    except MalformedMessage:
+        return None
+    return Claim(
+        job=JobRef(job_id=job.job_id, job_type=job.job_type, correlation_id=job.correlation_id),
+        message_id=lease.message.message_id,
+        attempt=lease.message.receive_count,
+    )
+
+
+def _ledger_outcome(lease: Lease, last_attempt: bool) -> LedgerOutcome:
+    outcome = lease.outcome or Outcome.retry("no outcome recorded")
+    job_id, attempt = str(lease.ledger_job), lease.message.receive_count
+    if outcome.verdict is Verdict.DONE:
+        return LedgerOutcome(
+            job_id, JobStatus.SUCCEEDED, attempt, duration_ms=outcome.duration_ms, result_json=outcome.result_json
+        )
+    if outcome.verdict is Verdict.QUARANTINE:
+        return LedgerOutcome(job_id, JobStatus.DEAD, attempt, error=f"quarantined: {outcome.reason}")
+    if last_attempt:
+        return LedgerOutcome(job_id, JobStatus.DEAD, attempt, error=f"attempts exhausted: {outcome.reason}")
+    return LedgerOutcome(job_id, JobStatus.FAILED, attempt, error=outcome.reason)

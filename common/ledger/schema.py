@@ -1,0 +1,64 @@
+"""The job ledger's contract: table, index and attribute names, and the job states.
+
+One DynamoDB item per job ID in ``<prefix>-jobs``. Terraform (``tf/dynamodb.tf``), the local fleet's
+emulator provisioning, the workers' ledger client (``common/ledger/client.py``) and the operator CLI all take
+their names from here, so a test can check that they agree.
+
+States and who writes them::
+
+    queued     main_job, once SendMessageBatch accepted the background message
+    running    background_job, by a conditional claim before the job runs (attempt, worker, lease)
+    succeeded  background_job, before the message is deleted (finishedAt, durationMs, result)
+    failed     background_job, an attempt that will be retried (lastError, attempt)
+    dead       background_job, quarantined or handed to the DLQ on its last attempt (deadReason)
+
+A claim succeeds when the item does not exist or is not ``succeeded``, and is not ``running`` under a
+lease that is still live. Timestamps are UTC ISO-8601 with milliseconds and a ``Z``
+(``2026-12-02T17:05:00.123Z``), so they sort as strings in the status index; the lease is epoch
+milliseconds, so conditions can compare it as a number.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    DEAD = "dead"
+
+
+#: The table is ``<prefix>-jobs`` (common.names.FleetNames.job_ledger_table).
+JOB_LEDGER_TABLE_SUFFIX: Final = "jobs"
+#: GSI: partition ``status``, sort ``updatedAt``: "failed jobs in the last hour" is one Query.
+STATUS_INDEX: Final = "by-status"
+
+# Attribute names (the item is camelCase, like the message contract).
+ATTR_JOB_ID: Final = "jobId"  # S, table hash key
+ATTR_STATUS: Final = "status"  # S, index hash key
+ATTR_UPDATED_AT: Final = "updatedAt"  # S ISO-8601, index range key
+ATTR_JOB_TYPE: Final = "jobType"  # S
+ATTR_CORRELATION_ID: Final = "correlationId"  # S
+ATTR_QUEUED_AT: Final = "queuedAt"  # S ISO-8601
+ATTR_STARTED_AT: Final = "startedAt"  # S ISO-8601, start of the current/last attempt
+ATTR_FINISHED_AT: Final = "finishedAt"  # S ISO-8601
+ATTR_ATTEMPT: Final = "attempt"  # N, SQS ApproximateReceiveCount of the current/last attempt
+ATTR_ATTEMPTS: Final = "attempts"  # N, number of claims (runs started)
+ATTR_WORKER_ID: Final = "workerId"  # S, the claiming process
+ATTR_MESSAGE_ID: Final = "messageId"  # S, the SQS MessageId of the claiming delivery
+ATTR_LEASE_UNTIL: Final = "leaseUntilMs"  # N, epoch ms; a claim is live until then
+ATTR_DURATION_MS: Final = "durationMs"  # N
+ATTR_RESULT: Final = "result"  # S, the job's JSON result text (at most MAX_RESULT_BYTES)
+ATTR_LAST_ERROR: Final = "lastError"  # S, at most 1000 characters
+ATTR_DEAD_REASON: Final = "deadReason"  # S, at most 1000 characters
+ATTR_DUPLICATES_SKIPPED: Final = "duplicatesSkipped"  # N, redeliveries skipped because it had succeeded
+ATTR_EXPIRES_AT: Final = "expiresAt"  # N, epoch seconds: the table's TTL attribute
+
+#: A result is stored in the item; DynamoDB items are at most 400 KB, and a ledger is no blob store.
+MAX_RESULT_BYTES: Final = 32 * 1024
+#: Items expire this long after their last update unless JOB_LEDGER_RETENTION_DAYS says otherwise.
+DEFAULT_RETENTION_DAYS: Final = 30

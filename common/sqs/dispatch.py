@@ -1,0 +1,344 @@
+"""Dispatchers run handler code on received deliveries and record each outcome on its lease.
+
+The consumer asks a dispatcher how many messages it may receive now and receives no more than that.
+Whatever runs a job records its outcome in a ``finally`` (:meth:`Lease.finish`); settling is the
+consumer's job, on its own thread.
+
+- :class:`BatchDispatcher` runs one handler over the whole received batch in the loop thread; main_job
+  uses it so that a batch of triggers becomes one SendMessageBatch.
+- :class:`PoolDispatcher` runs one handler per message on a bounded thread pool; background_job uses it.
+
+Receive-ahead (PoolDispatcher). A busy pool may receive, besides its free slots, the slots it expects
+to free within RECEIVE_AHEAD_HORIZON_SECONDS: running jobs times horizon / mean job time, at most one
+receive batch, and a job already running past twice the mean (plus the horizon) never counts. Those
+messages wait in a small buffer and start the moment a slot frees, so slots do not sit idle while the
+next receive is in flight, and the next receive happens when the buffer is empty and carries a full
+batch. Celery's and dramatiq's prefetch problem is a busy worker reserving prefetched messages for as
+long as its running jobs take (a 10-minute task pins its prefetch for 10 minutes, invisible to idle
+workers, and with acks_late / visibility extension, indefinitely). Here:
+
+- every buffered message is an open lease in InFlight from the moment it is received (the heartbeat
+  and the shutdown path know it), and it is released (visibility 0) at once on shutdown;
+- a buffered message waits at most MAX_BUFFER_WAIT_SECONDS and at most BUFFER_WAIT_SHARE of its
+  visibility timeout; then the consumer releases it. The heartbeat extends only leases past half
+  their visibility, so it never keeps an unstarted message invisible;
+- after such a release nothing more is received ahead until a slot frees, and long jobs drive the
+  mean up, so a worker busy with long jobs falls back to receiving only for free slots (the batch
+  window below), never churning a message through receives (each release costs one receive count).
+
+When nothing is received ahead (no job has finished yet, or jobs are long), a busy pool waits up to
+BATCH_WINDOW_SECONDS, while slots keep freeing, for a full batch of free slots (BATCH_WAIT_CAP_IN_WINDOWS).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Protocol
+
+from common.logging import bound_context, get_logger
+from common.messages import MalformedMessage
+from common.settings import DEFAULT_BATCH_WINDOW_SECONDS
+from common.sqs.in_flight import Lease
+from common.sqs.inbound import InboundMessage
+from common.sqs.outcome import Outcome, Verdict
+
+log = get_logger(__name__)
+SQS_RECEIVE_LIMIT = 10
+#: Receiving the moment one slot frees makes every ReceiveMessage and DeleteMessageBatch carry two or
+#: three messages. A busy pool that cannot receive ahead therefore waits for a full batch's worth of
+#: free slots for as long as its jobs keep finishing within the batch window (BATCH_WINDOW_SECONDS) of
+#: each other, and never longer than this many windows in all. An idle pool never waits.
+BATCH_WAIT_CAP_IN_WINDOWS = 5
+#: Receive ahead only for the slots expected to free within this many seconds (from the mean job time).
+RECEIVE_AHEAD_HORIZON_SECONDS = 1.0
+#: A message received ahead waits at most this long for a slot, and at most this share of its
+#: visibility timeout (so the heartbeat, which extends at half, never extends one); then it is released.
+MAX_BUFFER_WAIT_SECONDS = 5.0
+BUFFER_WAIT_SHARE = 0.25
+#: Weight of the latest job in the running mean of job durations.
+MEAN_WEIGHT = 0.2
+#: A deferred batch (main_job's SendMessageBatch failing) is tried again after 1, 2, 4 ... seconds, at most this.
+MAX_DEFER_SECONDS = 30.0
+
+MessageHandler = Callable[[InboundMessage], Outcome]
+BatchHandler = Callable[[Sequence[InboundMessage]], Mapping[str, Outcome]]
+_ENDED_ABRUPTLY = Outcome.retry("the job ended without an outcome (BaseException)")
+
+
+class Dispatcher(Protocol):
+    def free_slots(self) -> int: ...
+
+    def wait_for_free_slot(self, timeout: float) -> bool:
+        """True when the consumer may receive now; may run work held back earlier (deferred batches)."""
+        ...
+
+    def dispatch(self, leases: Sequence[Lease]) -> None: ...
+
+    def take_stale(self) -> list[Lease]:
+        """Leases received ahead that waited their bound without a slot; the consumer releases them."""
+        ...
+
+    def cancel_unstarted(self) -> list[Lease]:
+        """Stop taking work; return the leases that never started, for release."""
+        ...
+
+    def wait_until_idle(self, timeout: float) -> bool:
+        """True once nothing is running; waits at most ``timeout`` seconds."""
+        ...
+
+    def abandon(self) -> list[Lease]:
+        """Stop without waiting; return the leases still running (they settle themselves when they end)."""
+        ...
+
+
+def run_guarded(handler: MessageHandler, message: InboundMessage) -> Outcome:
+    """A handler bug must cost one retry of one message, never the worker."""
+    try:
+        return handler(message)
+    except MalformedMessage as error:
+        return Outcome.quarantine(error.reason)
+    except Exception as error:
+        log.exception("message.handler_crashed", message_id=message.message_id, error_type=type(error).__name__)
+        return Outcome.retry(f"{type(error).__name__}: {error}")
+
+
+class BatchDispatcher:
+    """Runs the batch handler in the loop thread; a deferred batch holds receiving until it goes through."""
+
+    def __init__(self, handler: BatchHandler) -> None:
+        self._handler = handler
+        self._held: list[Lease] = []
+        self._defers = 0
+        self._retry_at = 0.0
+
+    def free_slots(self) -> int:
+        return 0 if self._held else SQS_RECEIVE_LIMIT
+
+    def wait_for_free_slot(self, timeout: float) -> bool:
+        if not self._held:
+            return True
+        delay = self._retry_at - time.monotonic()
+        if delay > timeout:
+            time.sleep(timeout)  # the loop wakes to touch its liveness file and check for shutdown
+            return False
+        time.sleep(max(0.0, delay))
+        held, self._held = self._held, []
+        self.dispatch(held)
+        return not self._held
+
+    def dispatch(self, leases: Sequence[Lease]) -> None:
+        outcomes: Mapping[str, Outcome] = {}
+        try:
+            outcomes = self._handler([lease.message for lease in leases])
+        except Exception as error:
+            log.exception("batch.handler_crashed", messages=len(leases), error_type=type(error).__name__)
+        finally:
+            for lease in leases:
+                outcome = outcomes.get(lease.message.message_id) or Outcome.retry("handler returned no outcome")
+                if outcome.verdict is Verdict.DEFER:
+                    self._held.append(lease)
+                else:
+                    lease.finish(outcome)
+        self._schedule_held()
+
+    def _schedule_held(self) -> None:
+        if not self._held:
+            self._defers = 0
+            return
+        delay = min(MAX_DEFER_SECONDS, 2.0 ** min(self._defers, 5))
+        self._defers += 1
+        self._retry_at = time.monotonic() + delay
+        log.warning("batch.deferred", messages=len(self._held), retry_in_seconds=delay, receiving_paused=True)
+
+    def take_stale(self) -> list[Lease]:
+        return []  # held batches are heartbeated work in progress, not unstarted messages received ahead
+
+    def cancel_unstarted(self) -> list[Lease]:
+        held, self._held = self._held, []
+        return held
+
+    def wait_until_idle(self, timeout: float) -> bool:
+        return True  # work runs in the loop thread, so nothing is running when the loop asks
+
+    def abandon(self) -> list[Lease]:
+        return []
+
+
+class PoolDispatcher:
+    """One handler call per message on ``concurrency`` threads, with a bounded receive-ahead buffer."""
+
+    def __init__(
+        self,
+        handler: MessageHandler,
+        concurrency: int,
+        batch_window_seconds: float = DEFAULT_BATCH_WINDOW_SECONDS,
+        *,
+        ahead_horizon_seconds: float = RECEIVE_AHEAD_HORIZON_SECONDS,
+        max_buffer_wait_seconds: float = MAX_BUFFER_WAIT_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``batch_window_seconds=0`` receives as soon as one slot is free when nothing may be received ahead."""
+        self._handler = handler
+        self._concurrency = concurrency
+        self._full_batch = min(SQS_RECEIVE_LIMIT, concurrency)
+        self._batch_window_seconds = batch_window_seconds
+        self._horizon = ahead_horizon_seconds
+        self._max_buffer_wait = max_buffer_wait_seconds
+        self._clock = clock
+        self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="job")
+        self._running: dict[Future[None], Lease] = {}
+        self._started_at: dict[Lease, float] = {}
+        #: Leases received ahead, oldest first, each with the time after which it is released unstarted.
+        self._buffer: deque[tuple[float, Lease]] = deque()
+        #: Leases whose job has ended, waiting for their outcome's settle gate; they hold no slot.
+        self._settling: set[Lease] = set()
+        self._mean_job_seconds: float | None = None
+        #: Set when buffered work went stale: no receiving ahead until a slot frees again.
+        self._ahead_suppressed = False
+        self._closed = False
+        self._condition = threading.Condition()
+
+    def free_slots(self) -> int:
+        """How many messages the consumer may receive now: free slots plus the receive-ahead allowance."""
+        with self._condition:
+            return self._room()
+
+    def buffered(self) -> list[Lease]:
+        """The leases received ahead and not started yet (each one an open lease in InFlight)."""
+        with self._condition:
+            return [lease for _, lease in self._buffer]
+
+    def wait_for_free_slot(self, timeout: float) -> bool:
+        """Wait until the buffer is empty and there is room, then briefly for a fuller batch if needed."""
+        with self._condition:
+            wait = min(timeout, max(0.0, self._next_stale_at() - self._clock()))
+            if not self._condition.wait_for(lambda: not self._buffer and self._room() > 0, timeout=wait):
+                return False
+            self._wait_for_fuller_batch()
+            return True
+
+    def take_stale(self) -> list[Lease]:
+        """Remove and return buffered leases that waited their bound; the consumer releases them at once."""
+        with self._condition:
+            now = self._clock()
+            stale = [lease for deadline, lease in self._buffer if deadline <= now]
+            if stale:
+                self._buffer = deque(entry for entry in self._buffer if entry[0] > now)
+                self._ahead_suppressed = True
+        if stale:
+            log.warning("dispatch.buffer_stale", messages=len(stale), released=True)
+        return stale
+
+    def _next_stale_at(self) -> float:
+        return self._buffer[0][0] if self._buffer else float("inf")
+
+    def _wait_for_fuller_batch(self) -> None:
+        """Called holding the condition: wait while slots keep freeing, until a full batch or the cap."""
+        deadline = time.monotonic() + BATCH_WAIT_CAP_IN_WINDOWS * self._batch_window_seconds
+        while (free := self._room()) < self._full_batch:
+            window = min(self._batch_window_seconds, deadline - time.monotonic())
+            if window <= 0 or not self._condition.wait_for(lambda: self._room() > free, timeout=window):
+                return
+
+    def _room(self) -> int:
+        room = self._concurrency + self._ahead() - len(self._running) - len(self._buffer)
+        return max(0, min(SQS_RECEIVE_LIMIT, room))
+
+    def _ahead(self) -> int:
+        """Slots expected to free within the horizon, from the mean job time; jobs already overdue never count."""
+        mean = self._mean_job_seconds
+        if mean is None or self._ahead_suppressed or self._closed:
+            return 0
+        now, overdue_after = self._clock(), 2 * mean + self._horizon
+        on_time = sum(1 for lease in self._running.values() if now - self._started_at.get(lease, now) <= overdue_after)
+        return min(self._full_batch, int(on_time * min(1.0, self._horizon / max(mean, 1e-3))))
+
+    def dispatch(self, leases: Sequence[Lease]) -> None:
+        with self._condition:
+            now = self._clock()
+            for lease in leases:
+                if len(self._running) < self._concurrency:
+                    self._start(lease)
+                else:
+                    bound = min(self._max_buffer_wait, lease.registry.visibility_timeout * BUFFER_WAIT_SHARE)
+                    self._buffer.append((now + bound, lease))
+
+    def _start(self, lease: Lease) -> None:
+        """Called holding the condition."""
+        self._started_at[lease] = self._clock()
+        future = self._executor.submit(self._run, lease)
+        self._running[future] = lease
+        future.add_done_callback(self._finished)
+
+    def cancel_unstarted(self) -> list[Lease]:
+        with self._condition:
+            self._closed = True
+            unstarted = [lease for _, lease in self._buffer]
+            self._buffer.clear()
+            return unstarted + [lease for future, lease in list(self._running.items()) if future.cancel()]
+
+    def wait_until_idle(self, timeout: float) -> bool:
+        with self._condition:
+            return self._condition.wait_for(
+                lambda: not self._running and not self._buffer and not self._settling, timeout=timeout
+            )
+
+    def abandon(self) -> list[Lease]:
+        with self._condition:
+            self._closed = True
+            abandoned = list(self._running.values())
+        # Join the pool's threads unless a job overran its grace period; such a job settles itself.
+        self._executor.shutdown(wait=not abandoned, cancel_futures=True)
+        return abandoned
+
+    def _run(self, lease: Lease) -> None:
+        outcome = _ENDED_ABRUPTLY
+        try:
+            with bound_context(message_id=lease.message.message_id, receive_count=lease.message.receive_count):
+                outcome = run_guarded(self._handler, lease.message)
+        finally:
+            self._finish_when_ready(lease, outcome)
+
+    def _finish_when_ready(self, lease: Lease, outcome: Outcome) -> None:
+        """Finish now, or once the outcome's gate lets it (the job's log shipped): the slot frees at once.
+
+        Until then the lease counts as work in progress for :meth:`wait_until_idle`, so a draining
+        worker waits for it (the gate has its own bound) instead of exiting with it unsettled.
+        """
+        gate = outcome.settle_after
+        if gate is None:
+            lease.finish(outcome)
+            return
+
+        def finish() -> None:  # safe to call twice (a gate that failed after calling it): finish is first-wins
+            lease.finish(outcome)
+            with self._condition:
+                self._settling.discard(lease)
+                self._condition.notify_all()
+
+        with self._condition:
+            self._settling.add(lease)
+        try:
+            gate(finish)
+        except Exception:
+            log.exception("dispatch.settle_gate_failed", message_id=lease.message.message_id)
+            finish()
+
+    def _finished(self, future: Future[None]) -> None:
+        with self._condition:
+            lease = self._running.pop(future, None)
+            started = self._started_at.pop(lease, None) if lease is not None else None
+            if started is not None and not future.cancelled():
+                self._record(self._clock() - started)
+            self._ahead_suppressed = False
+            while self._buffer and not self._closed and len(self._running) < self._concurrency:
+                self._start(self._buffer.popleft()[1])
+            self._condition.notify_all()
+
+    def _record(self, seconds: float) -> None:
+        mean = self._mean_job_seconds
+        self._mean_job_seconds = seconds if mean is None else mean + MEAN_WEIGHT * (seconds - mean)

@@ -1,0 +1,51 @@
+"""Extension points in a delivery's life, for what must move in step with SQS (the job ledger).
+
+The consumer calls :meth:`DeliveryHooks.admit` between receiving a batch and dispatching it, the
+heartbeat calls :meth:`DeliveryHooks.extended` after extending visibilities, and the settler calls
+:meth:`DeliveryHooks.settling` before applying outcomes to SQS. Each call gets a whole batch, so a hook
+can batch its own requests the way the SQS calls are batched. Hooks must not raise: a failure in them
+is theirs to handle, and settlement goes on regardless.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from common.sqs.in_flight import Lease
+
+LastAttempt = Callable[[Lease], bool]
+
+
+class DeliveryHooks(Protocol):
+    def admit(self, leases: Sequence[Lease]) -> list[Lease]:
+        """Return the leases to run; the others must have been finished with an outcome."""
+        ...
+
+    def extended(self, leases: Sequence[Lease]) -> None:
+        """These deliveries' visibility was just extended."""
+        ...
+
+    def settling(self, leases: Sequence[Lease], is_last_attempt: LastAttempt) -> None:
+        """These finished leases are about to be applied to SQS (deleted, retried, quarantined)."""
+        ...
+
+    def releasing(self, leases: Sequence[Lease]) -> None:
+        """These unstarted deliveries are about to be made visible again (shutdown, a stale buffer)."""
+        ...
+
+
+class NoHooks:
+    """main_job's and every ledger-less worker's hooks: run everything, record nothing."""
+
+    def admit(self, leases: Sequence[Lease]) -> list[Lease]:
+        return list(leases)
+
+    def extended(self, leases: Sequence[Lease]) -> None:
+        return
+
+    def settling(self, leases: Sequence[Lease], is_last_attempt: LastAttempt) -> None:
+        return
+
+    def releasing(self, leases: Sequence[Lease]) -> None:
+        return

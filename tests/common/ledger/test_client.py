@@ -1,0 +1,319 @@
+"""The job ledger client against moto's DynamoDB: claims, leases, outcomes, batching and faults."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from moto import mock_aws
+
+from common.ledger import schema
+from common.ledger.client import (
+    Claim,
+    ClaimResult,
+    InvalidResult,
+    JobLedger,
+    JobRef,
+    LedgerOutcome,
+    LedgerUnavailable,
+    encode_result,
+    iso_timestamp,
+)
+from common.ledger.schema import JobStatus
+from fleet.local.provision import provision_job_ledger
+from tests.conftest import RequestCounter
+from tests.faults import FaultInjector
+
+TABLE = "fleet-test-jobs"
+LEASE_SECONDS = 60
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def dynamodb() -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.client(
+            "dynamodb", config=Config(retries={"mode": "standard", "total_max_attempts": 3}, max_pool_connections=20)
+        )
+        provision_job_ledger(client, TABLE)
+        yield client
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def make_ledger(dynamodb: Any, clock: Clock, worker: str = "worker-a") -> JobLedger:
+    return JobLedger(dynamodb=dynamodb, table_name=TABLE, lease_seconds=LEASE_SECONDS, worker_id=worker, clock=clock)
+
+
+def job(index: int) -> JobRef:
+    return JobRef(job_id=f"01JOB{index:021d}", job_type="main-job-processing", correlation_id=f"corr-{index}")
+
+
+def claim(index: int, attempt: int = 1, message: str = "") -> Claim:
+    return Claim(job=job(index), message_id=message or f"message-{index}", attempt=attempt)
+
+
+def test_a_new_job_is_claimed_and_recorded_running(dynamodb, clock):
+    """A first claim creates the item as running, with attempt, worker and lease."""
+    ledger = make_ledger(dynamodb, clock)
+    assert [ClaimResult.CLAIMED] == ledger.claim([claim(1)])
+    item = ledger.get(job(1).job_id)
+    assert item is not None
+    assert JobStatus.RUNNING == item[schema.ATTR_STATUS]
+    assert 1 == item[schema.ATTR_ATTEMPTS]
+    assert "worker-a" == item[schema.ATTR_WORKER_ID]
+    assert int((clock.now + LEASE_SECONDS) * 1000) == item[schema.ATTR_LEASE_UNTIL]
+    assert iso_timestamp(clock.now) == item[schema.ATTR_STARTED_AT]
+
+
+def test_only_one_of_two_racing_workers_claims_each_job(dynamodb, clock):
+    """Two workers claiming the same twenty jobs at once: each job is claimed exactly once."""
+    ledgers = [make_ledger(dynamodb, clock, "worker-a"), make_ledger(dynamodb, clock, "worker-b")]
+    claims = [claim(index) for index in range(20)]
+    results: dict[str, list[ClaimResult]] = {}
+    barrier = threading.Barrier(2)
+
+    def race(ledger: JobLedger) -> None:
+        barrier.wait()
+        collected: list[ClaimResult] = []
+        for start in range(0, len(claims), 10):
+            collected += ledger.claim(claims[start : start + 10])
+        results[ledger.worker_id] = collected
+
+    threads = [threading.Thread(target=race, args=(ledger,)) for ledger in ledgers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    for index in range(20):
+        outcomes = [results["worker-a"][index], results["worker-b"][index]]
+        assert [ClaimResult.BUSY, ClaimResult.CLAIMED] == sorted(outcomes, key=lambda result: result.value)
+
+
+def test_a_succeeded_job_is_not_claimed_again_and_the_skip_is_counted(dynamodb, clock):
+    """A redelivery of a succeeded job answers ALREADY_SUCCEEDED and counts the duplicate."""
+    ledger = make_ledger(dynamodb, clock)
+    ledger.claim([claim(1)])
+    ledger.record([LedgerOutcome(job(1).job_id, JobStatus.SUCCEEDED, attempt=1, duration_ms=12)])
+    other = make_ledger(dynamodb, clock, "worker-b")
+    assert [ClaimResult.ALREADY_SUCCEEDED, ClaimResult.CLAIMED] == other.claim([claim(1, attempt=2), claim(2)])
+    item = other.get(job(1).job_id)
+    assert item is not None
+    assert (JobStatus.SUCCEEDED, 1, 1) == (
+        item[schema.ATTR_STATUS],
+        item[schema.ATTR_DUPLICATES_SKIPPED],
+        item[schema.ATTR_ATTEMPTS],
+    )
+
+
+def test_a_live_lease_makes_another_delivery_busy(dynamodb, clock):
+    """While the lease is live another delivery of the job (another message, or a later receive) waits."""
+    make_ledger(dynamodb, clock).claim([claim(1)])
+    clock.now += LEASE_SECONDS - 1
+    assert [ClaimResult.BUSY] == make_ledger(dynamodb, clock, "worker-b").claim([claim(1, message="dup")])
+
+
+def test_an_expired_lease_is_taken_over(dynamodb, clock):
+    """A worker that froze or died past its lease loses the job to the next delivery."""
+    first = make_ledger(dynamodb, clock)
+    first.claim([claim(1)])
+    clock.now += LEASE_SECONDS + 1
+    second = make_ledger(dynamodb, clock, "worker-b")
+    assert [ClaimResult.CLAIMED] == second.claim([claim(1, attempt=2)])
+    assert {job(1).job_id} == first.extend_leases([job(1).job_id])
+    item = second.get(job(1).job_id)
+    assert item is not None
+    assert ("worker-b", 2, 2) == (item[schema.ATTR_WORKER_ID], item[schema.ATTR_ATTEMPT], item[schema.ATTR_ATTEMPTS])
+
+
+def test_extending_a_held_lease_keeps_other_workers_out(dynamodb, clock):
+    """The heartbeat's extension keeps the job leased beyond the first lease."""
+    ledger = make_ledger(dynamodb, clock)
+    ledger.claim([claim(1)])
+    clock.now += LEASE_SECONDS - 5
+    assert set() == ledger.extend_leases([job(1).job_id])
+    clock.now += 10
+    assert [ClaimResult.BUSY] == make_ledger(dynamodb, clock, "worker-b").claim([claim(1, attempt=2)])
+
+
+def test_a_second_message_of_one_job_in_a_batch_is_busy(dynamodb, clock):
+    """A transaction may not name one item twice: the first claims, the duplicate waits."""
+    results = make_ledger(dynamodb, clock).claim([claim(1), claim(2), claim(1, message="dup")])
+    assert [ClaimResult.CLAIMED, ClaimResult.CLAIMED, ClaimResult.BUSY] == results
+
+
+def test_the_same_delivery_asking_again_keeps_its_claim(dynamodb, clock):
+    """A claim retried after a lost answer (same worker, message and attempt) is not refused."""
+    ledger = make_ledger(dynamodb, clock)
+    ledger.claim([claim(1)])
+    assert [ClaimResult.CLAIMED] == ledger.claim([claim(1)])
+
+
+def test_failed_and_dead_never_overwrite_succeeded(dynamodb, clock):
+    """A late failure report of an attempt that lost its lease cannot undo a success."""
+    ledger = make_ledger(dynamodb, clock)
+    ledger.claim([claim(1), claim(2)])
+    ledger.record([LedgerOutcome(job(1).job_id, JobStatus.SUCCEEDED, attempt=1)])
+    ledger.record(
+        [
+            LedgerOutcome(job(1).job_id, JobStatus.FAILED, attempt=1, error="late"),
+            LedgerOutcome(job(2).job_id, JobStatus.DEAD, attempt=1, error="quarantined: bad data"),
+        ]
+    )
+    first, second = ledger.get(job(1).job_id), ledger.get(job(2).job_id)
+    assert first is not None
+    assert second is not None
+    assert JobStatus.SUCCEEDED == first[schema.ATTR_STATUS]
+    assert (JobStatus.DEAD, "quarantined: bad data") == (second[schema.ATTR_STATUS], second[schema.ATTR_DEAD_REASON])
+
+
+def test_a_failed_job_can_be_claimed_again(dynamodb, clock):
+    """A failed attempt frees the job for its retry, which increments the attempts."""
+    ledger = make_ledger(dynamodb, clock)
+    ledger.claim([claim(1)])
+    ledger.record([LedgerOutcome(job(1).job_id, JobStatus.FAILED, attempt=1, error="boom")])
+    assert [ClaimResult.CLAIMED] == ledger.claim([claim(1, attempt=2)])
+    item = ledger.get(job(1).job_id)
+    assert item is not None
+    assert (2, "boom") == (item[schema.ATTR_ATTEMPTS], item[schema.ATTR_LAST_ERROR])
+
+
+def test_mark_queued_never_downgrades_a_claimed_job(dynamodb, clock):
+    """main_job's queued write may arrive after a fast worker's claim: the job stays running."""
+    ledger = make_ledger(dynamodb, clock)
+    ledger.claim([claim(1)])
+    ledger.mark_queued([job(1), job(2)])
+    running, queued = ledger.get(job(1).job_id), ledger.get(job(2).job_id)
+    assert running is not None
+    assert queued is not None
+    assert JobStatus.RUNNING == running[schema.ATTR_STATUS]
+    assert (JobStatus.QUEUED, 0, "main-job-processing") == (
+        queued[schema.ATTR_STATUS],
+        queued[schema.ATTR_ATTEMPTS],
+        queued[schema.ATTR_JOB_TYPE],
+    )
+
+
+def test_results_round_trip_as_json(dynamodb, clock):
+    """A job's JSON result is stored in the item and read back unchanged."""
+    ledger = make_ledger(dynamodb, clock)
+    ledger.claim([claim(1)])
+    result = {"invoice": "INV-1", "lines": [1, 2, 3], "total": 12.5}
+    ledger.record(
+        [LedgerOutcome(job(1).job_id, JobStatus.SUCCEEDED, 1, duration_ms=40, result_json=encode_result(result))]
+    )
+    item = ledger.get(job(1).job_id)
+    assert item is not None
+    assert '{"invoice":"INV-1","lines":[1,2,3],"total":12.5}' == item[schema.ATTR_RESULT]
+    assert 40 == item[schema.ATTR_DURATION_MS]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("x" * (schema.MAX_RESULT_BYTES + 1), "the ledger stores at most"),
+        ({"when": object()}, "not JSON-serialisable"),
+        (float("nan"), "not JSON-serialisable"),
+    ],
+)
+def test_unstorable_results_are_refused_with_a_clear_error(value, message):
+    """Oversized or non-JSON results raise InvalidResult naming the problem."""
+    with pytest.raises(InvalidResult, match=message):
+        encode_result(value)
+
+
+def test_a_clean_batch_of_ten_costs_one_request_per_state_change(dynamodb, clock):
+    """queued, claim and outcome for ten jobs are one TransactWriteItems each."""
+    counter = RequestCounter()
+    counter.attach(dynamodb)
+    ledger = make_ledger(dynamodb, clock)
+    jobs = [job(index) for index in range(10)]
+    ledger.mark_queued(jobs)
+    ledger.claim([claim(index) for index in range(10)])
+    ledger.extend_leases([ref.job_id for ref in jobs])
+    ledger.record([LedgerOutcome(ref.job_id, JobStatus.SUCCEEDED, 1) for ref in jobs])
+    assert {"TransactWriteItems": 4} == dict(counter.calls)
+
+
+def test_a_refused_claim_costs_one_more_request_and_not_a_read(dynamodb, clock):
+    """The old image in the cancellation reasons answers why: no GetItem, one retry of the rest."""
+    ledger = make_ledger(dynamodb, clock)
+    ledger.claim([claim(1)])
+    ledger.record([LedgerOutcome(job(1).job_id, JobStatus.SUCCEEDED, 1)])
+    counter = RequestCounter()
+    counter.attach(dynamodb)
+    results = ledger.claim([claim(index, attempt=2) for index in range(1, 11)])
+    assert [ClaimResult.ALREADY_SUCCEEDED] + [ClaimResult.CLAIMED] * 9 == results
+    assert {"TransactWriteItems": 3} == dict(counter.calls)  # cancelled, rest committed, duplicate counted
+
+
+@pytest.mark.parametrize("kind", ["throttle", "unavailable"])
+def test_transient_faults_are_absorbed_by_botocores_retries(dynamodb, clock, kind):
+    """A throttle or a 503 that clears within botocore's retries costs nothing but the retry."""
+    faults = FaultInjector(dynamodb)
+    faults.fail("TransactWriteItems", kind, times=2)
+    ledger = make_ledger(dynamodb, clock)
+    assert [ClaimResult.CLAIMED] == ledger.claim([claim(1)])
+    assert 2 == faults.injected["TransactWriteItems"]
+
+
+@pytest.mark.parametrize("kind", ["throttle", "unavailable", "down"])
+def test_a_lasting_outage_raises_ledger_unavailable_and_leaves_nothing_half_written(dynamodb, clock, kind):
+    """After botocore gives up the caller gets LedgerUnavailable, and the next claim works normally."""
+    faults = FaultInjector(dynamodb)
+    faults.fail("TransactWriteItems", kind)
+    ledger = make_ledger(dynamodb, clock)
+    with pytest.raises(LedgerUnavailable, match="TransactWriteItems"):
+        ledger.claim([claim(1), claim(2)])
+    faults.clear()
+    assert [ClaimResult.CLAIMED, ClaimResult.CLAIMED] == ledger.claim([claim(1), claim(2)])
+
+
+def test_a_claim_applied_but_answered_with_a_reset_is_still_held(dynamodb, clock):
+    """The connection drops after DynamoDB applied the claim: botocore retries, and the claim stands."""
+    faults = FaultInjector(dynamodb)
+    faults.fail("TransactWriteItems", "reset_after", times=1)
+    ledger = make_ledger(dynamodb, clock)
+    assert [ClaimResult.CLAIMED] == ledger.claim([claim(1)])
+    assert [ClaimResult.BUSY] == make_ledger(dynamodb, clock, "worker-b").claim([claim(1, message="dup")])
+
+
+def test_a_missing_table_is_unavailable_not_a_crash(clock):
+    """A wrong JOB_LEDGER_TABLE surfaces as LedgerUnavailable, which the caller's policy handles."""
+    with mock_aws():
+        ledger = JobLedger(dynamodb=boto3.client("dynamodb"), table_name="no-such-table", lease_seconds=60, clock=clock)
+        with pytest.raises(LedgerUnavailable):
+            ledger.claim([claim(1)])
+        with pytest.raises(LedgerUnavailable):
+            ledger.get("anything")
+
+
+def test_the_status_index_lists_jobs_by_status_and_time(dynamodb, clock):
+    """updatedAt sorts as a string, so the index answers "failed since T" with one Query."""
+    ledger = make_ledger(dynamodb, clock)
+    ledger.claim([claim(1), claim(2)])
+    ledger.record([LedgerOutcome(job(1).job_id, JobStatus.FAILED, 1, error="boom")])
+    clock.now += 3600
+    ledger.record([LedgerOutcome(job(2).job_id, JobStatus.FAILED, 1, error="boom")])
+    response = dynamodb.query(
+        TableName=TABLE,
+        IndexName=schema.STATUS_INDEX,
+        KeyConditionExpression="#s = :s AND #u >= :since",
+        ExpressionAttributeNames={"#s": schema.ATTR_STATUS, "#u": schema.ATTR_UPDATED_AT},
+        ExpressionAttributeValues={":s": {"S": JobStatus.FAILED}, ":since": {"S": iso_timestamp(clock.now - 60)}},
+    )
+    assert [job(2).job_id] == [item[schema.ATTR_JOB_ID]["S"] for item in response["Items"]]

@@ -1,0 +1,205 @@
+"""The real background_job worker with the job ledger on: each job's effect happens once, nothing is lost."""
+
+from __future__ import annotations
+
+import collections
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from background_job import service
+from background_job.api import JobContext
+from background_job.jobs import REGISTRY
+from common.job_ids import job_id_for_message
+from common.ledger.client import Claim, ClaimResult, JobLedger, JobRef, LedgerOutcome
+from common.ledger.gate import LedgerGate
+from common.ledger.schema import JobStatus
+from common.messages import BackgroundJob
+from common.metrics import MetricsEmitter
+from common.names import BACKGROUND_JOB_SERVICE
+from common.sqs.in_flight import InFlight
+from common.sqs.inbound import InboundMessage
+from common.sqs.shutdown import Shutdown
+from tests.conftest import AwsFleet
+from tests.faults import FaultInjector
+from tests.waiting import wait_until
+
+COUNTING = "counting"
+
+
+class SideEffects:
+    """What the counting job did, by job ID: the effect the ledger must make happen once."""
+
+    def __init__(self) -> None:
+        self.runs: collections.Counter[str] = collections.Counter()
+        self._lock = threading.Lock()
+
+    def __call__(self, context: JobContext) -> object:
+        with self._lock:
+            self.runs[context.job_id] += 1
+        return {"jobId": context.job_id, "answer": 42}
+
+
+@pytest.fixture
+def effects(monkeypatch: pytest.MonkeyPatch) -> SideEffects:
+    counter = SideEffects()
+    monkeypatch.setattr(service, "REGISTRY", {**REGISTRY, COUNTING: counter})
+    return counter
+
+
+def _job(number: int, job_type: str = COUNTING) -> BackgroundJob:
+    return BackgroundJob(
+        job_id_for_message(f"trigger-{number}", 1_795_300_000_000 + number),
+        job_type,
+        f"corr-{number}",
+        {"trigger": "test", "data": {"n": number}},
+        "2026-12-02T10:00:00Z",
+    )
+
+
+def _send(fleet: AwsFleet, jobs: list[BackgroundJob]) -> None:
+    for job in jobs:
+        fleet.sqs.send_message(
+            QueueUrl=fleet.urls.background, MessageBody=job.to_body(), MessageAttributes=job.message_attributes()
+        )
+
+
+def _ledger(fleet: AwsFleet) -> JobLedger:
+    return JobLedger(dynamodb=fleet.dynamodb, table_name=fleet.names.job_ledger_table, lease_seconds=30)
+
+
+@pytest.fixture
+def run_workers(aws_fleet: AwsFleet) -> Iterator[Any]:
+    """Start N background workers with the ledger on; stop them all at the end of the test."""
+    shutdown = Shutdown()
+    threads: list[threading.Thread] = []
+
+    def start(count: int = 1, **overrides: Any) -> None:
+        for _ in range(count):
+            settings = aws_fleet.ledger_settings(BACKGROUND_JOB_SERVICE, receive_wait_seconds=1, **overrides)
+            consumer = service.build(
+                settings, shutdown, sqs=aws_fleet.sqs, logs=aws_fleet.logs, dynamodb=aws_fleet.dynamodb
+            )
+            thread = threading.Thread(target=consumer.run)
+            thread.start()
+            threads.append(thread)
+
+    yield start
+    shutdown.request("test finished")
+    for thread in threads:
+        thread.join(timeout=30)
+
+
+def _drained(fleet: AwsFleet) -> bool:
+    return fleet.depth(fleet.urls.background) == (0, 0)
+
+
+def test_a_job_runs_once_and_its_result_is_in_the_ledger(aws_fleet, run_workers, effects):
+    """queued -> running -> succeeded, with the job's JSON result and duration, and one run."""
+    job = _job(1)
+    _send(aws_fleet, [job])
+    run_workers()
+    wait_until(lambda: _drained(aws_fleet), timeout=30, what="the job settled")
+
+    item = _ledger(aws_fleet).get(job.job_id)
+    assert item is not None
+    assert JobStatus.SUCCEEDED == item["status"]
+    assert f'{{"jobId":"{job.job_id}","answer":42}}' == item["result"]
+    assert "durationMs" in item
+    assert {job.job_id: 1} == dict(effects.runs)
+
+
+def test_a_redelivered_succeeded_job_is_deleted_without_running(aws_fleet, run_workers, effects):
+    """A worker killed after success but before its delete: the redelivery is skipped and deleted."""
+    job = _job(2)
+    ledger = _ledger(aws_fleet)
+    ledger.record([LedgerOutcome(job.job_id, JobStatus.SUCCEEDED, attempt=1, duration_ms=5)])
+    _send(aws_fleet, [job])
+    run_workers()
+    wait_until(lambda: _drained(aws_fleet), timeout=30, what="the duplicate deleted")
+
+    item = ledger.get(job.job_id)
+    assert item is not None
+    assert {} == dict(effects.runs)
+    assert 1 == item["duplicatesSkipped"]
+    assert [] == aws_fleet.receive_all(aws_fleet.urls.background_dlq, attempts=1)
+
+
+def test_two_workers_racing_on_duplicate_messages_run_each_job_once(aws_fleet, run_workers, effects):
+    """Every job sent twice (a re-sent SendMessageBatch entry) to two workers: each runs exactly once."""
+    jobs = [_job(number) for number in range(10, 20)]
+    _send(aws_fleet, jobs + jobs)
+    run_workers(2, retry_base_seconds=1.0)
+    wait_until(lambda: _drained(aws_fleet), timeout=90, what="all twenty messages settled")
+
+    assert {job.job_id: 1 for job in jobs} == dict(effects.runs)
+    assert [] == aws_fleet.receive_all(aws_fleet.urls.background_dlq, attempts=1)
+    ledger = _ledger(aws_fleet)
+    items = [ledger.get(job.job_id) or {} for job in jobs]
+    assert [JobStatus.SUCCEEDED] * 10 == [item["status"] for item in items]
+    assert 10 == sum(int(item.get("duplicatesSkipped", 0)) for item in items)
+
+
+def test_an_unreachable_ledger_runs_nothing_unclaimed_and_loses_nothing(aws_fleet, run_workers, effects):
+    """JOB_LEDGER_UNAVAILABLE=retry: while DynamoDB fails nothing runs; after it, each job runs once."""
+    faults = FaultInjector(aws_fleet.dynamodb)
+    faults.fail("TransactWriteItems", "unavailable")
+    jobs = [_job(number) for number in range(30, 33)]
+    _send(aws_fleet, jobs)
+    run_workers(retry_base_seconds=1.0)
+    wait_until(lambda: faults.injected.get("TransactWriteItems", 0) >= 8, timeout=60, what="two refused claims")
+    assert {} == dict(effects.runs)
+
+    faults.clear()
+    wait_until(lambda: _drained(aws_fleet), timeout=60, what="the jobs settled after the outage")
+    assert {job.job_id: 1 for job in jobs} == dict(effects.runs)
+    assert [] == aws_fleet.receive_all(aws_fleet.urls.background_dlq, attempts=1)
+
+
+def test_the_run_policy_keeps_jobs_running_through_a_ledger_outage(aws_fleet, run_workers, effects):
+    """JOB_LEDGER_UNAVAILABLE=run: the fleet keeps working unclaimed (at-least-once) while DynamoDB fails."""
+    faults = FaultInjector(aws_fleet.dynamodb)
+    faults.fail("TransactWriteItems", "unavailable")
+    jobs = [_job(number) for number in range(40, 43)]
+    _send(aws_fleet, jobs)
+    run_workers(job_ledger_unavailable="run")
+    wait_until(lambda: _drained(aws_fleet), timeout=60, what="the jobs ran unclaimed")
+
+    assert {job.job_id: 1 for job in jobs} == dict(effects.runs)
+
+
+def test_an_unknown_job_type_is_dead_in_the_ledger_with_its_reason(aws_fleet, run_workers, effects):
+    """Quarantined jobs are `dead` with the reason, so `fleet job` does not show them queued forever."""
+    job = _job(50, job_type="no-such-job")
+    _send(aws_fleet, [job])
+    run_workers()
+    wait_until(lambda: _drained(aws_fleet), timeout=30, what="the job quarantined")
+
+    item = _ledger(aws_fleet).get(job.job_id)
+    assert item is not None
+    assert JobStatus.DEAD == item["status"]
+    assert "unknown jobType 'no-such-job'" in item["deadReason"]
+
+
+def test_a_claim_released_unstarted_is_given_back_so_the_next_delivery_runs_at_once(aws_fleet):
+    """Shutdown or a stale receive-ahead buffer releases a claimed job: the ledger frees it, not BUSY for a lease."""
+    job = _job(60)
+    _send(aws_fleet, [job])
+    [raw] = aws_fleet.receive_all(aws_fleet.urls.background, attempts=1)
+    [lease] = InFlight(30).open([InboundMessage.from_sqs(raw)])
+    gate = LedgerGate(
+        ledger=_ledger(aws_fleet), unavailable_policy="retry", metrics_emitter=MetricsEmitter("test", "test")
+    )
+    assert [lease] == gate.admit([lease])
+
+    gate.releasing([lease])
+
+    item = _ledger(aws_fleet).get(job.job_id)
+    assert item is not None
+    assert JobStatus.QUEUED == item["status"]
+    other = JobLedger(
+        dynamodb=aws_fleet.dynamodb, table_name=aws_fleet.names.job_ledger_table, lease_seconds=30, worker_id="b"
+    )
+    assert [ClaimResult.CLAIMED] == other.claim([Claim(JobRef(job.job_id, COUNTING, "c"), "next-message", 2)])

@@ -1,0 +1,190 @@
+"""Tests for `fleet job` and `fleet jobs` reading the job ledger (fleet/cli/ledger.py) on moto."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from botocore.exceptions import EndpointConnectionError
+
+from common.ledger.schema import (
+    ATTR_ATTEMPTS,
+    ATTR_DEAD_REASON,
+    ATTR_DURATION_MS,
+    ATTR_JOB_ID,
+    ATTR_JOB_TYPE,
+    ATTR_LEASE_UNTIL,
+    ATTR_RESULT,
+    ATTR_STATUS,
+    ATTR_UPDATED_AT,
+    ATTR_WORKER_ID,
+    JobStatus,
+)
+from fleet.cli import clients
+from fleet.local.provision import provision_job_ledger
+
+from .conftest import REGION, later, new_job_id
+
+
+def _iso(moment) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@pytest.fixture
+def table(fleet):
+    """The ledger table exactly as the contract defines it, under the deployment's name."""
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    name = fleet.names.job_ledger_table
+    provision_job_ledger(dynamodb, name)
+
+    def put(job_id: str, status: JobStatus, updated, **extra) -> None:
+        item = {
+            ATTR_JOB_ID: {"S": job_id},
+            ATTR_STATUS: {"S": status.value},
+            ATTR_UPDATED_AT: {"S": _iso(updated)},
+            ATTR_JOB_TYPE: {"S": "diagnostic-sleep"},
+            ATTR_ATTEMPTS: {"N": "1"},
+            **extra,
+        }
+        dynamodb.put_item(TableName=name, Item=item)
+
+    return put
+
+
+def _count_calls(monkeypatch):
+    """Record the DynamoDB operations the CLI's own client makes."""
+    seen: list[str] = []
+    original = clients.Clients.from_environment.__func__
+
+    def counted(cls):
+        built = original(cls)
+        built.dynamodb.meta.events.register("before-call.dynamodb.*", lambda model, **_: seen.append(model.name))
+        return built
+
+    monkeypatch.setattr(clients.Clients, "from_environment", classmethod(counted))
+    return seen
+
+
+def test_job_reads_status_result_and_worker_from_the_ledger(fleet, table, now, monkeypatch):
+    """fleet job shows the ledger item's status, attempts, worker, lease, duration and result: one GetItem."""
+    job_id = new_job_id(1, now)
+    table(
+        job_id,
+        JobStatus.SUCCEEDED,
+        later(now, seconds=3),
+        **{
+            ATTR_WORKER_ID: {"S": "bg-7"},
+            ATTR_LEASE_UNTIL: {"N": str(int(later(now, minutes=1).timestamp() * 1000))},
+            ATTR_DURATION_MS: {"N": "2500"},
+            ATTR_ATTEMPTS: {"N": "2"},
+            ATTR_RESULT: {"S": json.dumps({"rows": 3})},
+        },
+    )
+    fleet.job_event(job_id, "job.started", later(now, seconds=1))
+    seen = _count_calls(monkeypatch)
+
+    result = fleet.run("job", job_id)
+
+    assert (0, "") == (result.code, result.err)
+    lines = result.out.splitlines()
+    assert "status       succeeded" in lines
+    assert "attempts     2" in lines
+    assert "worker       bg-7" in lines
+    assert "duration     2.5s" in lines
+    assert 'result       {"rows": 3}' in lines
+    assert any(line.startswith("lease until  20") for line in lines)
+    assert any("job.started" in line for line in lines)
+    assert ["GetItem"] == seen
+
+
+def test_a_quarantined_job_shows_as_dead_with_its_reason(fleet, table, now):
+    """A dead item (quarantined: unknown jobType) shows dead and the reason, even with no job stream."""
+    job_id = new_job_id(2, now)
+    table(job_id, JobStatus.DEAD, later(now, seconds=1), **{ATTR_DEAD_REASON: {"S": "unknown jobType 'x'"}})
+
+    result = fleet.run("job", job_id)
+
+    assert 0 == result.code, result.err
+    assert "status       dead" in result.out.splitlines()
+    assert "dead reason  unknown jobType 'x'" in result.out.splitlines()
+
+
+def test_jobs_lists_from_the_status_index_one_query_per_status(fleet, table, now, monkeypatch):
+    """--failed queries failed and dead on by-status (never a scan) and lists dead jobs too."""
+    failed, dead, fine = (new_job_id(index, now) for index in (3, 4, 5))
+    table(failed, JobStatus.FAILED, later(now, seconds=1))
+    table(dead, JobStatus.DEAD, later(now, seconds=2), **{ATTR_DEAD_REASON: {"S": "malformed"}})
+    table(fine, JobStatus.SUCCEEDED, later(now, seconds=3))
+    seen = _count_calls(monkeypatch)
+
+    result = fleet.run("jobs", "--failed", "--since", "1h")
+
+    assert (0, "") == (result.code, result.err)
+    assert ["Query", "Query"] == seen
+    rows = result.out.splitlines()
+    assert ["JOB", "ID", "TYPE", "STATUS", "ATTEMPTS", "DURATION", "UPDATED"] == rows[0].split()
+    assert [dead, failed] == [row.split()[0] for row in rows[1:]]
+    assert "dead" == rows[1].split()[2]
+
+
+def test_jobs_status_and_since_select_the_window(fleet, table, now):
+    """--status S lists only that state; items updated before --since are left out."""
+    recent, old = new_job_id(6, now), new_job_id(7, now)
+    table(recent, JobStatus.RUNNING, later(now, seconds=1))
+    table(old, JobStatus.RUNNING, later(now, hours=-3))
+
+    result = fleet.run("jobs", "--status", "running", "--since", "1h", "--json")
+
+    assert [recent] == [job["job_id"] for job in json.loads(result.out)]
+
+
+def test_without_the_table_job_falls_back_to_the_logs_with_a_note(fleet, now):
+    """No ledger table: one note line on stderr, then today's log-based answer."""
+    job_id = new_job_id(8, now)
+    fleet.job_event(job_id, "job.started", later(now, seconds=1))
+
+    result = fleet.run("job", job_id)
+
+    assert 0 == result.code
+    assert [
+        f"fleet: note: job ledger {fleet.names.job_ledger_table} unavailable (ResourceNotFoundException): from the logs"
+    ] == result.err.splitlines()
+    assert "status       running" in result.out.splitlines()
+
+
+def test_with_the_ledger_off_jobs_lists_from_the_logs_with_a_note(fleet, now, monkeypatch):
+    """JOB_LEDGER_TABLE empty turns the ledger off: a note, and the job streams' list."""
+    monkeypatch.setenv("JOB_LEDGER_TABLE", "")
+    job_id = new_job_id(9, now)
+    fleet.job_event(job_id, "job.started", later(now, seconds=1))
+
+    result = fleet.run("jobs", "--since", "1h")
+
+    assert "fleet: note: job ledger off (JOB_LEDGER_TABLE is empty): listing from the logs\n" == result.err
+    assert job_id in result.out
+
+
+def test_an_unreachable_ledger_endpoint_falls_back(fleet, table, now, monkeypatch):
+    """A DynamoDB endpoint that refuses connections is a note and the logs' answer, not an error."""
+    original = clients.Clients.from_environment.__func__
+
+    def refusing(cls):
+        built = original(cls)
+
+        def refuse(**_):
+            raise EndpointConnectionError(endpoint_url="http://127.0.0.1:9")
+
+        built.dynamodb.meta.events.register("before-send.dynamodb.*", refuse)
+        return built
+
+    monkeypatch.setattr(clients.Clients, "from_environment", classmethod(refusing))
+    job_id = new_job_id(10, now)
+    fleet.job_event(job_id, "job.started", later(now, seconds=1))
+
+    result = fleet.run("job", job_id)
+
+    assert 0 == result.code
+    assert result.err.startswith("fleet: note: job ledger ")
+    assert "unreachable" in result.err
+    assert 1 == len(result.err.splitlines())

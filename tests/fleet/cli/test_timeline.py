@@ -1,0 +1,225 @@
+"""Tests for `fleet job` (fleet/cli/timeline.py) on moto."""
+
+from __future__ import annotations
+
+import json
+
+from common.job_log.log import job_stream_name
+
+from .conftest import job_start, later, new_job_id
+
+
+def _events(result) -> list[list[str]]:
+    """The timeline rows: timestamp, source, event name."""
+    return [line.split()[:3] for line in result.out.splitlines() if line[:4].isdigit()]
+
+
+def _summary(result) -> dict[str, str]:
+    return {
+        line.split(maxsplit=1)[0]: line.split(maxsplit=1)[1]
+        for line in result.out.splitlines()
+        if line and not line[:4].isdigit() and len(line.split(maxsplit=1)) == 2
+    }
+
+
+def test_job_merges_main_job_events_and_the_job_stream_oldest_first(fleet, now):
+    """Main-job lines and the job's stream are interleaved by time, whatever order they were written in."""
+    job_id = new_job_id(1, now)
+    sent = job_start(job_id)
+    fleet.job_event(job_id, "job.started", later(sent, seconds=2), attempt=1, jobType="diagnostic-sleep")
+    fleet.job_event(job_id, "job.succeeded", later(sent, seconds=5), duration_ms=3000)
+    fleet.main_job_event(job_id, "trigger.received", later(sent, milliseconds=100), trigger="orders")
+    fleet.main_job_event(job_id, "background_job.queued", later(sent, milliseconds=150))
+
+    result = fleet.run("job", job_id)
+
+    assert 0 == result.code
+    assert [
+        ["main-job", "trigger.received"],
+        ["main-job", "background_job.queued"],
+        ["job", "job.started"],
+        ["job", "job.succeeded"],
+    ] == [row[1:] for row in _events(result)]
+    summary = _summary(result)
+    assert "succeeded" == summary["status"]
+    assert "1" == summary["attempts"]
+    assert "5.0s" == summary["duration"]
+    assert "diagnostic-sleep" == summary["type"]
+
+
+def test_a_job_retried_then_failed_for_good_counts_every_attempt(fleet, now):
+    """Two attempts, the last failure not retried: failed, attempts 2, with the last error."""
+    job_id = new_job_id(2, now)
+    sent = job_start(job_id)
+    for attempt, will_retry in ((1, True), (2, False)):
+        fleet.job_event(job_id, "job.started", later(sent, seconds=attempt * 10), attempt=attempt)
+        fleet.job_event(
+            job_id, "job.failed", later(sent, seconds=attempt * 10 + 1), error=f"boom {attempt}", will_retry=will_retry
+        )
+
+    summary = _summary(fleet.run("job", job_id))
+
+    assert "failed" == summary["status"]
+    assert "2" == summary["attempts"]
+    assert "boom 2" == summary["last"].removeprefix("error").strip()
+    assert "21.0s" == summary["duration"]
+
+
+def test_a_failure_that_will_be_retried_leaves_the_job_running(fleet, now):
+    """A job.failed with will_retry true is not the end: the job is still running."""
+    job_id = new_job_id(3, now)
+    fleet.job_event(job_id, "job.started", later(job_start(job_id), seconds=1), attempt=1)
+    fleet.job_event(job_id, "job.failed", later(job_start(job_id), seconds=2), error="later", will_retry=True)
+
+    summary = _summary(fleet.run("job", job_id))
+
+    assert "running" == summary["status"]
+    assert "-" == summary["duration"]
+
+
+def test_a_job_with_only_main_job_events_is_queued(fleet, now):
+    """Before any worker starts it, the job is queued."""
+    job_id = new_job_id(4, now)
+    fleet.main_job_event(job_id, "background_job.queued", later(job_start(job_id), seconds=1))
+
+    summary = _summary(fleet.run("job", job_id))
+
+    assert "queued" == summary["status"]
+    assert "0" == summary["attempts"]
+
+
+def test_lines_of_other_jobs_that_mention_the_id_are_not_in_the_timeline(fleet, now):
+    """The filter term matches text; only lines whose job_id field is the job count."""
+    job_id, other = new_job_id(5, now), new_job_id(6, now)
+    fleet.main_job_event(job_id, "trigger.received", later(job_start(job_id), seconds=1))
+    fleet.main_job_event(other, "trigger.redelivered", later(job_start(job_id), seconds=2), note=f"see {job_id}")
+
+    result = fleet.run("job", job_id)
+
+    assert [["main-job", "trigger.received"]] == [row[1:] for row in _events(result)]
+
+
+def test_an_unknown_job_is_an_error_naming_both_log_groups(fleet, now):
+    """No events anywhere: exit 1 and one line naming where it looked."""
+    result = fleet.run("job", new_job_id(7, now))
+
+    assert 1 == result.code
+    assert fleet.names.main_job_log_group in result.err
+    assert fleet.names.background_job_log_group in result.err
+
+
+def test_follow_prints_new_events_until_the_job_ends(fleet, now):
+    """--follow prints each event once, polls, and stops with the summary when the job succeeds."""
+    job_id = new_job_id(8, now)
+    sent = job_start(job_id)
+    fleet.job_event(job_id, "job.started", later(sent, seconds=1), attempt=1)
+    steps = iter(
+        [
+            lambda: fleet.job_event(job_id, "job.step", later(sent, seconds=2), step="halfway"),
+            lambda: fleet.job_event(job_id, "job.succeeded", later(sent, seconds=3), duration_ms=2000),
+        ]
+    )
+
+    def next_step() -> None:
+        next(steps)()
+
+    fleet.on_sleep = next_step
+
+    result = fleet.run("job", job_id, "--follow", "--poll", "0.5")
+
+    assert 0 == result.code
+    assert [0.5, 0.5] == fleet.sleeps
+    assert ["job.started", "job.step", "job.succeeded"] == [row[2] for row in _events(result)]
+    assert "succeeded" == _summary(result)["status"]
+
+
+def test_follow_exits_1_when_the_job_fails(fleet, now):
+    """A job that fails for good ends --follow with exit status 1."""
+    job_id = new_job_id(9, now)
+    fleet.job_event(job_id, "job.failed", later(job_start(job_id), seconds=1), will_retry=False, error="x")
+
+    result = fleet.run("job", job_id, "--follow")
+
+    assert 1 == result.code
+    assert [] == fleet.sleeps
+
+
+def test_job_json_lists_every_event(fleet, now):
+    """--json carries the status and each event with its source."""
+    job_id = new_job_id(10, now)
+    fleet.main_job_event(job_id, "trigger.received", later(job_start(job_id), seconds=1))
+    fleet.job_event(job_id, "job.started", later(job_start(job_id), seconds=2), attempt=1)
+
+    document = json.loads(fleet.run("job", job_id, "--json").out)
+
+    assert "running" == document["status"]
+    assert [("main-job", "trigger.received"), ("job", "job.started")] == [
+        (event["source"], event["event"]) for event in document["events"]
+    ]
+
+
+def test_a_long_job_stream_is_read_to_its_end(fleet, now):
+    """GetLogEvents is followed by nextForwardToken until it stops changing."""
+    job_id = new_job_id(11, now)
+    sent = job_start(job_id)
+    stream = f"job-streams/{sent:%Y-%m-%d}/{job_id}"
+    fleet.logs.create_log_stream(logGroupName=fleet.names.background_job_log_group, logStreamName=stream)
+    events = [
+        {"timestamp": int(sent.timestamp() * 1000) + i, "message": json.dumps({"message": "job.step", "i": i})}
+        for i in range(10_500)
+    ]
+    for first in range(0, len(events), 5000):
+        fleet.logs.put_log_events(
+            logGroupName=fleet.names.background_job_log_group,
+            logStreamName=stream,
+            logEvents=events[first : first + 5000],
+        )
+
+    document = json.loads(fleet.run("job", job_id, "--json").out)
+
+    assert 10_500 == len(document["events"])
+
+
+def _raw_job_line(fleet, job_id: str, line: str, at) -> None:
+    group = fleet.names.background_job_log_group
+    fleet.logs.put_log_events(
+        logGroupName=group,
+        logStreamName=job_stream_name(job_id),
+        logEvents=[{"timestamp": int(at.timestamp() * 1000), "message": line}],
+    )
+
+
+def test_truncated_and_non_json_stream_lines_are_shown_not_dropped(fleet, now):
+    """An oversized step summarised with truncated/originalBytes gets a marker; a non-JSON line shows raw."""
+    job_id = new_job_id(41, now)
+    fleet.job_event(job_id, "job.started", later(now, seconds=1))
+    fleet.job_event(job_id, "job.step", later(now, seconds=2), truncated=True, originalBytes=300000, step="dump")
+    _raw_job_line(fleet, job_id, '{"message": "job.step", "payload": "abc', later(now, seconds=3))
+
+    result = fleet.run("job", job_id)
+
+    lines = result.out.splitlines()
+    [truncated] = [line for line in lines if "job.step" in line and "dump" in line]
+    assert "[truncated: 300000 bytes originally]" in truncated
+    [raw] = [line for line in lines if "(not JSON)" in line]
+    assert raw.endswith('raw={"message": "job.step", "payload": "abc')
+
+
+def test_a_job_quarantined_by_background_job_shows_dead_from_the_logs(fleet, now, monkeypatch):
+    """Without a ledger, a message.quarantined service line for the job makes it dead, with the reason."""
+    monkeypatch.setenv("JOB_LEDGER_TABLE", "")
+    job_id = new_job_id(42, now)
+    fleet.main_job_event(job_id, "background_job.queued", later(now, seconds=1))
+    group, stream = fleet.names.background_job_log_group, "background-job/background-job/task-1"
+    fleet.logs.create_log_stream(logGroupName=group, logStreamName=stream)
+    record = {"event": "message.quarantined", "job_id": job_id, "reason": "unknown jobType 'x'", "level": "error"}
+    fleet.logs.put_log_events(
+        logGroupName=group,
+        logStreamName=stream,
+        logEvents=[{"timestamp": int(later(now, seconds=2).timestamp() * 1000), "message": json.dumps(record)}],
+    )
+
+    result = fleet.run("job", job_id)
+
+    assert "status       dead" in result.out.splitlines()
+    assert "last error   unknown jobType 'x'" in result.out.splitlines()

@@ -1,0 +1,54 @@
+"""Provisioning the fleet's resources as Terraform does."""
+
+from __future__ import annotations
+
+import boto3
+from moto import mock_aws
+
+from common.ledger.schema import ATTR_EXPIRES_AT, ATTR_JOB_ID, ATTR_STATUS, ATTR_UPDATED_AT, STATUS_INDEX
+from common.names import FleetNames
+from fleet.local.provision import MAXIMUM_MESSAGE_SIZE_BYTES, provision
+
+NAMES = FleetNames.for_deployment("fleet-test", "test")
+
+
+def _provision_twice() -> tuple[object, object]:
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    logs = boto3.client("logs", region_name="us-east-1")
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    for _ in range(2):  # idempotent
+        urls = provision(sqs=sqs, logs=logs, dynamodb=dynamodb, names=NAMES, visibility_timeout=30, max_receive_count=3)
+    return sqs, (dynamodb, urls)
+
+
+def test_job_ledger_table_has_the_contracts_key_index_and_ttl() -> None:
+    """The ledger table under the Terraform name: jobId key, by-status (status, updatedAt, ALL), TTL expiresAt."""
+    with mock_aws():
+        _, (dynamodb, _) = _provision_twice()
+        table = dynamodb.describe_table(TableName=NAMES.job_ledger_table)["Table"]  # type: ignore[attr-defined]
+        ttl = dynamodb.describe_time_to_live(TableName=NAMES.job_ledger_table)  # type: ignore[attr-defined]
+
+    [index] = table["GlobalSecondaryIndexes"]
+    assert [{"AttributeName": ATTR_JOB_ID, "KeyType": "HASH"}] == table["KeySchema"]
+    assert "PAY_PER_REQUEST" == table["BillingModeSummary"]["BillingMode"]
+    assert STATUS_INDEX == index["IndexName"]
+    assert [
+        {"AttributeName": ATTR_STATUS, "KeyType": "HASH"},
+        {"AttributeName": ATTR_UPDATED_AT, "KeyType": "RANGE"},
+    ] == index["KeySchema"]
+    assert {"ProjectionType": "ALL"} == index["Projection"]
+    assert {"TimeToLiveStatus": "ENABLED", "AttributeName": ATTR_EXPIRES_AT} == ttl["TimeToLiveDescription"]
+
+
+def test_queues_have_terraforms_256_kib_maximum_message_size() -> None:
+    """Every queue refuses bodies over 256 KiB, as the Terraform-made queues on AWS do."""
+    with mock_aws():
+        sqs, (_, urls) = _provision_twice()
+        sizes = {
+            sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["MaximumMessageSize"])[  # type: ignore[attr-defined]
+                "Attributes"
+            ]["MaximumMessageSize"]
+            for url in (urls.trigger, urls.trigger_dlq, urls.background, urls.background_dlq)  # type: ignore[attr-defined]
+        }
+
+    assert {str(MAXIMUM_MESSAGE_SIZE_BYTES)} == sizes
