@@ -179,7 +179,6 @@ class LocalFleet:
             max_receive_count=self.settings.max_receive_count,
         )
         self._shipper = LogShipper(logs, sys.stdout if self._echo else None)
-        self._shipper.start()
         return urls
 
     def _start_workers(self, urls: QueueUrls) -> None:

@@ -2,57 +2,57 @@
 
 One stream per process (``<service>/<service>/<instance>``, the shape awslogs gives ECS tasks), so that
 ``aws logs tail /ecs/<prefix>/main-job --follow`` works against the emulator exactly as on AWS.
+
+Each stream is a watchtower handler: one long-lived stream fed line by line and shipped in batches once
+a second is what watchtower's handler is made for. (The workers' per-job streams are not: watchtower
+costs a thread and a queue per stream, which is why ``common.job_log`` ships those itself.)
 """
 
 from __future__ import annotations
 
-import sys
+import logging
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, TextIO
+
+import watchtower
 
 if TYPE_CHECKING:
     from mypy_boto3_logs import CloudWatchLogsClient
-    from mypy_boto3_logs.type_defs import InputLogEventTypeDef
 
-FLUSH_INTERVAL_SECONDS = 1.0
-_MAX_EVENTS_PER_PUT = 5_000
-
-
-@dataclass(slots=True)
-class _Stream:
-    group: str
-    name: str
-    events: list[InputLogEventTypeDef] = field(default_factory=list)
+FLUSH_INTERVAL_SECONDS = 1
 
 
 class LogShipper:
-    """Collects lines from many processes and ships them in batches once a second."""
+    """Echoes lines from many processes to the console and ships each process's lines to its own stream."""
 
     def __init__(self, logs: CloudWatchLogsClient, echo: TextIO | None) -> None:
         self._logs = logs
         self._echo = echo
-        self._streams: list[_Stream] = []
+        self._handlers: list[watchtower.CloudWatchLogHandler] = []
         self._lock = threading.Lock()
         self._echo_lock = threading.Lock()  # print() writes text and newline apart: lines would interleave
-        self._stopped = threading.Event()
-        self._flusher = threading.Thread(target=self._run, name="log-shipper", daemon=True)
-
-    def start(self) -> None:
-        self._flusher.start()
 
     def stop(self) -> None:
-        self._stopped.set()
-        self._flusher.join(timeout=10)
-        self._flush_safely()
+        """Ship what is buffered and stop every stream's sender (watchtower's close flushes first)."""
+        with self._lock:
+            handlers, self._handlers = self._handlers, []
+        for handler in handlers:
+            handler.close()  # type: ignore[no-untyped-call]  # watchtower is untyped
 
     def follow(self, pipe: IO[str], *, group: str, stream: str, label: str) -> threading.Thread:
-        """Read ``pipe`` until EOF in a thread of its own, echoing and buffering each line."""
+        """Read ``pipe`` until EOF in a thread of its own, echoing and shipping each line."""
+        # Created now, not on the first put, so that `aws logs tail` finds the stream as soon as the worker runs.
         self._logs.create_log_stream(logGroupName=group, logStreamName=stream)
-        target = _Stream(group, stream)
+        handler = watchtower.CloudWatchLogHandler(
+            log_group_name=group,
+            log_stream_name=stream,
+            boto3_client=self._logs,
+            send_interval=FLUSH_INTERVAL_SECONDS,
+            create_log_group=False,
+        )
         with self._lock:
-            self._streams.append(target)
+            self._handlers.append(handler)
 
         def pump() -> None:
             for line in pipe:
@@ -61,8 +61,7 @@ class LogShipper:
                     continue
                 if self._echo is not None:
                     self._echo_line(f"[{label}] {text}\n")
-                with self._lock:
-                    target.events.append({"timestamp": int(time.time() * 1000), "message": text})
+                handler.handle(logging.makeLogRecord({"name": label, "msg": text, "created": time.time()}))
 
         thread = threading.Thread(target=pump, name=f"pump-{label}", daemon=True)
         thread.start()
@@ -74,21 +73,3 @@ class LogShipper:
         with self._echo_lock:
             self._echo.write(line)
             self._echo.flush()
-
-    def flush(self) -> None:
-        with self._lock:
-            batches = [(s, s.events[:_MAX_EVENTS_PER_PUT]) for s in self._streams if s.events]
-            for stream, events in batches:
-                del stream.events[: len(events)]
-        for stream, events in batches:
-            self._logs.put_log_events(logGroupName=stream.group, logStreamName=stream.name, logEvents=events)
-
-    def _run(self) -> None:
-        while not self._stopped.wait(FLUSH_INTERVAL_SECONDS):
-            self._flush_safely()
-
-    def _flush_safely(self) -> None:
-        try:
-            self.flush()
-        except Exception as error:  # noqa: BLE001 - the emulator going away must not kill the fleet
-            print(f"[fleet] log shipping failed: {error}", file=sys.stderr)
