@@ -40,6 +40,7 @@ UNITS: Final[Mapping[str, str]] = {
     BACKGROUND_JOBS_QUEUED: "Count",
     JOBS_SUCCEEDED: "Count",
     JOBS_FAILED: "Count",
+    JOBS_TIMED_OUT: "Count",
     JOB_DURATION: "Milliseconds",
     JOB_QUEUE_LATENCY: "Milliseconds",
     JOB_LOG_DELIVERY_FAILURES: "Count",

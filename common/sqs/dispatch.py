@@ -240,9 +240,8 @@ class PoolDispatcher:
         self._attempts: dict[Future[None], Attempt] = {}
         #: Attempts that timed out while their thread still runs: each holds a pool thread, a lost slot.
         self._lost: dict[Future[None], Attempt] = {}
+        #: Started with the first dispatch: a dispatcher that never runs a job keeps no thread.
         self._watchdog = Watchdog(self._expire_overdue) if time_limit_seconds is not None else None
-        if self._watchdog is not None:
-            self._watchdog.start()
 
     def free_slots(self) -> int:
         """How many messages the consumer may receive now: free slots plus the receive-ahead allowance."""
@@ -304,6 +303,8 @@ class PoolDispatcher:
         return min(self._full_batch, int(on_time * min(1.0, self._horizon / max(mean, 1e-3))))
 
     def dispatch(self, leases: Sequence[Lease]) -> None:
+        if self._watchdog is not None:
+            self._watchdog.start()
         with self._condition:
             now = self._clock()
             for lease in leases:

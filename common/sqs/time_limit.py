@@ -119,13 +119,22 @@ class Watchdog:
         self._expire = expire
         self._period = period
         self._stopped = threading.Event()
+        self._lock = threading.Lock()
+        self._started = False
         self._thread = threading.Thread(target=self._run, name="job-watchdog", daemon=True)
 
     def start(self) -> None:
-        self._thread.start()
+        """Idempotent: the first call starts the thread."""
+        with self._lock:
+            if not self._started:
+                self._started = True
+                self._thread.start()
 
     def stop(self) -> None:
+        """Stop and wait for the thread's last turn, so a stopped worker leaves no thread behind."""
         self._stopped.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
 
     def _run(self) -> None:
         while not self._stopped.wait(self._period):
