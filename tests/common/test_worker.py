@@ -6,11 +6,11 @@ import json
 
 import pytest
 
+from common import worker
 from common.names import BACKGROUND_JOB_SERVICE
 from common.settings import ConfigError, Settings
 from common.sqs.consumer import Consumer
 from common.sqs.shutdown import Shutdown
-from common import worker
 from common.worker import EXIT_CONFIG_ERROR, run_service
 
 
