@@ -17,6 +17,7 @@ from common.settings import DEFAULT_LOGS_OUTAGE_COOLDOWN_SECONDS
 from common.sqs.inbound import InboundMessage
 from common.sqs.outcome import Outcome, Verdict
 from common.sqs.shutdown import Shutdown
+from common.sqs.time_limit import Attempt, current_attempt, limit_current_attempt
 
 if TYPE_CHECKING:
     from mypy_boto3_logs import CloudWatchLogsClient
@@ -37,7 +38,9 @@ class JobRunner:
         max_receive_count: int,
         shutdown: Shutdown,
         logs_outage_cooldown_seconds: float = DEFAULT_LOGS_OUTAGE_COOLDOWN_SECONDS,
+        time_limits: Mapping[str, float] | None = None,
     ) -> None:
+        """``time_limits`` by job type: each attempt's limit, which the dispatcher's watchdog enforces."""
         self._registry = registry
         self._logs = logs
         self._log_group = log_group
@@ -45,19 +48,26 @@ class JobRunner:
         self._max_receive_count = max_receive_count
         self._shutdown = shutdown
         self._logs_breaker = OutageBreaker(logs_outage_cooldown_seconds)
+        self._time_limits = time_limits or {}
+        #: The job log and job of each running attempt, by message ID, for the watchdog's report.
+        self._running: dict[str, tuple[BackgroundJob, JobLog]] = {}
 
     def __call__(self, message: InboundMessage) -> Outcome:
         job = parse_background_job(message.body, message.attributes)
         handler = self._registry.get(job.job_type)
         if handler is None:
             raise MalformedMessage(f"unknown jobType '{job.job_type}'; known: {', '.join(sorted(self._registry))}")
+        limit = self._time_limits.get(job.job_type)
+        deadline = limit_current_attempt(limit) if limit is not None else None
         with bound_context(job_id=job.job_id, correlation_id=job.correlation_id, job_type=job.job_type):
             job_log = self._open_log(job, message)
             with side_channels.JOB_LOG.guard():
                 job_log.open()
+            self._running[message.message_id] = (job, job_log)
             try:
-                outcome = self._execute(handler, job, message, job_log)
+                outcome = self._execute(handler, job, message, job_log, deadline)
             finally:
+                self._running.pop(message.message_id, None)
                 # Ending ships the stream: a side channel, it can neither fail nor change the outcome.
                 with side_channels.JOB_LOG.guard():
                     job_log.end()
@@ -78,7 +88,35 @@ class JobRunner:
             breaker=self._logs_breaker,
         )
 
-    def _execute(self, handler: JobHandler, job: BackgroundJob, message: InboundMessage, job_log: JobLog) -> Outcome:
+    def timed_out(self, message: InboundMessage, attempt: Attempt) -> Outcome:
+        """The watchdog's report of an attempt past its limit: ``job.timed_out`` in both logs, a retry verdict.
+
+        Called on the watchdog's thread while the job's own thread may still run; what that thread
+        returns later is discarded by the dispatcher.
+        """
+        job, job_log = self._running.get(message.message_id, (None, None))
+        will_retry = message.receive_count < self._max_receive_count
+        fields = {
+            "limit_seconds": attempt.limit_seconds,
+            "attempt": message.receive_count,
+            "max_attempts": self._max_receive_count,
+            "will_retry": will_retry,
+        }
+        job_fields = {"job_id": job.job_id, "job_type": job.job_type} if job is not None else {}
+        log.error("job.timed_out", message_id=message.message_id, **job_fields, **fields)
+        if job_log is not None:
+            with side_channels.JOB_LOG.guard():
+                job_log.error("job.timed_out", **fields)
+        with side_channels.METRICS.guard():
+            self._metrics.emit(
+                {metrics.JOBS_TIMED_OUT: 1, metrics.JOBS_FAILED: 1},
+                **({"jobType": job.job_type, "jobId": job.job_id} if job is not None else {}),
+            )
+        return Outcome.retry(f"timed out after {attempt.limit_seconds:g} s")
+
+    def _execute(
+        self, handler: JobHandler, job: BackgroundJob, message: InboundMessage, job_log: JobLog, deadline: float | None
+    ) -> Outcome:
         waited_ms = max(0, int(time.time() * 1000) - message.sent_timestamp_ms)
         with side_channels.JOB_LOG.guard():
             job_log.info("job.started", queued_for_ms=waited_ms, redelivered=message.receive_count > 1)
@@ -91,9 +129,12 @@ class JobRunner:
             trigger=job.trigger,
             log=job_log,
             shutdown=self._shutdown,
+            deadline=deadline,
         )
         try:
             result_json = encode_result(handler(context))
+            if _attempt_timed_out():
+                return self._returned_late(job_log, started)
         except RetryLater as request:
             outcome = self._failed(job_log, message, request, level="info", retry=True)
         except (PermanentJobError, InvalidResult) as error:
@@ -111,6 +152,13 @@ class JobRunner:
         with side_channels.METRICS.guard():
             self._record_metrics(job, outcome, started, waited_ms)
         return outcome
+
+    def _returned_late(self, job_log: JobLog, started: float) -> Outcome:
+        """The job returned after its attempt was settled as timed out: reported, never counted as a success."""
+        duration_ms = round((time.monotonic() - started) * 1000)
+        with side_channels.JOB_LOG.guard():
+            job_log.warning("job.returned_after_timeout", duration_ms=duration_ms, outcome_discarded=True)
+        return Outcome.retry("returned after its time limit")  # discarded: the attempt is settled already
 
     def _failed(
         self, job_log: JobLog, message: InboundMessage, error: Exception, *, level: str, retry: bool
@@ -141,3 +189,8 @@ class JobRunner:
             jobType=job.job_type,
             jobId=job.job_id,
         )
+
+
+def _attempt_timed_out() -> bool:
+    attempt = current_attempt()
+    return attempt is not None and attempt.timed_out

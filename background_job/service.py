@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from background_job.jobs import REGISTRY
 from background_job.runner import JobRunner
+from background_job.time_limits import time_limits
 from common import aws
 from common.ledger.client import JobLedger
 from common.ledger.gate import LedgerGate
@@ -16,6 +17,7 @@ from common.sqs.consumer import Consumer
 from common.sqs.dispatch import PoolDispatcher
 from common.sqs.hooks import DeliveryHooks
 from common.sqs.shutdown import Shutdown
+from common.sqs.time_limit import Fitness
 from common.worker import build_consumer
 
 if TYPE_CHECKING:
@@ -43,6 +45,12 @@ def build(
         max_receive_count=settings.max_receive_count,
         shutdown=shutdown,
         logs_outage_cooldown_seconds=settings.logs_outage_cooldown_seconds,
+        time_limits=time_limits(REGISTRY, settings),
+    )
+    fitness = Fitness(
+        min_live_share=settings.min_live_slots_share,
+        hung_exit_seconds=settings.hung_slot_exit_seconds,
+        hung_unhealthy_seconds=settings.hung_slot_unhealthy_seconds,
     )
     return build_consumer(
         settings=settings,
@@ -51,7 +59,14 @@ def build(
         dlq_url=settings.background_dlq_url,
         shutdown=shutdown,
         hooks=_ledger_gate(settings, metrics_emitter, dynamodb, pool_size),
-        make_dispatcher=lambda: PoolDispatcher(runner, settings.concurrency, settings.batch_window_seconds),
+        make_dispatcher=lambda: PoolDispatcher(
+            runner,
+            settings.concurrency,
+            settings.batch_window_seconds,
+            time_limit_seconds=settings.job_timeout_seconds,
+            on_timeout=runner.timed_out,
+            fitness=fitness,
+        ),
     )
 
 

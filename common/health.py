@@ -2,7 +2,8 @@
 
 A worker stuck anywhere (a deadlock, a hung connection) stops touching the file, and ECS replaces the
 task. The loop wakes at least once per long poll (20 s), so anything older than the threshold is a
-worker that no longer turns.
+worker that no longer turns. A loop that still turns while a job slot is stuck past its time limit
+writes the problem into the file instead of leaving it empty, and the check fails on it too.
 """
 
 from __future__ import annotations
@@ -24,10 +25,16 @@ class Liveness:
 
     def __init__(self, path: str) -> None:
         self._path = Path(path)
+        self._reported: str | None = None
 
-    def touch(self) -> None:
+    def touch(self, problem: str | None = None) -> None:
+        """Mark the loop alive; with ``problem``, alive but unhealthy (the text says why)."""
         try:
-            self._path.touch()
+            if problem is None and self._reported is None:
+                self._path.touch()
+            else:
+                self._path.write_text(problem or "")
+                self._reported = problem
         except OSError as error:
             # A missing /tmp must not stop jobs: counted and reported once; the health check reports it too.
             side_channels.HEARTBEAT_FILE.failed(error)
@@ -39,10 +46,21 @@ def check(paths: list[Path], max_age_seconds: float, now: float) -> tuple[bool, 
             age = now - path.stat().st_mtime
         except FileNotFoundError:
             continue
-        if age <= max_age_seconds:
-            return True, f"healthy: {path} touched {age:.0f}s ago"
-        return False, f"unhealthy: {path} last touched {age:.0f}s ago (limit {max_age_seconds:.0f}s)"
+        if age > max_age_seconds:
+            return False, f"unhealthy: {path} last touched {age:.0f}s ago (limit {max_age_seconds:.0f}s)"
+        problem = _problem(path)
+        if problem:
+            return False, problem
+        return True, f"healthy: {path} touched {age:.0f}s ago"
     return False, f"unhealthy: no heartbeat file among {', '.join(map(str, paths))}"
+
+
+def _problem(path: Path) -> str:
+    """What the worker wrote into its heartbeat file: empty while it is healthy."""
+    try:
+        return path.read_text(errors="replace").strip()[:500]
+    except OSError:
+        return ""
 
 
 def main() -> int:

@@ -26,6 +26,8 @@ TRIGGERS_REJECTED: Final = "TriggersRejected"
 BACKGROUND_JOBS_QUEUED: Final = "BackgroundJobsQueued"
 JOBS_SUCCEEDED: Final = "JobsSucceeded"
 JOBS_FAILED: Final = "JobsFailed"
+#: Attempts settled at their time limit while the job's thread still ran (common/sqs/time_limit.py).
+JOBS_TIMED_OUT: Final = "JobsTimedOut"
 JOB_DURATION: Final = "JobDuration"
 JOB_QUEUE_LATENCY: Final = "JobQueueLatency"
 JOB_LOG_DELIVERY_FAILURES: Final = "JobLogDeliveryFailures"
@@ -38,6 +40,7 @@ UNITS: Final[Mapping[str, str]] = {
     BACKGROUND_JOBS_QUEUED: "Count",
     JOBS_SUCCEEDED: "Count",
     JOBS_FAILED: "Count",
+    JOBS_TIMED_OUT: "Count",
     JOB_DURATION: "Milliseconds",
     JOB_QUEUE_LATENCY: "Milliseconds",
     JOB_LOG_DELIVERY_FAILURES: "Count",

@@ -37,6 +37,10 @@ ENV_LOGS_OUTAGE_COOLDOWN_SECONDS: Final = "LOGS_OUTAGE_COOLDOWN_SECONDS"
 ENV_JOB_LEDGER_TABLE: Final = "JOB_LEDGER_TABLE"
 ENV_JOB_LEDGER_RETENTION_DAYS: Final = "JOB_LEDGER_RETENTION_DAYS"
 ENV_JOB_LEDGER_UNAVAILABLE: Final = "JOB_LEDGER_UNAVAILABLE"
+ENV_JOB_TIMEOUT_SECONDS: Final = "JOB_TIMEOUT_SECONDS"
+ENV_MIN_LIVE_SLOTS_SHARE: Final = "MIN_LIVE_SLOTS_SHARE"
+ENV_HUNG_SLOT_UNHEALTHY_SECONDS: Final = "HUNG_SLOT_UNHEALTHY_SECONDS"
+ENV_HUNG_SLOT_EXIT_SECONDS: Final = "HUNG_SLOT_EXIT_SECONDS"
 
 #: Required per service; everything else has a default.
 REQUIRED_ENV: Final[Mapping[str, tuple[str, ...]]] = {
@@ -56,6 +60,14 @@ DEFAULT_LOGS_OUTAGE_COOLDOWN_SECONDS: Final = 30.0
 #: SQS caps a message's visibility timeout at 12 hours.
 MAX_VISIBILITY_SECONDS: Final = 43_200
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
+#: A job's time limit unless its job type declares its own (``TIMEOUT_SECONDS`` beside its ``run``).
+DEFAULT_JOB_TIMEOUT_SECONDS: Final = 3600.0
+#: A worker exits to be replaced once fewer than this share of its slots are live (common/sqs/time_limit.py).
+DEFAULT_MIN_LIVE_SLOTS_SHARE: Final = 0.5
+#: Its health check fails once a timed-out job has held its slot this long past the deadline...
+DEFAULT_HUNG_SLOT_UNHEALTHY_SECONDS: Final = 60.0
+#: ...and it exits once one has held it this long.
+DEFAULT_HUNG_SLOT_EXIT_SECONDS: Final = 900.0
 #: What a background worker does when the job ledger cannot be reached to claim a job: ``retry`` fails
 #: the attempt and retries it later through visibility (the safe default: nothing runs unclaimed);
 #: ``run`` runs it unclaimed (at-least-once, as without a ledger) so an outage does not stop the fleet.
@@ -92,6 +104,16 @@ class Settings:
     job_ledger_table: str = ""
     job_ledger_retention_days: int = DEFAULT_RETENTION_DAYS
     job_ledger_unavailable: str = "retry"
+    job_timeout_seconds: float = DEFAULT_JOB_TIMEOUT_SECONDS
+    min_live_slots_share: float = DEFAULT_MIN_LIVE_SLOTS_SHARE
+    hung_slot_unhealthy_seconds: float = DEFAULT_HUNG_SLOT_UNHEALTHY_SECONDS
+    hung_slot_exit_seconds: float = DEFAULT_HUNG_SLOT_EXIT_SECONDS
+
+    @property
+    def max_job_timeout_seconds(self) -> float:
+        """The longest limit the visibility heartbeat can cover: SQS keeps a message invisible at most 12 hours
+        from its receive, and a job starts up to one visibility timeout after that (a buffered receive)."""
+        return float(MAX_VISIBILITY_SECONDS - self.visibility_timeout_seconds)
 
     @classmethod
     def from_env(cls, service: str, environ: Mapping[str, str] | None = None) -> Settings:
@@ -101,7 +123,7 @@ class Settings:
         if missing:
             raise ConfigError(f"missing required environment variable(s): {', '.join(missing)}")
         reader = _EnvReader(env)
-        return cls(
+        settings = cls(
             service=service,
             trigger_queue_url=reader.text(ENV_TRIGGER_QUEUE_URL, ""),
             trigger_dlq_url=reader.text(ENV_TRIGGER_DLQ_URL, ""),
@@ -134,6 +156,27 @@ class Settings:
                 ENV_JOB_LEDGER_RETENTION_DAYS, int, DEFAULT_RETENTION_DAYS, 1, 3650
             ),
             job_ledger_unavailable=reader.choice(ENV_JOB_LEDGER_UNAVAILABLE, "retry", LEDGER_UNAVAILABLE_POLICIES),
+            job_timeout_seconds=reader.number(
+                ENV_JOB_TIMEOUT_SECONDS, float, DEFAULT_JOB_TIMEOUT_SECONDS, 0.001, MAX_VISIBILITY_SECONDS
+            ),
+            min_live_slots_share=reader.number(ENV_MIN_LIVE_SLOTS_SHARE, float, DEFAULT_MIN_LIVE_SLOTS_SHARE, 0.0, 1.0),
+            hung_slot_unhealthy_seconds=reader.number(
+                ENV_HUNG_SLOT_UNHEALTHY_SECONDS, float, DEFAULT_HUNG_SLOT_UNHEALTHY_SECONDS, 0.0, MAX_VISIBILITY_SECONDS
+            ),
+            hung_slot_exit_seconds=reader.number(
+                ENV_HUNG_SLOT_EXIT_SECONDS, float, DEFAULT_HUNG_SLOT_EXIT_SECONDS, 0.0, MAX_VISIBILITY_SECONDS
+            ),
+        )
+        check_job_timeout(settings, ENV_JOB_TIMEOUT_SECONDS, settings.job_timeout_seconds)
+        return settings
+
+
+def check_job_timeout(settings: Settings, name: str, seconds: float) -> None:
+    """A time limit must be positive and short enough for the heartbeat to keep the job's message invisible."""
+    if not 0 < seconds <= settings.max_job_timeout_seconds:
+        raise ConfigError(
+            f"{name}={seconds:g} must be above 0 and at most {settings.max_job_timeout_seconds:g} "
+            f"(SQS's 12-hour visibility cap less VISIBILITY_TIMEOUT_SECONDS)"
         )
 
 

@@ -67,10 +67,7 @@ def run_service(service: str, make_consumer: ConsumerFactory) -> int:
     try:
         settings = Settings.from_env(service)
     except ConfigError as error:
-        # Logging is not configured yet, and may be what is misconfigured: write one JSON line by hand.
-        line = json.dumps({"event": "config.invalid", "service": service, "error": str(error)})
-        print(line, file=sys.stderr)  # noqa: T201
-        return EXIT_CONFIG_ERROR
+        return _config_invalid(service, error)
     configure_logging(service=service, level=settings.log_level)
     shutdown = Shutdown()
     install_signal_handlers(shutdown)
@@ -82,10 +79,33 @@ def run_service(service: str, make_consumer: ConsumerFactory) -> int:
         shutdown_grace_seconds=settings.shutdown_grace_seconds,
     )
     try:
-        make_consumer(settings, shutdown).run()
+        consumer = make_consumer(settings, shutdown)
+    except ConfigError as error:  # found while assembling: a job type's own time limit, say
+        return _config_invalid(service, error)
+    try:
+        consumer.run()
     finally:
         _quiet_stdout_if_broken()
+    if consumer.hung_threads():
+        # Threads of jobs that timed out may never return, and the interpreter would join them at exit:
+        # everything they held is settled or released, so leave without waiting for them.
+        _exit_now(shutdown.exit_status)
     return shutdown.exit_status
+
+
+def _config_invalid(service: str, error: ConfigError) -> int:
+    """One JSON line by hand: logging may not be configured yet, and may be what is misconfigured."""
+    print(json.dumps({"event": "config.invalid", "service": service, "error": str(error)}), file=sys.stderr)  # noqa: T201
+    return EXIT_CONFIG_ERROR
+
+
+def _exit_now(status: int) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            continue
+    os._exit(status)
 
 
 def _quiet_stdout_if_broken() -> None:

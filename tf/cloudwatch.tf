@@ -222,6 +222,22 @@ resource "aws_cloudwatch_metric_alarm" "job_failure_rate" {
   }
 }
 
+resource "aws_cloudwatch_metric_alarm" "jobs_timed_out" {
+  alarm_name          = "${local.name_prefix}-jobs-timed-out"
+  alarm_description   = "A background job ran past its time limit (JobsTimedOut): the attempt was failed and retried, and its thread still held a slot. Find it with: fleet jobs --failed; its stream shows job.timed_out."
+  namespace           = var.metrics_namespace
+  metric_name         = "JobsTimedOut"
+  dimensions          = { Service = local.background_job_service }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  threshold           = 1
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}
+
 resource "aws_cloudwatch_metric_alarm" "job_log_delivery_failures" {
   alarm_name          = "${local.name_prefix}-job-log-delivery-failures"
   alarm_description   = "background-job could not deliver per-job log streams to ${local.log_group_names.background_job} (JobLogDeliveryFailures): job logs are incomplete. Check IAM, KMS and CloudWatch Logs throttling."

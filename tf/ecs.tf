@@ -43,6 +43,10 @@ locals {
     JOB_LEDGER_TABLE             = aws_dynamodb_table.jobs.name
     JOB_LEDGER_RETENTION_DAYS    = var.job_ledger_retention_days
     JOB_LEDGER_UNAVAILABLE       = var.job_ledger_unavailable
+    JOB_TIMEOUT_SECONDS          = var.job_time_limit.default_seconds
+    MIN_LIVE_SLOTS_SHARE         = var.job_time_limit.min_live_slots_share
+    HUNG_SLOT_UNHEALTHY_SECONDS  = var.job_time_limit.hung_slot_unhealthy_seconds
+    HUNG_SLOT_EXIT_SECONDS       = var.job_time_limit.hung_slot_exit_seconds
   }
 
   # Everything that differs between the two services, keyed like the main_job/background_job inputs.
@@ -218,8 +222,8 @@ resource "aws_ecs_service" "this" {
   }
 
   network_configuration {
-    subnets          = local.subnet_ids
-    security_groups  = [aws_security_group.tasks.id]
+    subnets         = local.subnet_ids
+    security_groups = [aws_security_group.tasks.id]
     # Only the default-VPC trial: its subnets are public, and without a public IP a task cannot reach
     # ECR, SQS or CloudWatch Logs. No ingress rule exists, so the address accepts no connection.
     assign_public_ip = local.use_default_vpc

@@ -289,6 +289,44 @@ variable "logs_outage_cooldown_seconds" {
   }
 }
 
+variable "job_time_limit" {
+  description = <<-EOT
+    Runaway jobs (docs/reliability.md): JOB_TIMEOUT_SECONDS, the time limit of a job whose type declares
+    none (TIMEOUT_SECONDS beside its run function); MIN_LIVE_SLOTS_SHARE, below which share of live slots
+    a worker whose slots are held by timed-out jobs exits to be replaced; HUNG_SLOT_UNHEALTHY_SECONDS and
+    HUNG_SLOT_EXIT_SECONDS, how long past its deadline a held slot fails the health check, and makes the
+    worker exit.
+  EOT
+  type = object({
+    default_seconds             = optional(number, 3600)
+    min_live_slots_share        = optional(number, 0.5)
+    hung_slot_unhealthy_seconds = optional(number, 60)
+    hung_slot_exit_seconds      = optional(number, 900)
+  })
+  default  = {}
+  nullable = false
+
+  # SQS keeps a message invisible at most 12 hours from its receive (ChangeMessageVisibility): a limit
+  # must end before that, less the visibility timeout (the worker checks the exact bound at start).
+  validation {
+    condition     = var.job_time_limit.default_seconds > 0 && var.job_time_limit.default_seconds < 43200
+    error_message = "job_time_limit.default_seconds must be above 0 and below 43200 (SQS's 12-hour visibility cap)."
+  }
+
+  validation {
+    condition     = var.job_time_limit.min_live_slots_share >= 0 && var.job_time_limit.min_live_slots_share <= 1
+    error_message = "job_time_limit.min_live_slots_share must be 0-1."
+  }
+
+  validation {
+    condition = alltrue([
+      for value in [var.job_time_limit.hung_slot_unhealthy_seconds, var.job_time_limit.hung_slot_exit_seconds] :
+      value >= 0 && value <= 43200
+    ])
+    error_message = "job_time_limit.hung_slot_unhealthy_seconds and hung_slot_exit_seconds must be 0-43200."
+  }
+}
+
 variable "log_level" {
   description = "LOG_LEVEL of both workers."
   type        = string

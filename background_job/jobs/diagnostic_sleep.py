@@ -1,11 +1,18 @@
 """Operator tool, not business logic: a job that waits ``data.seconds`` (default 1, at most 3600).
 
-Use it to watch a long job end to end: the visibility heartbeat, the shutdown grace period and
-autoscaling. Like a real job, it keeps going when the worker is asked to stop.
+Use it to watch a long job end to end: the visibility heartbeat, the shutdown grace period, autoscaling
+and the time limit. Like a real job, it keeps going when the worker is asked to stop. Two switches
+exercise the time limit (``JOB_TIMEOUT_SECONDS``):
+
+- ``data.stopEarly``: stop cleanly, and succeed, once less than a second of the time limit is left, as a
+  well-behaved long job does with ``job.time_left()``;
+- ``data.forever``: block forever in a call that never returns (``Event().wait()``), as a hung network
+  call does: the worker fails the attempt at its limit and counts the slot as lost.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Final
 
@@ -13,11 +20,25 @@ from background_job.api import JobContext, PermanentJobError
 
 JOB_TYPE: Final = "diagnostic-sleep"
 MAX_SECONDS: Final = 3600.0
+#: With ``stopEarly``, how much of the time limit the job leaves unused.
+STOP_MARGIN_SECONDS: Final = 1.0
+_STEP_SECONDS: Final = 0.1
 
 
 def run(job: JobContext) -> None:
+    if job.data.get("forever") is True:
+        job.log.info("job.step", step="block_forever")
+        threading.Event().wait()
     seconds = job.data.get("seconds", 1)
     if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 <= seconds <= MAX_SECONDS:
         raise PermanentJobError(f"data.seconds must be a number from 0 to {MAX_SECONDS:g}")
     job.log.info("job.step", step="sleep", seconds=seconds)
-    time.sleep(seconds)
+    if job.data.get("stopEarly") is not True:
+        time.sleep(seconds)
+        return
+    end = time.monotonic() + seconds
+    while (remaining := end - time.monotonic()) > 0:
+        if job.time_left() <= STOP_MARGIN_SECONDS:
+            job.log.info("job.step", step="stopped_early", seconds_left=round(remaining, 1))
+            return
+        time.sleep(min(_STEP_SECONDS, remaining))

@@ -22,13 +22,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 from common import side_channels
 from common.health import Liveness
 from common.logging import get_logger
-from common.sqs.dispatch import SQS_RECEIVE_LIMIT, Dispatcher
+from common.sqs.dispatch import SQS_RECEIVE_LIMIT, Dispatcher, SlotReport
 from common.sqs.hooks import DeliveryHooks, NoHooks
 from common.sqs.in_flight import InFlight, Lease, VisibilityHeartbeat
 from common.sqs.inbound import SYSTEM_ATTRIBUTES, InboundMessage
 from common.sqs.outcome import Outcome
 from common.sqs.settlement import Settler
 from common.sqs.shutdown import Shutdown
+from common.sqs.time_limit import EXIT_SLOTS_LOST
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -93,8 +94,10 @@ class Consumer:
             watcher.join(timeout=5)
 
     def _turn(self) -> None:
-        self._liveness.touch()
+        slots = self._dispatcher.slot_report()
+        self._liveness.touch(problem=slots.unhealthy_reason)
         self._check_log_outage()
+        self._check_lost_slots(slots)
         self._release_stale()
         ready = self._dispatcher.wait_for_free_slot(timeout=1.0)
         # Settling after the wait, just before the receive, deletes every job that finished while the
@@ -117,6 +120,16 @@ class Consumer:
             self._shutdown.request(
                 f"stdout unwritable for {failing_for:.0f}s", exit_status=side_channels.EXIT_LOGS_UNWRITABLE
             )
+
+    def _check_lost_slots(self, slots: SlotReport) -> None:
+        """Too many slots lost to hung jobs: stop receiving, settle what is owned, exit to be replaced."""
+        if slots.exit_reason is not None and not self._shutdown.is_requested():
+            log.error("worker.slots_lost", lost=slots.lost, reason=slots.exit_reason, action="exiting")
+            self._shutdown.request(slots.exit_reason, exit_status=EXIT_SLOTS_LOST)
+
+    def hung_threads(self) -> int:
+        """Pool threads still held by jobs that timed out: the process must not wait for them at exit."""
+        return self._dispatcher.slot_report().lost
 
     def _settle_finished(self) -> None:
         if not self._settle_due():

@@ -28,6 +28,10 @@ workers, and with acks_late / visibility extension, indefinitely). Here:
 
 When nothing is received ahead (no job has finished yet, or jobs are long), a busy pool waits up to
 BATCH_WINDOW_SECONDS, while slots keep freeing, for a full batch of free slots (BATCH_WAIT_CAP_IN_WINDOWS).
+
+Time limits (PoolDispatcher, common/sqs/time_limit.py). Given a default limit, every attempt runs under
+one; a watchdog thread settles an attempt that passes its deadline as a timeout failure and counts its
+slot as lost until the job's thread returns (its late outcome is discarded).
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
+from dataclasses import dataclass
 from typing import Protocol
 
 from common.logging import bound_context, get_logger
@@ -45,6 +51,7 @@ from common.settings import DEFAULT_BATCH_WINDOW_SECONDS
 from common.sqs.in_flight import Lease
 from common.sqs.inbound import InboundMessage
 from common.sqs.outcome import Outcome, Verdict
+from common.sqs.time_limit import Attempt, Fitness, Watchdog, attempt_running
 
 log = get_logger(__name__)
 SQS_RECEIVE_LIMIT = 10
@@ -65,12 +72,27 @@ MEAN_WEIGHT = 0.2
 MAX_DEFER_SECONDS = 30.0
 
 MessageHandler = Callable[[InboundMessage], Outcome]
+#: What the service makes of an attempt that passed its deadline (its events, metrics and retry verdict).
+TimeoutHandler = Callable[[InboundMessage, Attempt], Outcome]
 BatchHandler = Callable[[Sequence[InboundMessage]], Mapping[str, Outcome]]
 _ENDED_ABRUPTLY = Outcome.retry("the job ended without an outcome (BaseException)")
 
 
+@dataclass(frozen=True, slots=True)
+class SlotReport:
+    """Slots lost to timed-out jobs, and what they mean for the worker (exit, or fail its health check)."""
+
+    lost: int = 0
+    exit_reason: str | None = None
+    unhealthy_reason: str | None = None
+
+
 class Dispatcher(Protocol):
     def free_slots(self) -> int: ...
+
+    def slot_report(self) -> SlotReport:
+        """Lost slots and whether the worker should be replaced or report itself unhealthy."""
+        ...
 
     def wait_for_free_slot(self, timeout: float) -> bool:
         """True when the consumer may receive now; may run work held back earlier (deferred batches)."""
@@ -117,6 +139,9 @@ class BatchDispatcher:
 
     def free_slots(self) -> int:
         return 0 if self._held else SQS_RECEIVE_LIMIT
+
+    def slot_report(self) -> SlotReport:
+        return SlotReport()  # the batch runs in the loop thread: a hung handler stops the loop (and its heartbeat file)
 
     def wait_for_free_slot(self, timeout: float) -> bool:
         if not self._held:
@@ -180,8 +205,16 @@ class PoolDispatcher:
         ahead_horizon_seconds: float = RECEIVE_AHEAD_HORIZON_SECONDS,
         max_buffer_wait_seconds: float = MAX_BUFFER_WAIT_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        time_limit_seconds: float | None = None,
+        on_timeout: TimeoutHandler | None = None,
+        fitness: Fitness | None = None,
     ) -> None:
-        """``batch_window_seconds=0`` receives as soon as one slot is free when nothing may be received ahead."""
+        """``batch_window_seconds=0`` receives as soon as one slot is free when nothing may be received ahead.
+
+        ``time_limit_seconds`` turns time limits on: the default limit of every attempt (a handler may set
+        its own, see common/sqs/time_limit.py); ``on_timeout`` reports a timed-out attempt and picks its
+        outcome; ``fitness`` says when lost slots make the worker unfit.
+        """
         self._handler = handler
         self._concurrency = concurrency
         self._full_batch = min(SQS_RECEIVE_LIMIT, concurrency)
@@ -201,6 +234,14 @@ class PoolDispatcher:
         self._ahead_suppressed = False
         self._closed = False
         self._condition = threading.Condition()
+        self._time_limit = time_limit_seconds
+        self._on_timeout = on_timeout
+        self._fitness = fitness
+        self._attempts: dict[Future[None], Attempt] = {}
+        #: Attempts that timed out while their thread still runs: each holds a pool thread, a lost slot.
+        self._lost: dict[Future[None], Attempt] = {}
+        #: Started with the first dispatch: a dispatcher that never runs a job keeps no thread.
+        self._watchdog = Watchdog(self._expire_overdue) if time_limit_seconds is not None else None
 
     def free_slots(self) -> int:
         """How many messages the consumer may receive now: free slots plus the receive-ahead allowance."""
@@ -244,8 +285,12 @@ class PoolDispatcher:
             if window <= 0 or not self._condition.wait_for(lambda: self._room() > free, timeout=window):
                 return
 
+    def _busy(self) -> int:
+        """Pool threads taken: running attempts and lost slots (timed-out jobs whose thread still runs)."""
+        return len(self._running) + len(self._lost)
+
     def _room(self) -> int:
-        room = self._concurrency + self._ahead() - len(self._running) - len(self._buffer)
+        room = self._concurrency + self._ahead() - self._busy() - len(self._buffer)
         return max(0, min(SQS_RECEIVE_LIMIT, room))
 
     def _ahead(self) -> int:
@@ -258,10 +303,12 @@ class PoolDispatcher:
         return min(self._full_batch, int(on_time * min(1.0, self._horizon / max(mean, 1e-3))))
 
     def dispatch(self, leases: Sequence[Lease]) -> None:
+        if self._watchdog is not None:
+            self._watchdog.start()
         with self._condition:
             now = self._clock()
             for lease in leases:
-                if len(self._running) < self._concurrency:
+                if self._busy() < self._concurrency:
                     self._start(lease)
                 else:
                     bound = min(self._max_buffer_wait, lease.registry.visibility_timeout * BUFFER_WAIT_SHARE)
@@ -269,9 +316,12 @@ class PoolDispatcher:
 
     def _start(self, lease: Lease) -> None:
         """Called holding the condition."""
-        self._started_at[lease] = self._clock()
-        future = self._executor.submit(self._run, lease)
+        started = self._started_at[lease] = self._clock()
+        attempt = Attempt(started, self._time_limit) if self._time_limit is not None else None
+        future = self._executor.submit(self._run, lease, attempt)
         self._running[future] = lease
+        if attempt is not None:
+            self._attempts[future] = attempt
         future.add_done_callback(self._finished)
 
     def cancel_unstarted(self) -> list[Lease]:
@@ -291,17 +341,76 @@ class PoolDispatcher:
         with self._condition:
             self._closed = True
             abandoned = list(self._running.values())
-        # Join the pool's threads unless a job overran its grace period; such a job settles itself.
-        self._executor.shutdown(wait=not abandoned, cancel_futures=True)
+            hung = bool(self._lost)
+        if self._watchdog is not None:
+            self._watchdog.stop()
+        # Join the pool's threads unless a job overran its grace period (such a job settles itself) or
+        # hung past its time limit (already settled; its thread may never return).
+        self._executor.shutdown(wait=not abandoned and not hung, cancel_futures=True)
         return abandoned
 
-    def _run(self, lease: Lease) -> None:
+    def _run(self, lease: Lease, attempt: Attempt | None) -> None:
         outcome = _ENDED_ABRUPTLY
         try:
-            with bound_context(message_id=lease.message.message_id, receive_count=lease.message.receive_count):
+            with (
+                bound_context(message_id=lease.message.message_id, receive_count=lease.message.receive_count),
+                attempt_running(attempt) if attempt is not None else nullcontext(),
+            ):
                 outcome = run_guarded(self._handler, lease.message)
         finally:
-            self._finish_when_ready(lease, outcome)
+            if self._returned_in_time(attempt):
+                self._finish_when_ready(lease, outcome)
+            else:
+                log.warning("job.returned_after_timeout", message_id=lease.message.message_id, outcome_discarded=True)
+
+    def _returned_in_time(self, attempt: Attempt | None) -> bool:
+        """Decided under the lock the watchdog takes: a job returns in time, or it timed out, never both."""
+        if attempt is None:
+            return True
+        with self._condition:
+            attempt.returned = True
+            return not attempt.timed_out
+
+    def slot_report(self) -> SlotReport:
+        with self._condition:
+            lost = list(self._lost.values())
+        if not lost or self._fitness is None:
+            return SlotReport(lost=len(lost))
+        now = self._clock()
+        return SlotReport(
+            lost=len(lost),
+            exit_reason=self._fitness.exit_reason(self._concurrency, lost, now),
+            unhealthy_reason=self._fitness.unhealthy_reason(lost, now),
+        )
+
+    def _expire_overdue(self) -> None:
+        """The watchdog's turn: settle every attempt past its deadline as timed out; its slot is lost."""
+        now = self._clock()
+        with self._condition:
+            expired = [
+                (future, lease, attempt)
+                for future, lease in self._running.items()
+                if (attempt := self._attempts.get(future)) is not None
+                and not attempt.returned
+                and now >= attempt.deadline
+            ]
+            for future, lease, attempt in expired:
+                attempt.timed_out, attempt.expired_at = True, now
+                del self._running[future]
+                self._started_at.pop(lease, None)
+                self._lost[future] = attempt
+        for _, lease, attempt in expired:
+            lease.finish(self._timed_out(lease, attempt))
+
+    def _timed_out(self, lease: Lease, attempt: Attempt) -> Outcome:
+        fallback = Outcome.retry(f"timed out after {attempt.limit_seconds:g} s")
+        if self._on_timeout is None:
+            return fallback
+        try:
+            return self._on_timeout(lease.message, attempt)
+        except Exception:
+            log.exception("dispatch.timeout_handler_failed", message_id=lease.message.message_id)
+            return fallback
 
     def _finish_when_ready(self, lease: Lease, outcome: Outcome) -> None:
         """Finish now, or once the outcome's gate lets it (the job's log shipped): the slot frees at once.
@@ -334,8 +443,11 @@ class PoolDispatcher:
             started = self._started_at.pop(lease, None) if lease is not None else None
             if started is not None and not future.cancelled():
                 self._record(self._clock() - started)
+            self._attempts.pop(future, None)
+            if (lost := self._lost.pop(future, None)) is not None:
+                log.warning("dispatch.slot_recovered", hung_seconds=round(self._clock() - lost.deadline, 1))
             self._ahead_suppressed = False
-            while self._buffer and not self._closed and len(self._running) < self._concurrency:
+            while self._buffer and not self._closed and self._busy() < self._concurrency:
                 self._start(self._buffer.popleft()[1])
             self._condition.notify_all()
 

@@ -46,3 +46,17 @@ def test_command_exits_zero_for_a_live_worker(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setenv("HEARTBEAT_FILE", str(beat))
 
     assert 0 == health.main()
+
+
+def test_a_worker_that_reports_a_problem_is_unhealthy_until_it_clears_it(tmp_path: Path) -> None:
+    """A turning loop with a stuck job slot writes why; the next clean touch makes it healthy again."""
+    beat = tmp_path / "w.heartbeat"
+    liveness = health.Liveness(str(beat))
+
+    liveness.touch(problem="unhealthy: a job slot held 70s past its deadline")
+    reported = health.check([beat], max_age_seconds=90, now=beat.stat().st_mtime)
+    liveness.touch()
+    cleared = health.check([beat], max_age_seconds=90, now=beat.stat().st_mtime)
+
+    assert (False, "unhealthy: a job slot held 70s past its deadline") == reported
+    assert cleared[0]

@@ -52,3 +52,22 @@ def test_malformed_variable_is_reported_by_name(name: str, value: str, message: 
     """A malformed value stops start-up with the variable's name and the accepted range."""
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
         Settings.from_env(MAIN_JOB_SERVICE, {**MAIN_ENV, name: value})
+
+
+@pytest.mark.parametrize(
+    ("timeout", "visibility"), [("0", "60"), ("-1", "60"), ("43141", "60"), ("43000", "300"), ("an hour", "60")]
+)
+def test_a_job_time_limit_the_heartbeat_cannot_cover_is_refused_by_name(timeout: str, visibility: str) -> None:
+    """JOB_TIMEOUT_SECONDS must be positive and end before SQS's 12-hour cap, less one visibility timeout."""
+    env = {**MAIN_ENV, "JOB_TIMEOUT_SECONDS": timeout, "VISIBILITY_TIMEOUT_SECONDS": visibility}
+
+    with pytest.raises(ConfigError, match="JOB_TIMEOUT_SECONDS"):
+        Settings.from_env(MAIN_JOB_SERVICE, env)
+
+
+def test_a_job_time_limit_up_to_the_cap_less_the_visibility_timeout_is_accepted() -> None:
+    """43,140 s with a 60 s visibility timeout: the heartbeat can still keep the message invisible to the end."""
+    env = {**MAIN_ENV, "JOB_TIMEOUT_SECONDS": "43140"}
+
+    assert 43_140.0 == Settings.from_env(MAIN_JOB_SERVICE, env).job_timeout_seconds
+    assert 3600.0 == Settings.from_env(MAIN_JOB_SERVICE, MAIN_ENV).job_timeout_seconds

@@ -24,6 +24,11 @@ NOT_FOR = {
         settings.ENV_LOGS_OUTAGE_COOLDOWN_SECONDS,
         # Only background_job claims jobs, so only it can find the ledger unavailable for a claim.
         settings.ENV_JOB_LEDGER_UNAVAILABLE,
+        # Only background_job runs jobs in a pool, under time limits.
+        settings.ENV_JOB_TIMEOUT_SECONDS,
+        settings.ENV_MIN_LIVE_SLOTS_SHARE,
+        settings.ENV_HUNG_SLOT_UNHEALTHY_SECONDS,
+        settings.ENV_HUNG_SLOT_EXIT_SECONDS,
     },
     BACKGROUND_JOB_SERVICE: {settings.ENV_TRIGGER_QUEUE_URL, settings.ENV_TRIGGER_DLQ_URL},
 }

@@ -61,6 +61,7 @@ EMITTED_BY: dict[str, str] = {
     metrics.BACKGROUND_JOBS_QUEUED: MAIN_JOB_SERVICE,
     metrics.JOBS_SUCCEEDED: BACKGROUND_JOB_SERVICE,
     metrics.JOBS_FAILED: BACKGROUND_JOB_SERVICE,
+    metrics.JOBS_TIMED_OUT: BACKGROUND_JOB_SERVICE,
     metrics.JOB_DURATION: BACKGROUND_JOB_SERVICE,
     metrics.JOB_QUEUE_LATENCY: BACKGROUND_JOB_SERVICE,
     metrics.JOB_LOG_DELIVERY_FAILURES: BACKGROUND_JOB_SERVICE,
@@ -158,6 +159,7 @@ def test_alarms_on_emf_metrics_match_what_the_emitter_writes(tf_config) -> None:
     assert {use.name for use in emf_uses} >= {
         metrics.JOBS_FAILED,
         metrics.JOBS_SUCCEEDED,
+        metrics.JOBS_TIMED_OUT,
         metrics.JOB_LOG_DELIVERY_FAILURES,
     }
     for use in emf_uses:

@@ -22,6 +22,7 @@ from common.sqs.in_flight import InFlight
 from common.sqs.inbound import InboundMessage
 from common.sqs.settlement import Outcome
 from common.sqs.shutdown import Shutdown, install_signal_handlers
+from common.sqs.time_limit import EXIT_SLOTS_LOST, Fitness
 from common.worker import build_consumer
 from tests.conftest import AwsFleet
 from tests.waiting import wait_until
@@ -350,3 +351,76 @@ def test_a_long_job_does_not_keep_messages_received_ahead_invisible(aws_fleet: A
         wait_until(lambda: aws_fleet.depth(aws_fleet.urls.background) == (0, 0), timeout=20, what="the next job")
 
     assert ["quick", "long", "next"] == handler.started
+
+
+def _time_limited_consumer(
+    fleet: AwsFleet,
+    handler: Callable[[InboundMessage], Outcome],
+    shutdown: Shutdown,
+    fitness: Fitness,
+    **overrides: Any,
+) -> Consumer:
+    settings = fleet.settings(BACKGROUND_JOB_SERVICE, **{"receive_wait_seconds": 1, "concurrency": 2, **overrides})
+    return build_consumer(
+        settings=settings,
+        sqs=fleet.sqs,
+        queue_url=fleet.urls.background,
+        dlq_url=fleet.urls.background_dlq,
+        shutdown=shutdown,
+        make_dispatcher=lambda: PoolDispatcher(handler, 2, time_limit_seconds=0.5, fitness=fitness),
+    )
+
+
+def test_a_worker_whose_slots_all_hang_hands_their_messages_back_and_exits_70(aws_fleet: AwsFleet) -> None:
+    """Both jobs pass their limit and never return: both messages are retried, and the loop ends by itself."""
+    handler = BlockingHandler()
+    shutdown = Shutdown()
+    fitness = Fitness(min_live_share=0.5, hung_exit_seconds=3600, hung_unhealthy_seconds=3600)
+    consumer = _time_limited_consumer(aws_fleet, handler, shutdown, fitness)
+    _send(aws_fleet, "hang-1", "hang-2")
+    thread = threading.Thread(target=consumer.run)
+    try:
+        thread.start()
+        thread.join(timeout=30)
+        alive, hung = thread.is_alive(), consumer.hung_threads()
+        back: set[str] = set()
+        wait_until(
+            lambda: back.update(m["Body"] for m in aws_fleet.receive_all(aws_fleet.urls.background)) or len(back) == 2,
+            timeout=60,
+            what="both messages back in the queue after their backoff",
+        )
+        redelivered = sorted(back)
+    finally:
+        handler.release.set()
+        shutdown.request("test finished")
+        thread.join(timeout=30)
+
+    assert not alive
+    assert EXIT_SLOTS_LOST == shutdown.exit_status
+    assert 2 == hung
+    assert ["hang-1", "hang-2"] == redelivered
+
+
+def test_a_slot_held_past_its_deadline_fails_the_health_check_while_the_loop_turns(
+    aws_fleet: AwsFleet, tmp_path: Path
+) -> None:
+    """The loop still touches its file, but writes why it is unhealthy, and the check reports it."""
+    heartbeat = tmp_path / "worker.heartbeat"
+    handler = BlockingHandler()
+    shutdown = Shutdown()
+    fitness = Fitness(min_live_share=0.0, hung_exit_seconds=3600, hung_unhealthy_seconds=0.0)
+    consumer = _time_limited_consumer(aws_fleet, handler, shutdown, fitness, heartbeat_file=str(heartbeat))
+    _send(aws_fleet, "hang")
+    try:
+        with running(consumer, shutdown):
+            detail = wait_until(
+                lambda: (report := check([heartbeat], 30, time.time())[1]).startswith("unhealthy: a job") and report,
+                timeout=30,
+                what="an unhealthy report",
+            )
+            handler.release.set()
+            wait_until(lambda: check([heartbeat], 30, time.time())[0], timeout=30, what="healthy again")
+    finally:
+        handler.release.set()
+
+    assert "past its deadline" in detail
