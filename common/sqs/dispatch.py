@@ -395,7 +395,7 @@ class PoolDispatcher:
                 and now >= attempt.deadline
             ]
             for future, lease, attempt in expired:
-                attempt.timed_out, attempt.expired_at = True, now
+                attempt.timed_out = True
                 del self._running[future]
                 self._started_at.pop(lease, None)
                 self._lost[future] = attempt

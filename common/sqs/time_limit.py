@@ -23,7 +23,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final
 
 #: EX_SOFTWARE from sysexits.h: the worker's own slots are stuck; a replacement can do better.
@@ -42,7 +42,6 @@ class Attempt:
     timed_out: bool = False
     #: Set when the handler returned; one of the two is decided first, under the dispatcher's lock.
     returned: bool = False
-    expired_at: float | None = field(default=None)
 
     @property
     def deadline(self) -> float:
