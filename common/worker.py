@@ -81,11 +81,26 @@ def run_service(service: str, make_consumer: ConsumerFactory) -> int:
         max_receive_count=settings.max_receive_count,
         shutdown_grace_seconds=settings.shutdown_grace_seconds,
     )
+    consumer = make_consumer(settings, shutdown)
     try:
-        make_consumer(settings, shutdown).run()
+        consumer.run()
     finally:
         _quiet_stdout_if_broken()
+    if consumer.abandoned_jobs:
+        _exit_leaving_abandoned_jobs(shutdown.exit_status)
     return shutdown.exit_status
+
+
+def _exit_leaving_abandoned_jobs(status: int) -> None:
+    """Exit now: the jobs that overran the grace period had their messages released, so joining their
+    threads (what a normal interpreter exit does with a pool's threads) would only keep a stopped
+    worker alive until ECS or the local fleet kills it."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            continue
+    os._exit(status)
 
 
 def _quiet_stdout_if_broken() -> None:
