@@ -28,7 +28,7 @@ from botocore.exceptions import ConnectionError as AwsConnectionError
 from common.job_ids import InvalidJobId, require_job_id
 from fleet.cli import dlq, fleet_status, job_lookup, jobs, ledger, redrive, send, timeline
 from fleet.cli.clients import Clients, endpoint_description
-from fleet.cli.deployment import Deployment
+from fleet.cli.deployment import Deployment, NoDeploymentChosen, local_endpoint
 from fleet.cli.errors import OpsError, UsageError
 from fleet.cli.journal import Journal, default_path
 from fleet.cli.queues import resolve, resolve_dlq, source_of
@@ -71,7 +71,11 @@ def main(
 ) -> int:
     runtime = Runtime(out=out or sys.stdout, err=err or sys.stderr, sleep=sleep)
     args = parser().parse_args(argv)
-    deployment = Deployment.from_env(project=args.project, environment=args.environment)
+    try:
+        deployment = Deployment.from_env(project=args.project, environment=args.environment)
+    except NoDeploymentChosen as error:
+        runtime.err.write(f"fleet: {error}\n")
+        return EXIT_USAGE
     try:
         return int(args.command(args, deployment, runtime))
     except KeyboardInterrupt:
@@ -109,7 +113,7 @@ def unreachable() -> str:
         return f"cannot reach {endpoint_description()}: is the local emulator running (./deploy.sh local)?"
     return (
         f"cannot reach {endpoint_description()}: check the network, "
-        "or for the local fleet set AWS_ENDPOINT_URL=http://127.0.0.1:4566"
+        f"or for the local fleet set AWS_ENDPOINT_URL={local_endpoint()}"
     )
 
 
@@ -307,7 +311,7 @@ def parser() -> argparse.ArgumentParser:
     root.add_argument("--project", help="project name (default: $FLEET_PROJECT_NAME or message-driven-microservices)")
     root.add_argument(
         "--environment",
-        help="environment (default: $FLEET_ENVIRONMENT, else local with AWS_ENDPOINT_URL, else prod)",
+        help="environment (default: $FLEET_ENVIRONMENT, else local with AWS_ENDPOINT_URL; never guessed for AWS)",
     )
     commands = root.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
