@@ -300,11 +300,23 @@ def follow(
     write: Callable[[str], object],
     sleep: Callable[[float], None],
     poll_seconds: float,
-) -> JobSummary:
-    """Print events as they appear until the job succeeds or fails for good; return its summary."""
+    note: Callable[[str], object] = lambda _text: None,
+    first_event_timeout: float = 60.0,
+) -> JobSummary | None:
+    """Print events as they appear until the job succeeds or fails for good; return its summary.
+
+    A job with no events at all may not exist (a mistyped ID) or not be queued yet: say so once, with
+    how long this waits, and return None if nothing shows up by then instead of polling forever.
+    """
     shown: set[tuple[str, ...]] = set()
+    waited = 0.0
     while True:
         timeline = read(logs, names, job_id)
+        if not timeline.events and not shown:
+            if waited >= first_event_timeout:
+                return None
+            if waited == 0:
+                note(f"no events for job {job_id} yet: waiting up to {first_event_timeout:g}s for them (Ctrl-C stops)")
         for event in timeline.events:
             if event.key not in shown:
                 shown.add(event.key)
@@ -312,3 +324,4 @@ def follow(
         if timeline.summary.status in TERMINAL:
             return timeline.summary
         sleep(poll_seconds)
+        waited += poll_seconds

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from common.job_ids import job_id_for_message
 from common.job_log.log import job_stream_name
 
 from .conftest import job_start, later, new_job_id
@@ -223,3 +224,53 @@ def test_a_job_quarantined_by_background_job_shows_dead_from_the_logs(fleet, now
 
     assert "status       dead" in result.out.splitlines()
     assert "last error   unknown jobType 'x'" in result.out.splitlines()
+
+
+def test_follow_on_a_job_with_no_events_says_it_waits_and_gives_up_at_the_deadline(fleet, now):
+    """--follow on an unknown ID: one note saying how long it waits, then exit 1 instead of polling forever."""
+    job_id = new_job_id(10, now)
+
+    result = fleet.run("job", job_id, "--follow", "--poll", "5", "--wait", "20")
+
+    assert 1 == result.code
+    assert [5.0, 5.0, 5.0, 5.0] == fleet.sleeps
+    assert [
+        f"fleet: note: no events for job {job_id} yet: waiting up to 20s for them (Ctrl-C stops)",
+        f"fleet: no events for job {job_id} after 20s: check the ID "
+        "(or look it up with --message-id, from the MessageId that send-message printed)",
+    ] == result.err.splitlines()
+
+
+def test_follow_keeps_waiting_for_a_job_whose_first_event_comes_late(fleet, now):
+    """A job queued a moment after --follow started is followed to its end, with the note shown once."""
+    job_id = new_job_id(11, now)
+    fleet.on_sleep = lambda: fleet.job_event(job_id, "job.succeeded", later(job_start(job_id), seconds=1))
+
+    result = fleet.run("job", job_id, "--follow", "--poll", "1")
+
+    assert 0 == result.code
+    assert 1 == result.err.count("waiting up to 60s")
+
+
+def test_job_by_message_id_finds_the_job_main_job_derived(fleet, now):
+    """`fleet job --message-id` reads main-job's trigger.received line for that MessageId."""
+    sent_ms = int(now.timestamp() * 1000) - 60_000
+    job_id, other = job_id_for_message("m-12", sent_ms), job_id_for_message("m-13", sent_ms)
+    fleet.main_job_event(other, "trigger.received", job_start(other), message_id="m-13")
+    fleet.main_job_event(job_id, "trigger.received", job_start(job_id), message_id="m-12")
+    fleet.job_event(job_id, "job.succeeded", later(job_start(job_id), seconds=1))
+
+    result = fleet.run("job", "--message-id", "m-12", "--json")
+
+    assert 0 == result.code, result.err
+    assert job_id == json.loads(result.out)["job_id"]
+    assert f"fleet: note: MessageId m-12 is job {job_id} (from the main-job log)" == result.err.splitlines()[0]
+
+
+def test_job_needs_exactly_one_of_an_id_and_a_message_id(fleet, now):
+    """Neither or both: a usage error (exit 2) naming both forms."""
+    neither = fleet.run("job")
+    both = fleet.run("job", new_job_id(14, now), "--message-id", "m-14")
+
+    assert (2, 2) == (neither.code, both.code)
+    assert "give a JOB_ID or --message-id MESSAGE_ID" in neither.err
