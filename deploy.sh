@@ -38,6 +38,9 @@ except (ValueError, AttributeError):
 if value is None or value == "":
     sys.exit(1)
 print(value if isinstance(value, str) else json.dumps(value))'
+# tf_output's exit status when Terraform has no backend set up (./deploy.sh init never ran here).
+readonly EXIT_NOT_INITIALISED=3
+readonly NOT_INITIALISED="no Terraform state is set up here: run './deploy.sh init backends/<env>.s3.tfbackend' first (README: Deploy to AWS)"
 readonly SAMPLE_TRIGGER='{"trigger":"api_call","triggerBackgroundJob":true,"data":{"userId":"test123","action":"process_data"}}'
 
 usage() {
@@ -46,9 +49,11 @@ Usage: ./deploy.sh [OPTIONS] COMMAND [ARGS]
 
 Commands:
   init [BACKEND_CONFIG]  terraform init in tf/; BACKEND_CONFIG is an optional -backend-config file
-                         for remote state (S3 bucket, key, region, lock table).
+                         for remote state (S3 bucket, key, region; S3-native locking). Every
+                         other command needs it first.
   build [TAG]            Build both images for linux/amd64, tagged with the short git SHA (and TAG),
-                         log in to ECR and push. Creates the ECR repositories on the first run.
+                         log in to ECR and push. Checks the Docker daemon and AWS credentials first;
+                         creates the ECR repositories on the first run.
                          ECR tags are immutable: an image already pushed for this commit is skipped.
   update [--yes]         terraform apply with both images at this commit's SHA, then wait until both
                          ECS services are stable. Without --yes terraform shows the plan and asks;
@@ -129,12 +134,27 @@ parse_yes() {
 # One Terraform output. `terraform output -json` is read, not `-raw NAME`: with no outputs in the state,
 # terraform 1.x answers `-raw NAME` with exit status 0 and a warning box on stdout, which would pass
 # for the value; `-json` answers `{}`, so a missing output is always told apart from a value.
+# Terraform's own errors are kept for the one case they say more than this line: without `init`, its
+# 20-line "Backend initialization required" box suggests -reconfigure/-migrate-state, which is wrong advice
+# for a first run, so that case is one line naming ./deploy.sh init (exit status EXIT_NOT_INITIALISED).
 tf_output() {
   local name="$1"
   local json
   local value
-  if ! json="$(terraform -chdir="${TF_DIR}" output -json)" \
-    || ! value="$(python3 -c "${TF_OUTPUT_VALUE}" "${name}" <<<"${json}")"; then
+  local errors
+  errors="$(mktemp)"
+  if ! json="$(terraform -chdir="${TF_DIR}" output -json 2>"${errors}")"; then
+    if grep -q "Backend initialization required" "${errors}"; then
+      rm -f "${errors}"
+      err "${NOT_INITIALISED}"
+      exit "${EXIT_NOT_INITIALISED}"
+    fi
+    cat "${errors}" >&2
+    rm -f "${errors}"
+    die "terraform output '${name}' is not available: run './deploy.sh init', then build and update"
+  fi
+  rm -f "${errors}"
+  if ! value="$(python3 -c "${TF_OUTPUT_VALUE}" "${name}" <<<"${json}")"; then
     die "terraform output '${name}' is not available: run './deploy.sh init', then build and update"
   fi
   echo "${value}"
@@ -172,15 +192,44 @@ ecr_image_exists() {
     --image-ids "imageTag=${tag}" >/dev/null 2>&1
 }
 
-# On the first build of a deployment, creates just the ECR repositories (and what they depend on).
-ensure_ecr_repositories() {
-  if (tf_output main_job_ecr_repository_url) >/dev/null 2>&1; then
-    return 0
+# Whether the ECR repositories are in the Terraform state: 0 yes, 1 not yet (the first build), or
+# EXIT_NOT_INITIALISED (after printing the one line that says to run init).
+ecr_in_state() {
+  local status=0
+  (tf_output main_job_ecr_repository_url) >/dev/null 2>&1 || status=$?
+  if (( status == EXIT_NOT_INITIALISED )); then
+    err "${NOT_INITIALISED}"
   fi
+  return "${status}"
+}
+
+# On the first build of a deployment, creates just the ECR repositories (and what they depend on).
+create_ecr_repositories() {
   log "No ECR repositories in the Terraform state yet: creating them first"
   tf_common_vars
   terraform -chdir="${TF_DIR}" apply -input=false -auto-approve ${TF_VARS[@]+"${TF_VARS[@]}"} \
     "${ECR_TARGETS[@]}"
+}
+
+# The region build checks credentials in before anything exists: the flag or environment, else the
+# deployment's, else (a first build) Terraform's default.
+build_region() {
+  if [[ -n "${REGION}" ]]; then
+    echo "${REGION}"
+  elif ! (tf_output aws_region 2>/dev/null); then
+    echo "us-east-1"
+  fi
+}
+
+# Before build creates anything on AWS: a docker binary is not a daemon, and an AWS CLI is not credentials.
+require_docker_and_aws() {
+  local region="$1"
+  if ! docker info >/dev/null 2>&1; then
+    die "the Docker daemon is not reachable ('docker info' failed): start Docker (or fix DOCKER_HOST), then build again"
+  fi
+  if ! aws sts get-caller-identity --region "${region}" >/dev/null 2>&1; then
+    die "AWS credentials do not work in ${region} ('aws sts get-caller-identity' failed): set AWS_PROFILE, or run 'aws configure' / 'aws sso login'"
+  fi
 }
 
 cmd_build() {
@@ -201,13 +250,21 @@ cmd_build() {
   if [[ -n "${dirty}" ]]; then
     err "warning: uncommitted changes are built into images tagged ${sha}"
   fi
-  ensure_ecr_repositories
+  local in_state=0
+  ecr_in_state || in_state=$?
+  if (( in_state == EXIT_NOT_INITIALISED )); then
+    exit "${EXIT_NOT_INITIALISED}"
+  fi
+  require_docker_and_aws "$(build_region)"
+  if (( in_state != 0 )); then
+    create_ecr_repositories
+  fi
+  local region
+  region="$(resolve_region)"
   local main_url
   main_url="$(tf_output main_job_ecr_repository_url)"
   local background_url
   background_url="$(tf_output background_job_ecr_repository_url)"
-  local region
-  region="$(resolve_region)"
   local -a repository_urls=("${main_url}" "${background_url}")
   local -a dockerfiles=("Dockerfile.main" "Dockerfile.background")
 
