@@ -256,7 +256,7 @@ class LocalFleet:
     def _announce(self, urls: QueueUrls) -> None:
         jobs_group = self.names.background_job_log_group
         today = time.strftime("%Y-%m-%d", time.gmtime())
-        aws = f"/usr/bin/aws --endpoint-url {self.endpoint} --region {REGION}"
+        aws = f"aws --endpoint-url {self.endpoint} --region {REGION}"  # any AWS CLI v2 on PATH
         trigger = json.dumps({"trigger": "api_call", "data": {"userId": "test123", "action": "process_data"}})
         lines = [
             "",

@@ -19,9 +19,9 @@ import pytest
 from common.job_log.log import job_stream_name
 from common.names import FleetNames
 from common.sqs.quarantine import ATTR_REASON
+from tests.aws_cli import aws_cli
 from tests.waiting import wait_until
 
-AWS_CLI = "/usr/bin/aws"  # the Debian package: AWS CLI v2
 NAMES = FleetNames.for_deployment("message-driven-microservices", "e2e")
 pytestmark = pytest.mark.e2e
 
@@ -36,7 +36,7 @@ class RunningFleet:
     def aws(self, *args: str) -> str:
         env = {**os.environ, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_PAGER": ""}
         result = subprocess.run(
-            [AWS_CLI, "--endpoint-url", self.endpoint, "--region", "us-east-1", "--output", "json", *args],
+            [aws_cli(), "--endpoint-url", self.endpoint, "--region", "us-east-1", "--output", "json", *args],
             capture_output=True,
             text=True,
             env=env,
