@@ -21,7 +21,9 @@ readonly ROOT_DIR
 readonly CALLER_DIR="${PWD}"
 readonly TF_DIR="tf"
 readonly VENV_DIR=".venv"
-readonly VENV_STAMP="${VENV_DIR}/.pyproject.sha256"
+# checkov pins an old boto3, so it has a venv of its own that only `test` makes; .venv keeps the images' SDK.
+readonly CHECKOV_VENV_DIR=".venv-checkov"
+readonly CHECKOV_SPEC="checkov>=3.2,<4"
 readonly PLATFORM="linux/amd64"
 # Created on the first build, before the rest of the stack, so that images can be pushed before the
 # first update. These are the resource addresses in tf/ecr.tf (one instance per service).
@@ -459,28 +461,64 @@ Tail the jobs' own streams (one per job: job-streams/YYYY-MM-DD/<jobId>):
 EOF
 }
 
-# Creates .venv with python3 if missing, and installs the runtime with its dev extras and the operator
-# tools (fleet/, a distribution of their own so that the images never carry them) when the venv is new
-# or either pyproject.toml changed since the last install (a hash of both is kept in the venv).
-ensure_venv() {
-  if [[ ! -x "${VENV_DIR}/bin/python" ]]; then
+# Creates a venv with python3 if missing.
+make_venv() {
+  local dir="$1"
+  if [[ ! -x "${dir}/bin/python" ]]; then
     require_tools python3
-    log "Creating ${VENV_DIR}"
-    python3 -m venv "${VENV_DIR}"
+    log "Creating ${dir}"
+    python3 -m venv "${dir}"
+  fi
+}
+
+# A hash of WORDS (the pip arguments) and the files that decide an install: a venv layer is installed
+# again only when it changes.
+install_hash() {
+  local words="$1"
+  shift
+  "${VENV_DIR}/bin/python" -c \
+    'import hashlib, sys; h = hashlib.sha256(sys.argv[1].encode()); [h.update(open(f, "rb").read()) for f in sys.argv[2:]]; print(h.hexdigest())' \
+    "${words}" "$@"
+}
+
+# Makes .venv hold what a command needs, always under constraints.txt so that the local fleet and the
+# tests run exactly the boto3/botocore the images pin. LAYER "run" (local, status) is the runtime and the
+# operator tools; "develop" (test) adds the dev tools and the bench peers. Each layer keeps a hash of
+# the files that decide it, and installs again only when one of them changed.
+ensure_venv() {
+  local layer="$1"
+  make_venv "${VENV_DIR}"
+  local -a specs=(-e . -e ./fleet)
+  if [[ "${layer}" == "develop" ]]; then
+    specs=(-e '.[dev,bench]' -e ./fleet)
   fi
   local want
-  want="$("${VENV_DIR}/bin/python" -c \
-    'import hashlib, sys; print(hashlib.sha256(b"".join(open(f, "rb").read() for f in sys.argv[1:])).hexdigest())' \
-    pyproject.toml fleet/pyproject.toml)"
+  want="$(install_hash "${specs[*]}" pyproject.toml fleet/pyproject.toml constraints.txt)"
+  local stamp="${VENV_DIR}/.installed-${layer}.sha256"
   local have=""
-  if [[ -f "${VENV_STAMP}" ]]; then
-    have="$(<"${VENV_STAMP}")"
+  if [[ -f "${stamp}" ]]; then
+    have="$(<"${stamp}")"
   fi
   if [[ "${have}" != "${want}" ]]; then
-    log "Installing the package and its dev tools into ${VENV_DIR}"
+    log "Installing the ${layer} environment into ${VENV_DIR} (boto3/botocore as constraints.txt pins them)"
     # pip's progress goes to stderr: stdout stays the command's own output (status, local).
-    "${VENV_DIR}/bin/python" -m pip install -e '.[dev]' -e ./fleet >&2
-    echo "${want}" >"${VENV_STAMP}"
+    "${VENV_DIR}/bin/python" -m pip install -c constraints.txt "${specs[@]}" >&2
+    echo "${want}" >"${stamp}"
+    if [[ "${layer}" == "develop" ]]; then
+      # develop is a superset of run: a later `local` has nothing to install.
+      install_hash "-e . -e ./fleet" pyproject.toml fleet/pyproject.toml constraints.txt >"${VENV_DIR}/.installed-run.sha256"
+    fi
+  fi
+}
+
+# checkov in its own venv (tests/tf run it as a program): its boto3 pin never reaches .venv.
+ensure_checkov_venv() {
+  make_venv "${CHECKOV_VENV_DIR}"
+  local stamp="${CHECKOV_VENV_DIR}/.installed.spec"
+  if [[ ! -f "${stamp}" || "$(<"${stamp}")" != "${CHECKOV_SPEC}" ]]; then
+    log "Installing ${CHECKOV_SPEC} into ${CHECKOV_VENV_DIR}"
+    "${CHECKOV_VENV_DIR}/bin/python" -m pip install "${CHECKOV_SPEC}" >&2
+    echo "${CHECKOV_SPEC}" >"${stamp}"
   fi
 }
 
@@ -505,12 +543,12 @@ cmd_status() {
     value="$(tf_output "${name}")"
     args+=(--service "${value}")
   done
-  ensure_venv
+  ensure_venv run
   exec "${VENV_DIR}/bin/python" -m fleet.cli.status "${args[@]}"
 }
 
 cmd_local() {
-  ensure_venv
+  ensure_venv run
   exec "${VENV_DIR}/bin/python" -m fleet.local.fleet "$@"
 }
 
@@ -527,7 +565,8 @@ run_step() {
 }
 
 cmd_test() {
-  ensure_venv
+  ensure_venv develop
+  ensure_checkov_venv
   local bin="${VENV_DIR}/bin"
   run_step "ruff" "${bin}/ruff" check .
   run_step "mypy" "${bin}/mypy"
