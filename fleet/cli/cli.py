@@ -380,8 +380,8 @@ def parser() -> argparse.ArgumentParser:
 
     listing = commands.add_parser("jobs", help="recent jobs, from the job ledger (else the job streams)")
     listing.add_argument("--since", default="1h", help="how far back, e.g. 30m, 1h, 2d (default: 1h)")
-    listing.add_argument("--failed", action="store_true", help="only jobs that failed or are dead")
-    listing.add_argument("--status", help="only jobs in this state: queued, running, succeeded, failed, dead")
+    listing.add_argument("--failed", action="store_true", help="only final failures (dead); retrying jobs may succeed")
+    listing.add_argument("--status", help="only jobs in this state: queued, running, retrying, succeeded, dead")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(command=cmd_jobs)
 

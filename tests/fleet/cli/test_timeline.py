@@ -44,12 +44,28 @@ def test_job_merges_main_job_events_and_the_job_stream_oldest_first(fleet, now):
     summary = _summary(result)
     assert "succeeded" == summary["status"]
     assert "1" == summary["attempts"]
-    assert "5.0s" == summary["duration"]
+    assert "3.0s" == summary["duration"]  # the run's duration_ms, what the ledger's duration is too
     assert "diagnostic-sleep" == summary["type"]
 
 
+def test_background_job_queued_logged_after_the_job_ran_still_comes_first(fleet, now):
+    """main_job logs queued after SendMessageBatch returns: a later timestamp never puts it after the run."""
+    job_id = new_job_id(7, now)
+    sent = job_start(job_id)
+    fleet.main_job_event(job_id, "trigger.received", later(sent, milliseconds=10))
+    fleet.job_event(job_id, "job.started", later(sent, milliseconds=20))
+    fleet.job_event(job_id, "job.succeeded", later(sent, milliseconds=25), duration_ms=5)
+    fleet.main_job_event(job_id, "background_job.queued", later(sent, milliseconds=40))
+
+    result = fleet.run("job", job_id)
+
+    assert ["trigger.received", "background_job.queued", "job.started", "job.succeeded"] == [
+        row[2] for row in _events(result)
+    ]
+
+
 def test_a_job_retried_then_failed_for_good_counts_every_attempt(fleet, now):
-    """Two attempts, the last failure not retried: failed, attempts 2, with the last error."""
+    """Two attempts, the last failure not retried: dead (as the ledger says), attempts 2, the last error."""
     job_id = new_job_id(2, now)
     sent = job_start(job_id)
     for attempt, will_retry in ((1, True), (2, False)):
@@ -60,22 +76,34 @@ def test_a_job_retried_then_failed_for_good_counts_every_attempt(fleet, now):
 
     summary = _summary(fleet.run("job", job_id))
 
-    assert "failed" == summary["status"]
+    assert "dead" == summary["status"]
     assert "2" == summary["attempts"]
     assert "boom 2" == summary["last"].removeprefix("error").strip()
-    assert "21.0s" == summary["duration"]
+    assert "-" == summary["duration"]  # only a success has a duration, with or without the ledger
 
 
-def test_a_failure_that_will_be_retried_leaves_the_job_running(fleet, now):
-    """A job.failed with will_retry true is not the end: the job is still running."""
+def test_a_failure_that_will_be_retried_leaves_the_job_retrying(fleet, now):
+    """A job.failed with will_retry true is not the end: the job is retrying, as the ledger calls it."""
     job_id = new_job_id(3, now)
     fleet.job_event(job_id, "job.started", later(job_start(job_id), seconds=1), attempt=1)
     fleet.job_event(job_id, "job.failed", later(job_start(job_id), seconds=2), error="later", will_retry=True)
 
     summary = _summary(fleet.run("job", job_id))
 
-    assert "running" == summary["status"]
+    assert "retrying" == summary["status"]
     assert "-" == summary["duration"]
+
+
+def test_a_retry_that_has_started_is_running_again(fleet, now):
+    """Once the retry's job.started is logged, the job is running, not retrying."""
+    job_id = new_job_id(8, now)
+    fleet.job_event(job_id, "job.started", later(job_start(job_id), seconds=1), attempt=1)
+    fleet.job_event(job_id, "job.failed", later(job_start(job_id), seconds=2), error="later", will_retry=True)
+    fleet.job_event(job_id, "job.started", later(job_start(job_id), seconds=8), attempt=2)
+
+    summary = _summary(fleet.run("job", job_id))
+
+    assert ("running", "2") == (summary["status"], summary["attempts"])
 
 
 def test_a_job_with_only_main_job_events_is_queued(fleet, now):
