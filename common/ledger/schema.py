@@ -43,7 +43,7 @@ LEGACY_RETRYING: Final = "failed"
 
 #: The table is ``<prefix>-jobs`` (common.names.FleetNames.job_ledger_table).
 JOB_LEDGER_TABLE_SUFFIX: Final = "jobs"
-#: GSI: partition ``status``, sort ``updatedAt``: "failed jobs in the last hour" is one Query.
+#: GSI: partition ``status``, sort ``updatedAt``: "dead jobs in the last hour" is one Query.
 STATUS_INDEX: Final = "by-status"
 
 # Attribute names (the item is camelCase, like the message contract).
