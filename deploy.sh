@@ -78,7 +78,9 @@ Options (before COMMAND):
                          for one state; use one backend config (state key) per environment.
   -h, --help             Show this help.
 
-Requires: local and test need only python3 (they create .venv and install the package). build needs
+Requires: local and test need only python3 (they create .venv and install the package under
+constraints.txt, the images' SDK pins; local installs what runs, test adds the dev tools and bench
+peers, and checkov in a venv of its own, .venv-checkov). build needs
 git, terraform, aws, docker and python3; update needs git, terraform, aws and python3; destroy needs
 terraform, aws and python3; info and status need terraform and python3; init needs terraform.
 EOF

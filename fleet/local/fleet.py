@@ -280,6 +280,7 @@ class LocalFleet:
             "  .venv/bin/fleet status",
             "  .venv/bin/fleet send --trigger api_call --wait 30",
             "  .venv/bin/fleet job <jobId> --follow",
+            "  .venv/bin/fleet job --message-id <the MessageId send-message printed>",
             "",
             "Stop with Ctrl-C.",
             "",
