@@ -21,7 +21,9 @@ readonly ROOT_DIR
 readonly CALLER_DIR="${PWD}"
 readonly TF_DIR="tf"
 readonly VENV_DIR=".venv"
-readonly VENV_STAMP="${VENV_DIR}/.pyproject.sha256"
+# checkov pins an old boto3, so it has a venv of its own that only `test` makes; .venv keeps the images' SDK.
+readonly CHECKOV_VENV_DIR=".venv-checkov"
+readonly CHECKOV_SPEC="checkov>=3.2,<4"
 readonly PLATFORM="linux/amd64"
 # Created on the first build, before the rest of the stack, so that images can be pushed before the
 # first update. These are the resource addresses in tf/ecr.tf (one instance per service).
@@ -38,6 +40,9 @@ except (ValueError, AttributeError):
 if value is None or value == "":
     sys.exit(1)
 print(value if isinstance(value, str) else json.dumps(value))'
+# tf_output's exit status when Terraform has no backend set up (./deploy.sh init never ran here).
+readonly EXIT_NOT_INITIALISED=3
+readonly NOT_INITIALISED="no Terraform state is set up here: run './deploy.sh init backends/<env>.s3.tfbackend' first (README: Deploy to AWS)"
 readonly SAMPLE_TRIGGER='{"trigger":"api_call","triggerBackgroundJob":true,"data":{"userId":"test123","action":"process_data"}}'
 
 usage() {
@@ -46,9 +51,11 @@ Usage: ./deploy.sh [OPTIONS] COMMAND [ARGS]
 
 Commands:
   init [BACKEND_CONFIG]  terraform init in tf/; BACKEND_CONFIG is an optional -backend-config file
-                         for remote state (S3 bucket, key, region, lock table).
+                         for remote state (S3 bucket, key, region; S3-native locking). Every
+                         other command needs it first.
   build [TAG]            Build both images for linux/amd64, tagged with the short git SHA (and TAG),
-                         log in to ECR and push. Creates the ECR repositories on the first run.
+                         log in to ECR and push. Checks the Docker daemon and AWS credentials first;
+                         creates the ECR repositories on the first run.
                          ECR tags are immutable: an image already pushed for this commit is skipped.
   update [--yes]         terraform apply with both images at this commit's SHA, then wait until both
                          ECS services are stable. Without --yes terraform shows the plan and asks;
@@ -71,7 +78,9 @@ Options (before COMMAND):
                          for one state; use one backend config (state key) per environment.
   -h, --help             Show this help.
 
-Requires: local and test need only python3 (they create .venv and install the package). build needs
+Requires: local and test need only python3 (they create .venv and install the package under
+constraints.txt, the images' SDK pins; local installs what runs, test adds the dev tools and bench
+peers, and checkov in a venv of its own, .venv-checkov). build needs
 git, terraform, aws, docker and python3; update needs git, terraform, aws and python3; destroy needs
 terraform, aws and python3; info and status need terraform and python3; init needs terraform.
 EOF
@@ -129,12 +138,27 @@ parse_yes() {
 # One Terraform output. `terraform output -json` is read, not `-raw NAME`: with no outputs in the state,
 # terraform 1.x answers `-raw NAME` with exit status 0 and a warning box on stdout, which would pass
 # for the value; `-json` answers `{}`, so a missing output is always told apart from a value.
+# Terraform's own errors are kept for the one case they say more than this line: without `init`, its
+# 20-line "Backend initialization required" box suggests -reconfigure/-migrate-state, which is wrong advice
+# for a first run, so that case is one line naming ./deploy.sh init (exit status EXIT_NOT_INITIALISED).
 tf_output() {
   local name="$1"
   local json
   local value
-  if ! json="$(terraform -chdir="${TF_DIR}" output -json)" \
-    || ! value="$(python3 -c "${TF_OUTPUT_VALUE}" "${name}" <<<"${json}")"; then
+  local errors
+  errors="$(mktemp)"
+  if ! json="$(terraform -chdir="${TF_DIR}" output -json 2>"${errors}")"; then
+    if grep -q "Backend initialization required" "${errors}"; then
+      rm -f "${errors}"
+      err "${NOT_INITIALISED}"
+      exit "${EXIT_NOT_INITIALISED}"
+    fi
+    cat "${errors}" >&2
+    rm -f "${errors}"
+    die "terraform output '${name}' is not available: run './deploy.sh init', then build and update"
+  fi
+  rm -f "${errors}"
+  if ! value="$(python3 -c "${TF_OUTPUT_VALUE}" "${name}" <<<"${json}")"; then
     die "terraform output '${name}' is not available: run './deploy.sh init', then build and update"
   fi
   echo "${value}"
@@ -172,15 +196,44 @@ ecr_image_exists() {
     --image-ids "imageTag=${tag}" >/dev/null 2>&1
 }
 
-# On the first build of a deployment, creates just the ECR repositories (and what they depend on).
-ensure_ecr_repositories() {
-  if (tf_output main_job_ecr_repository_url) >/dev/null 2>&1; then
-    return 0
+# Whether the ECR repositories are in the Terraform state: 0 yes, 1 not yet (the first build), or
+# EXIT_NOT_INITIALISED (after printing the one line that says to run init).
+ecr_in_state() {
+  local status=0
+  (tf_output main_job_ecr_repository_url) >/dev/null 2>&1 || status=$?
+  if (( status == EXIT_NOT_INITIALISED )); then
+    err "${NOT_INITIALISED}"
   fi
+  return "${status}"
+}
+
+# On the first build of a deployment, creates just the ECR repositories (and what they depend on).
+create_ecr_repositories() {
   log "No ECR repositories in the Terraform state yet: creating them first"
   tf_common_vars
   terraform -chdir="${TF_DIR}" apply -input=false -auto-approve ${TF_VARS[@]+"${TF_VARS[@]}"} \
     "${ECR_TARGETS[@]}"
+}
+
+# The region build checks credentials in before anything exists: the flag or environment, else the
+# deployment's, else (a first build) Terraform's default.
+build_region() {
+  if [[ -n "${REGION}" ]]; then
+    echo "${REGION}"
+  elif ! (tf_output aws_region 2>/dev/null); then
+    echo "us-east-1"
+  fi
+}
+
+# Before build creates anything on AWS: a docker binary is not a daemon, and an AWS CLI is not credentials.
+require_docker_and_aws() {
+  local region="$1"
+  if ! docker info >/dev/null 2>&1; then
+    die "the Docker daemon is not reachable ('docker info' failed): start Docker (or fix DOCKER_HOST), then build again"
+  fi
+  if ! aws sts get-caller-identity --region "${region}" >/dev/null 2>&1; then
+    die "AWS credentials do not work in ${region} ('aws sts get-caller-identity' failed): set AWS_PROFILE, or run 'aws configure' / 'aws sso login'"
+  fi
 }
 
 cmd_build() {
@@ -201,13 +254,21 @@ cmd_build() {
   if [[ -n "${dirty}" ]]; then
     err "warning: uncommitted changes are built into images tagged ${sha}"
   fi
-  ensure_ecr_repositories
+  local in_state=0
+  ecr_in_state || in_state=$?
+  if (( in_state == EXIT_NOT_INITIALISED )); then
+    exit "${EXIT_NOT_INITIALISED}"
+  fi
+  require_docker_and_aws "$(build_region)"
+  if (( in_state != 0 )); then
+    create_ecr_repositories
+  fi
+  local region
+  region="$(resolve_region)"
   local main_url
   main_url="$(tf_output main_job_ecr_repository_url)"
   local background_url
   background_url="$(tf_output background_job_ecr_repository_url)"
-  local region
-  region="$(resolve_region)"
   local -a repository_urls=("${main_url}" "${background_url}")
   local -a dockerfiles=("Dockerfile.main" "Dockerfile.background")
 
@@ -402,28 +463,64 @@ Tail the jobs' own streams (one per job: job-streams/YYYY-MM-DD/<jobId>):
 EOF
 }
 
-# Creates .venv with python3 if missing, and installs the runtime with its dev extras and the operator
-# tools (fleet/, a distribution of their own so that the images never carry them) when the venv is new
-# or either pyproject.toml changed since the last install (a hash of both is kept in the venv).
-ensure_venv() {
-  if [[ ! -x "${VENV_DIR}/bin/python" ]]; then
+# Creates a venv with python3 if missing.
+make_venv() {
+  local dir="$1"
+  if [[ ! -x "${dir}/bin/python" ]]; then
     require_tools python3
-    log "Creating ${VENV_DIR}"
-    python3 -m venv "${VENV_DIR}"
+    log "Creating ${dir}"
+    python3 -m venv "${dir}"
+  fi
+}
+
+# A hash of WORDS (the pip arguments) and the files that decide an install: a venv layer is installed
+# again only when it changes.
+install_hash() {
+  local words="$1"
+  shift
+  "${VENV_DIR}/bin/python" -c \
+    'import hashlib, sys; h = hashlib.sha256(sys.argv[1].encode()); [h.update(open(f, "rb").read()) for f in sys.argv[2:]]; print(h.hexdigest())' \
+    "${words}" "$@"
+}
+
+# Makes .venv hold what a command needs, always under constraints.txt so that the local fleet and the
+# tests run exactly the boto3/botocore the images pin. LAYER "run" (local, status) is the runtime and the
+# operator tools; "develop" (test) adds the dev tools and the bench peers. Each layer keeps a hash of
+# the files that decide it, and installs again only when one of them changed.
+ensure_venv() {
+  local layer="$1"
+  make_venv "${VENV_DIR}"
+  local -a specs=(-e . -e ./fleet)
+  if [[ "${layer}" == "develop" ]]; then
+    specs=(-e '.[dev,bench]' -e ./fleet)
   fi
   local want
-  want="$("${VENV_DIR}/bin/python" -c \
-    'import hashlib, sys; print(hashlib.sha256(b"".join(open(f, "rb").read() for f in sys.argv[1:])).hexdigest())' \
-    pyproject.toml fleet/pyproject.toml)"
+  want="$(install_hash "${specs[*]}" pyproject.toml fleet/pyproject.toml constraints.txt)"
+  local stamp="${VENV_DIR}/.installed-${layer}.sha256"
   local have=""
-  if [[ -f "${VENV_STAMP}" ]]; then
-    have="$(<"${VENV_STAMP}")"
+  if [[ -f "${stamp}" ]]; then
+    have="$(<"${stamp}")"
   fi
   if [[ "${have}" != "${want}" ]]; then
-    log "Installing the package and its dev tools into ${VENV_DIR}"
+    log "Installing the ${layer} environment into ${VENV_DIR} (boto3/botocore as constraints.txt pins them)"
     # pip's progress goes to stderr: stdout stays the command's own output (status, local).
-    "${VENV_DIR}/bin/python" -m pip install -e '.[dev]' -e ./fleet >&2
-    echo "${want}" >"${VENV_STAMP}"
+    "${VENV_DIR}/bin/python" -m pip install -c constraints.txt "${specs[@]}" >&2
+    echo "${want}" >"${stamp}"
+    if [[ "${layer}" == "develop" ]]; then
+      # develop is a superset of run: a later `local` has nothing to install.
+      install_hash "-e . -e ./fleet" pyproject.toml fleet/pyproject.toml constraints.txt >"${VENV_DIR}/.installed-run.sha256"
+    fi
+  fi
+}
+
+# checkov in its own venv (tests/tf run it as a program): its boto3 pin never reaches .venv.
+ensure_checkov_venv() {
+  make_venv "${CHECKOV_VENV_DIR}"
+  local stamp="${CHECKOV_VENV_DIR}/.installed.spec"
+  if [[ ! -f "${stamp}" || "$(<"${stamp}")" != "${CHECKOV_SPEC}" ]]; then
+    log "Installing ${CHECKOV_SPEC} into ${CHECKOV_VENV_DIR}"
+    "${CHECKOV_VENV_DIR}/bin/python" -m pip install "${CHECKOV_SPEC}" >&2
+    echo "${CHECKOV_SPEC}" >"${stamp}"
   fi
 }
 
@@ -448,12 +545,12 @@ cmd_status() {
     value="$(tf_output "${name}")"
     args+=(--service "${value}")
   done
-  ensure_venv
+  ensure_venv run
   exec "${VENV_DIR}/bin/python" -m fleet.cli.status "${args[@]}"
 }
 
 cmd_local() {
-  ensure_venv
+  ensure_venv run
   exec "${VENV_DIR}/bin/python" -m fleet.local.fleet "$@"
 }
 
@@ -470,7 +567,8 @@ run_step() {
 }
 
 cmd_test() {
-  ensure_venv
+  ensure_venv develop
+  ensure_checkov_venv
   local bin="${VENV_DIR}/bin"
   run_step "ruff" "${bin}/ruff" check .
   run_step "mypy" "${bin}/mypy"

@@ -86,10 +86,8 @@ def run_service(service: str, make_consumer: ConsumerFactory) -> int:
         consumer.run()
     finally:
         _quiet_stdout_if_broken()
-    if consumer.hung_threads():
-        # Threads of jobs that timed out may never return, and the interpreter would join them at exit:
-        # everything they held is settled or released, so leave without waiting for them.
-        _exit_now(shutdown.exit_status)
+    if consumer.threads_left_behind():
+        _exit_leaving_threads_behind(shutdown.exit_status)
     return shutdown.exit_status
 
 
@@ -99,7 +97,10 @@ def _config_invalid(service: str, error: ConfigError) -> int:
     return EXIT_CONFIG_ERROR
 
 
-def _exit_now(status: int) -> None:
+def _exit_leaving_threads_behind(status: int) -> None:
+    """Exit now, without joining job threads (what a normal interpreter exit does with a pool's threads):
+    jobs that overran the grace period had their messages released, and jobs that ran past their time
+    limit were settled as timed out, so their threads hold nothing and may never return."""
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

@@ -25,7 +25,7 @@ resource "aws_dynamodb_table" "jobs" {
     type = "S"
   }
 
-  # "failed jobs in the last hour" is one Query: status = failed, updatedAt >= now - 1 h.
+  # "dead jobs in the last hour" is one Query: status = dead, updatedAt >= now - 1 h.
   global_secondary_index {
     name            = "by-status"
     hash_key        = "status"

@@ -74,7 +74,7 @@ class Claim:
 
 @dataclass(frozen=True, slots=True)
 class LedgerOutcome:
-    """A finished attempt: ``status`` is SUCCEEDED, FAILED (will retry) or DEAD; QUEUED gives an
+    """A finished attempt: ``status`` is SUCCEEDED, RETRYING (will retry) or DEAD; QUEUED gives an
     unstarted claim back (released at shutdown or from a stale receive-ahead buffer)."""
 
     job_id: str

@@ -150,4 +150,4 @@ def _ledger_outcome(lease: Lease, last_attempt: bool) -> LedgerOutcome:
         return LedgerOutcome(job_id, JobStatus.DEAD, attempt, error=f"quarantined: {outcome.reason}")
     if last_attempt:
         return LedgerOutcome(job_id, JobStatus.DEAD, attempt, error=f"attempts exhausted: {outcome.reason}")
-    return LedgerOutcome(job_id, JobStatus.FAILED, attempt, error=outcome.reason)
+    return LedgerOutcome(job_id, JobStatus.RETRYING, attempt, error=outcome.reason)

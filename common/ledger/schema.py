@@ -9,8 +9,13 @@ States and who writes them::
     queued     main_job, once SendMessageBatch accepted the background message
     running    background_job, by a conditional claim before the job runs (attempt, worker, lease)
     succeeded  background_job, before the message is deleted (finishedAt, durationMs, result)
-    failed     background_job, an attempt that will be retried (lastError, attempt)
-    dead       background_job, quarantined or handed to the DLQ on its last attempt (deadReason)
+    retrying   background_job, an attempt failed and the job will be retried (lastError, attempt)
+    dead       background_job, quarantined or handed to the DLQ on its last attempt (deadReason): the
+               job's final failure, the only state ``fleet jobs --failed`` lists
+
+One vocabulary everywhere: the ledger, the CLI's reading of the logs when the ledger is off, and the CLI
+(issue 34). ``retrying`` was written ``failed`` before; :data:`LEGACY_RETRYING` reads such items (they
+expire with the table's TTL) as ``retrying``, never as a final failure.
 
 A claim succeeds when the item does not exist or is not ``succeeded``, and is not ``running`` under a
 lease that is still live. Timestamps are UTC ISO-8601 with milliseconds and a ``Z``
@@ -28,13 +33,17 @@ class JobStatus(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
-    FAILED = "failed"
+    RETRYING = "retrying"
     DEAD = "dead"
+
+
+#: What ``retrying`` was written as before issue 34; readers map it to RETRYING.
+LEGACY_RETRYING: Final = "failed"
 
 
 #: The table is ``<prefix>-jobs`` (common.names.FleetNames.job_ledger_table).
 JOB_LEDGER_TABLE_SUFFIX: Final = "jobs"
-#: GSI: partition ``status``, sort ``updatedAt``: "failed jobs in the last hour" is one Query.
+#: GSI: partition ``status``, sort ``updatedAt``: "dead jobs in the last hour" is one Query.
 STATUS_INDEX: Final = "by-status"
 
 # Attribute names (the item is camelCase, like the message contract).

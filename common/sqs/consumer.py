@@ -7,8 +7,8 @@ out of the loop logs its reason once.
 
 Shutdown: no receive starts after the stop request; running work gets until the request's time plus the
 grace period (ECS's SIGKILL counts from the signal, not from whenever a long poll returned); unstarted
-messages are released at once; and a job that overruns the grace period still settles its own lease if
-it ends before the process does.
+messages are released at once; and when the grace period ends, the messages of jobs still running are
+released too and nothing is extended any more, so another worker can run them at once.
 """
 
 from __future__ import annotations
@@ -72,6 +72,9 @@ class Consumer:
         self._receive_wait_seconds = receive_wait_seconds
         self._grace_seconds = shutdown_grace_seconds
         self._receive_failures = 0
+        #: Jobs still running when the grace period ended (their messages were released): the process
+        #: must then exit without waiting for their threads.
+        self.abandoned_jobs = 0
 
     def run(self) -> None:
         """Consume until shutdown is requested; return once every owned message is settled or released."""
@@ -127,9 +130,10 @@ class Consumer:
             log.error("worker.slots_lost", lost=slots.lost, reason=slots.exit_reason, action="exiting")
             self._shutdown.request(slots.exit_reason, exit_status=EXIT_SLOTS_LOST)
 
-    def hung_threads(self) -> int:
-        """Pool threads still held by jobs that timed out: the process must not wait for them at exit."""
-        return self._dispatcher.slot_report().lost
+    def threads_left_behind(self) -> int:
+        """Job threads the process must not wait for at exit: jobs that overran the grace period (their
+        messages released) and jobs that timed out (settled already) whose threads still run."""
+        return self.abandoned_jobs + self._dispatcher.slot_report().lost
 
     def _settle_finished(self) -> None:
         if not self._settle_due():
@@ -208,16 +212,33 @@ class Consumer:
             if time.monotonic() >= deadline:
                 break
         abandoned = self._dispatcher.abandon()
-        # From here a job that overran the grace period settles its own lease when it ends.
+        # A job ending from here on (racing the release below) settles its own lease in its thread.
         self._settler.settle(self._in_flight.settle_late(self._settler.settle))
-        if abandoned:
-            log.warning(
-                "worker.jobs_abandoned",
-                messages=[lease.message.message_id for lease in abandoned],
-                grace_seconds=self._grace_seconds,
-            )
-        if not abandoned:
-            self._heartbeat.stop()  # otherwise it keeps the overrunning jobs invisible until they end
+        # Nothing is extended after this point: the process is about to exit, so a job still running
+        # would only be kept invisible until the visibility timeout ran out after the kill.
+        self._heartbeat.stop()
+        self._release_abandoned(abandoned)
         if self._settler.pending():
             log.error("worker.deletes_unconfirmed", messages=self._settler.pending(), will_be_redelivered=True)
         log.info("worker.drained", released=len(unstarted), still_owned=len(self._in_flight))
+
+    def _release_abandoned(self, abandoned: list[Lease]) -> None:
+        """Hand back the messages of jobs still running at the deadline, so another worker runs them now.
+
+        ECS kills the task 5 s after the grace period (stopTimeout); waiting that out, or the visibility
+        timeout after it, only delays the retry. The job's thread is left running until the process exits
+        (``threads_left_behind`` tells the entry point to exit without joining it); its late outcome finds
+        the lease closed and changes nothing.
+        """
+        still_open = [lease for lease in abandoned if self._in_flight.is_open(lease) and lease.outcome is None]
+        if not abandoned:
+            return
+        log.warning(
+            "worker.jobs_abandoned",
+            messages=[lease.message.message_id for lease in abandoned],
+            grace_seconds=self._grace_seconds,
+            released=len(still_open),
+        )
+        self.abandoned_jobs = len(abandoned)
+        if still_open:
+            self._settler.release(still_open)

@@ -28,7 +28,7 @@ from botocore.exceptions import ConnectionError as AwsConnectionError
 from common.job_ids import InvalidJobId, require_job_id
 from fleet.cli import dlq, fleet_status, job_lookup, jobs, ledger, redrive, send, timeline
 from fleet.cli.clients import Clients, endpoint_description
-from fleet.cli.deployment import Deployment
+from fleet.cli.deployment import Deployment, NoDeploymentChosen, local_endpoint
 from fleet.cli.errors import OpsError, UsageError
 from fleet.cli.journal import Journal, default_path
 from fleet.cli.queues import resolve, resolve_dlq, source_of
@@ -71,7 +71,11 @@ def main(
 ) -> int:
     runtime = Runtime(out=out or sys.stdout, err=err or sys.stderr, sleep=sleep)
     args = parser().parse_args(argv)
-    deployment = Deployment.from_env(project=args.project, environment=args.environment)
+    try:
+        deployment = Deployment.from_env(project=args.project, environment=args.environment)
+    except NoDeploymentChosen as error:
+        runtime.err.write(f"fleet: {error}\n")
+        return EXIT_USAGE
     try:
         return int(args.command(args, deployment, runtime))
     except KeyboardInterrupt:
@@ -109,12 +113,13 @@ def unreachable() -> str:
         return f"cannot reach {endpoint_description()}: is the local emulator running (./deploy.sh local)?"
     return (
         f"cannot reach {endpoint_description()}: check the network, "
-        "or for the local fleet set AWS_ENDPOINT_URL=http://127.0.0.1:4566"
+        f"or for the local fleet set AWS_ENDPOINT_URL={local_endpoint()}"
     )
 
 
 def cmd_status(args: argparse.Namespace, deployment: Deployment, runtime: Runtime) -> int:
-    report = fleet_status.collect(runtime.clients, deployment, now=datetime.now(UTC))
+    emulator = bool(os.environ.get("AWS_ENDPOINT_URL", "").strip())  # the local fleet: no ECS to ask
+    report = fleet_status.collect(runtime.clients, deployment, now=datetime.now(UTC), emulator=emulator)
     runtime.out.write(fleet_status.to_json(report) if args.json else fleet_status.render(report))
     return EXIT_OK
 
@@ -177,8 +182,29 @@ def _ledger_job(job_id: str, deployment: Deployment, runtime: Runtime) -> ledger
         return None
 
 
+def _job_id_of(args: argparse.Namespace, deployment: Deployment, runtime: Runtime) -> str:
+    """JOB_ID as given, or the jobId main_job derived for ``--message-id`` (what send-message printed)."""
+    if (args.job_id is None) == (args.message_id is None):
+        raise UsageError("give a JOB_ID or --message-id MESSAGE_ID (the MessageId `aws sqs send-message` printed)")
+    if args.job_id is not None:
+        return require_job_id(args.job_id.strip().upper())
+    message_id = args.message_id.strip()
+    now_ms = int(datetime.now(UTC).timestamp() * 1000)
+    since_ms = int(jobs.parse_since(args.since).total_seconds() * 1000)
+    window = job_lookup.SendWindow(before_ms=now_ms - since_ms, after_ms=now_ms)
+    found = job_lookup.find_job_id(runtime.clients.logs, deployment.names, message_id, window)
+    if found is None:
+        raise OpsError(
+            f"no job for MessageId {message_id} in the last {args.since} "
+            f"(searched {deployment.names.main_job_log_group} and the job streams; --since widens it)"
+        )
+    job_id, where = found
+    runtime.err.write(f"fleet: note: MessageId {message_id} is job {job_id} (from the {where})\n")
+    return job_id
+
+
 def cmd_job(args: argparse.Namespace, deployment: Deployment, runtime: Runtime) -> int:
-    job_id = require_job_id(args.job_id.strip().upper())
+    job_id = _job_id_of(args, deployment, runtime)
     logs = runtime.clients.logs
     if args.follow:
         summary = timeline.follow(
@@ -186,9 +212,16 @@ def cmd_job(args: argparse.Namespace, deployment: Deployment, runtime: Runtime) 
             deployment.names,
             job_id,
             write=runtime.out.write,
+            note=lambda text: runtime.err.write(f"fleet: note: {text}\n"),
             sleep=runtime.sleep,
             poll_seconds=args.poll,
+            first_event_timeout=args.wait,
         )
+        if summary is None:
+            raise OpsError(
+                f"no events for job {job_id} after {args.wait:g}s: check the ID "
+                "(or look it up with --message-id, from the MessageId that send-message printed)"
+            )
         runtime.out.write("\n" + timeline.render_summary(summary))
         return EXIT_OK if summary.status == "succeeded" else EXIT_ERROR
     recorded = _ledger_job(job_id, deployment, runtime)
@@ -257,6 +290,9 @@ def cmd_dlq_peek(args: argparse.Namespace, deployment: Deployment, runtime: Runt
     filters = [dlq.parse_filter(text) for text in args.filter]
     messages = dlq.peek(runtime.clients.sqs, queue.url, limit=args.max, filters=filters)
     runtime.out.write(dlq.to_json(messages) if args.json else dlq.render(messages))
+    note = dlq.more_note(runtime.clients.sqs, queue.url, shown=len(messages), filtered=bool(filters))
+    if note:
+        runtime.err.write(f"fleet: note: {note}\n")  # stderr: --json output stays one JSON document
     return EXIT_OK
 
 
@@ -307,7 +343,7 @@ def parser() -> argparse.ArgumentParser:
     root.add_argument("--project", help="project name (default: $FLEET_PROJECT_NAME or message-driven-microservices)")
     root.add_argument(
         "--environment",
-        help="environment (default: $FLEET_ENVIRONMENT, else local with AWS_ENDPOINT_URL, else prod)",
+        help="environment (default: $FLEET_ENVIRONMENT, else local with AWS_ENDPOINT_URL; never guessed for AWS)",
     )
     commands = root.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
@@ -327,16 +363,25 @@ def parser() -> argparse.ArgumentParser:
     sender.set_defaults(command=cmd_send)
 
     job = commands.add_parser("job", help="the timeline and status of one job")
-    job.add_argument("job_id", metavar="JOB_ID")
+    job.add_argument("job_id", metavar="JOB_ID", nargs="?", help="the job's ID (or give --message-id)")
+    job.add_argument("--message-id", help="find the job by the trigger's MessageId (what send-message printed)")
+    job.add_argument("--since", default="1h", help="with --message-id: how far back to look (default: 1h)")
     job.add_argument("--follow", action="store_true", help="keep tailing until the job ends")
+    job.add_argument(
+        "--wait",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="with --follow: how long to wait for a job with no events yet before giving up (default: 60)",
+    )
     job.add_argument("--poll", type=float, default=5.0, metavar="SECONDS", help="poll interval for --follow")
     job.add_argument("--json", action="store_true", help="machine-readable output")
     job.set_defaults(command=cmd_job)
 
     listing = commands.add_parser("jobs", help="recent jobs, from the job ledger (else the job streams)")
     listing.add_argument("--since", default="1h", help="how far back, e.g. 30m, 1h, 2d (default: 1h)")
-    listing.add_argument("--failed", action="store_true", help="only jobs that failed or are dead")
-    listing.add_argument("--status", help="only jobs in this state: queued, running, succeeded, failed, dead")
+    listing.add_argument("--failed", action="store_true", help="only final failures (dead); retrying jobs may succeed")
+    listing.add_argument("--status", help="only jobs in this state: queued, running, retrying, succeeded, dead")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(command=cmd_jobs)
 

@@ -194,6 +194,25 @@ def peek(
     return shown
 
 
+def more_note(sqs: SQSClient, queue_url: str, *, shown: int, filtered: bool) -> str | None:
+    """A line saying the queue holds more than was shown, or None when the peek showed everything.
+
+    SQS's counts are approximate (GetQueueAttributes), hence "about"; in-flight messages count too,
+    since another reader's receive hides a message only for a while.
+    """
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    total = int(attributes.get("ApproximateNumberOfMessages", "0")) + int(
+        attributes.get("ApproximateNumberOfMessagesNotVisible", "0")
+    )
+    if total <= shown:
+        return None
+    what = "matching message(s) shown" if filtered else "message(s) shown"
+    return f"{shown} {what}; the queue holds about {total}: --max {total} shows more"
+
+
 def render(messages: Sequence[DlqMessage]) -> str:
     if not messages:
         return "no messages\n"

@@ -1,7 +1,8 @@
 """``fleet status``: the four queues in one table, DLQs with messages highlighted, and ECS task counts.
 
 Queue depths and ECS counts are read by :mod:`fleet.cli.status` (shared with ``deploy.sh status``).
-ECS is optional: locally there is no cluster, so its absence is a note under the table, not an error.
+ECS is optional: against an emulator (``AWS_ENDPOINT_URL`` set) the workers are the local fleet's
+processes, so ECS is not asked at all; on AWS a missing cluster is a note under the table, not an error.
 """
 
 from __future__ import annotations
@@ -38,10 +39,13 @@ class FleetStatus:
         return queue.name in self.dlqs and (queue.visible + queue.not_visible + queue.delayed) > 0
 
 
-def collect(clients: Clients, deployment: Deployment, *, now: datetime) -> FleetStatus:
-    """Read every queue's depths and, where ECS answers, the services' task counts."""
+def collect(clients: Clients, deployment: Deployment, *, now: datetime, emulator: bool = False) -> FleetStatus:
+    """Read every queue's depths and, on AWS where ECS answers, the services' task counts."""
     queues: Sequence[Queue] = fleet_queues(clients.sqs, deployment.names)
     depths = [status.queue_status(clients.sqs, clients.cloudwatch, queue.url, now=now) for queue in queues]
+    dlqs = frozenset(q.name for q in queues if q.is_dlq)
+    if emulator:
+        return FleetStatus(depths, dlqs, [], "")
     services: list[status.ServiceStatus] = []
     note = ""
     try:
@@ -53,7 +57,7 @@ def collect(clients: Clients, deployment: Deployment, *, now: datetime) -> Fleet
         note = f"task counts not shown: cluster {deployment.cluster}: {details.get('Code')}: {details.get('Message')}"
     except BotoCoreError as error:
         note = f"task counts not shown: cluster {deployment.cluster}: {_first_line(error)}"
-    return FleetStatus(depths, frozenset(q.name for q in queues if q.is_dlq), services, note)
+    return FleetStatus(depths, dlqs, services, note)
 
 
 def render(report: FleetStatus) -> str:

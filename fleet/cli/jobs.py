@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Final
 from botocore.exceptions import ClientError
 
 from common.job_ids import is_valid_job_id, job_timestamp
+from common.ledger.schema import JobStatus
 from common.names import JOB_STREAM_ROOT
 from fleet.cli.errors import OpsError
 from fleet.cli.ledger import LedgerJob
@@ -101,24 +102,30 @@ def ledger_to_json(listed: Sequence[LedgerJob]) -> str:
 
 
 def render_ledger_job(job: LedgerJob) -> str:
-    """``fleet job``'s summary from the ledger item."""
-    lease = timestamp(job.lease_until) if job.lease_until else "-"
+    """``fleet job``'s summary from the ledger item: only the fields that describe its current state.
+
+    A redriven job keeps its old deadReason and a finished one its last lease in the item; shown next to
+    ``running`` or ``succeeded`` they would contradict the status, so they are shown only where they apply.
+    """
     lines = [
         f"job          {job.job_id}",
         f"status       {job.status}",
-        f"attempts     {job.attempts}",
+        f"attempts     {job.attempts}  (runs started, redrives included)",
         f"type         {job.job_type or '-'}",
         f"correlation  {job.correlation_id or '-'}",
         f"worker       {job.worker_id or '-'}",
-        f"lease until  {lease}",
-        f"sent         {timestamp(job_timestamp(job.job_id))}",
-        f"duration     {duration(job.duration_ms)}",
     ]
-    if job.result:
+    if job.status == JobStatus.RUNNING.value and job.lease_until:
+        lines.append(f"lease until  {timestamp(job.lease_until)}")
+    lines += [
+        f"sent         {timestamp(job_timestamp(job.job_id))}",
+        f"duration     {duration(job.duration_ms if job.status == JobStatus.SUCCEEDED.value else None)}",
+    ]
+    if job.result and job.status == JobStatus.SUCCEEDED.value:
         lines.append(f"result       {job.result}")
-    if job.last_error:
+    if job.last_error and job.status != JobStatus.SUCCEEDED.value:
         lines.append(f"last error   {job.last_error}")
-    if job.dead_reason:
+    if job.dead_reason and job.status == JobStatus.DEAD.value:
         lines.append(f"dead reason  {job.dead_reason}")
     lines.append("source       job ledger, timeline from the logs")
     return "\n".join(lines) + "\n"

@@ -33,6 +33,7 @@ from common.ledger.schema import (
     ATTR_STATUS,
     ATTR_UPDATED_AT,
     ATTR_WORKER_ID,
+    LEGACY_RETRYING,
     STATUS_INDEX,
     JobStatus,
 )
@@ -84,7 +85,7 @@ class LedgerJob:
         lease, duration = plain.get(ATTR_LEASE_UNTIL), plain.get(ATTR_DURATION_MS)
         return cls(
             job_id=text(ATTR_JOB_ID),
-            status=text(ATTR_STATUS),
+            status=current_status(text(ATTR_STATUS)),
             job_type=text(ATTR_JOB_TYPE),
             correlation_id=text(ATTR_CORRELATION_ID),
             attempts=int(plain.get(ATTR_ATTEMPTS) or 0),
@@ -148,6 +149,8 @@ class Ledger:
         found: list[LedgerJob] = []
         for status in statuses:
             found += self._query(status, start)
+            if status == JobStatus.RETRYING.value:
+                found += self._query(LEGACY_RETRYING, start)  # items written before the rename
         return sorted(found, key=lambda job: job.updated_at, reverse=True)
 
     def _query(self, status: str, start: str) -> list[LedgerJob]:
@@ -179,4 +182,10 @@ class Ledger:
 
 
 ALL_STATUSES: Final = tuple(status.value for status in JobStatus)
-FAILED_STATUSES: Final = (JobStatus.FAILED.value, JobStatus.DEAD.value)
+#: `fleet jobs --failed`: final failures only. A `retrying` job may still succeed.
+FAILED_STATUSES: Final = (JobStatus.DEAD.value,)
+
+
+def current_status(stored: str) -> str:
+    """The state as the CLI names it: ``failed`` items from before issue 34 meant "will retry"."""
+    return JobStatus.RETRYING.value if stored == LEGACY_RETRYING else stored

@@ -32,6 +32,7 @@ from botocore.exceptions import ClientError
 
 from common.job_ids import job_timestamp
 from common.job_log.log import job_stream_name
+from common.ledger.schema import JobStatus
 from common.names import JOB_STREAM_ROOT, FleetNames
 from fleet.cli.render import duration, from_millis, timestamp
 
@@ -47,7 +48,13 @@ RAW_EVENT: Final = "(not JSON)"
 DEAD_EVENTS: Final = frozenset({"message.quarantined", "message.dead_lettered", "job.dead"})
 #: Main-job lines are written after SentTimestamp; a little slack covers clock differences.
 _SEARCH_SLACK: Final = timedelta(minutes=5)
-TERMINAL: Final = frozenset({"succeeded", "failed", "dead"})
+#: The job states, named as the ledger names them (common/ledger/schema.py): one vocabulary (issue 34).
+TERMINAL: Final = frozenset({JobStatus.SUCCEEDED.value, JobStatus.DEAD.value})
+#: main_job's lines about a job that come before any of its runs, whatever their timestamps say:
+#: main_job logs ``background_job.queued`` after SendMessageBatch returns, by which time a fast worker may
+#: already have run the job, so its line can carry a later time than ``job.started`` or even
+#: ``job.succeeded``. The timeline is in event order, so these never sort after the job's own events.
+_BEFORE_THE_JOB: Final = frozenset({"trigger.received", "background_job.queued"})
 #: Fields every line carries; the timeline shows the rest.
 _COMMON_FIELDS: Final = frozenset(
     {
@@ -101,11 +108,9 @@ class JobSummary:
     def sent_at(self) -> datetime:
         return job_timestamp(self.job_id)
 
-    @property
-    def duration_ms(self) -> float | None:
-        if self.ended_at is None:
-            return None
-        return max(0.0, (self.ended_at - self.sent_at).total_seconds() * 1000)
+    #: The run time of the attempt that succeeded (job.succeeded's duration_ms), as the ledger's
+    #: durationMs: "duration" means the same with and without the ledger (issue 34).
+    duration_ms: float | None = None
 
 
 def main_job_events(logs: CloudWatchLogsClient, group: str, job_id: str, source: str = MAIN_JOB) -> list[TimelineEvent]:
@@ -162,9 +167,19 @@ def job_stream_events(logs: CloudWatchLogsClient, group: str, job_id: str) -> li
 
 
 def merge(*sources: Iterable[TimelineEvent]) -> list[TimelineEvent]:
-    """Oldest first; events at the same instant keep main-job before job, then their read order."""
+    """In event order: by time, except that main_job's trigger.received and background_job.queued
+    never come after the job's first own event; at the same instant main-job comes first, then read order."""
     combined = [event for source in sources for event in source]
-    return sorted(combined, key=lambda event: (event.at, event.source != MAIN_JOB))
+    job_times = [event.at for event in combined if event.source == JOB]
+    first_run = min(job_times) if job_times else None
+
+    def order(event: TimelineEvent) -> tuple[datetime, bool]:
+        at = event.at
+        if first_run is not None and event.source == MAIN_JOB and event.name in _BEFORE_THE_JOB:
+            at = min(at, first_run)
+        return at, event.source != MAIN_JOB
+
+    return sorted(combined, key=order)
 
 
 def summarize(job_id: str, events: Sequence[TimelineEvent]) -> JobSummary:
@@ -183,12 +198,14 @@ def summarize(job_id: str, events: Sequence[TimelineEvent]) -> JobSummary:
         status = "succeeded"  # triggerBackgroundJob false: main_job did all there was to do
         terminal = next(event for event in events if event.name == "trigger.completed")
     elif failures and failures[-1].fields.get("will_retry") is False:
-        status = "failed"
+        status = JobStatus.DEAD.value  # its last attempt failed: the message goes to the DLQ
         terminal = failures[-1]
+    elif failures and _last_index(names, "job.failed") > _last_index(names, "job.started"):
+        status = JobStatus.RETRYING.value  # an attempt failed and its retry has not started yet
     elif attempts:
-        status = "running"
+        status = JobStatus.RUNNING.value
     else:
-        status = "queued"
+        status = JobStatus.QUEUED.value
     return JobSummary(
         job_id=job_id,
         status=status,
@@ -197,7 +214,17 @@ def summarize(job_id: str, events: Sequence[TimelineEvent]) -> JobSummary:
         correlation_id=_first_field(events, "correlationId", "correlation_id"),
         ended_at=terminal.at if terminal else None,
         last_error=_last_error(dead, failures),
+        duration_ms=_run_duration(terminal) if status == JobStatus.SUCCEEDED.value else None,
     )
+
+
+def _last_index(names: Sequence[str], name: str) -> int:
+    return max((index for index, found in enumerate(names) if found == name), default=-1)
+
+
+def _run_duration(terminal: TimelineEvent | None) -> float | None:
+    value = terminal.fields.get("duration_ms") if terminal is not None else None
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _last_error(dead: Sequence[TimelineEvent], failures: Sequence[TimelineEvent]) -> str:
@@ -300,11 +327,23 @@ def follow(
     write: Callable[[str], object],
     sleep: Callable[[float], None],
     poll_seconds: float,
-) -> JobSummary:
-    """Print events as they appear until the job succeeds or fails for good; return its summary."""
+    note: Callable[[str], object] = lambda _text: None,
+    first_event_timeout: float = 60.0,
+) -> JobSummary | None:
+    """Print events as they appear until the job succeeds or fails for good; return its summary.
+
+    A job with no events at all may not exist (a mistyped ID) or not be queued yet: say so once, with
+    how long this waits, and return None if nothing shows up by then instead of polling forever.
+    """
     shown: set[tuple[str, ...]] = set()
+    waited = 0.0
     while True:
         timeline = read(logs, names, job_id)
+        if not timeline.events and not shown:
+            if waited >= first_event_timeout:
+                return None
+            if waited == 0:
+                note(f"no events for job {job_id} yet: waiting up to {first_event_timeout:g}s for them (Ctrl-C stops)")
         for event in timeline.events:
             if event.key not in shown:
                 shown.add(event.key)
@@ -312,3 +351,4 @@ def follow(
         if timeline.summary.status in TERMINAL:
             return timeline.summary
         sleep(poll_seconds)
+        waited += poll_seconds

@@ -34,6 +34,7 @@ from common.settings import (
     ENV_JOB_LEDGER_TABLE,
     ENV_JOB_LOG_GROUP,
     ENV_RECEIVE_WAIT_SECONDS,
+    ENV_SHUTDOWN_GRACE_SECONDS,
     ENV_TRIGGER_DLQ_URL,
     ENV_TRIGGER_QUEUE_URL,
     Settings,
@@ -46,6 +47,12 @@ from fleet.local.provision import QueueUrls, provision
 DEFAULT_PORT = 4566
 #: The workers' long poll locally, unless RECEIVE_WAIT_SECONDS says otherwise: SIGTERM stops within ~1 s.
 LOCAL_RECEIVE_WAIT_SECONDS = 1
+#: Running jobs' time to finish on Ctrl-C locally, unless SHUTDOWN_GRACE_SECONDS says otherwise (ECS: 25 s).
+#: A person at a terminal expects the fleet gone in seconds; a job still running then has its message
+#: released, so the next start (or another worker) runs it again.
+LOCAL_SHUTDOWN_GRACE_SECONDS = 2
+#: ECS's stopTimeout is the grace period plus this: then the supervisor kills what is left, as ECS does.
+KILL_AFTER_GRACE_SECONDS = 5
 HOST = "127.0.0.1"
 REGION = "us-east-1"
 #: The emulator accepts any credentials; fixed dummy ones keep real ones from ever being sent to it.
@@ -92,7 +99,7 @@ class LocalFleet:
         self.endpoint = f"http://{HOST}:{port}"
         self.environment = environment
         self.names = FleetNames.for_deployment(os.environ.get("FLEET_PROJECT_NAME", DEFAULT_PROJECT_NAME), environment)
-        self.settings = Settings.from_env(MAIN_JOB_SERVICE, _with_placeholder_urls(os.environ))
+        self.settings = Settings.from_env(MAIN_JOB_SERVICE, _with_placeholder_urls(_with_local_defaults(os.environ)))
         self._background_workers = background_workers
         self._echo = echo
         self._stopping = threading.Event()
@@ -119,9 +126,27 @@ class LocalFleet:
 
     def request_stop(self, signum: int, _frame: FrameType | None) -> None:
         if self._stopping.is_set():
-            os._exit(130)
-        _say(f"received {signal.Signals(signum).name}: stopping the fleet")
+            self._force_stop()
+        grace = self.settings.shutdown_grace_seconds
+        _say(
+            f"received {signal.Signals(signum).name}: stopping the fleet; running jobs get {grace:g}s "
+            f"({ENV_SHUTDOWN_GRACE_SECONDS}), then their messages are released for the next start. "
+            "Press Ctrl-C again to force the stop"
+        )
         self._stopping.set()
+
+    def _force_stop(self) -> None:
+        """The second Ctrl-C: kill every child now (their messages come back after the visibility timeout)."""
+        children = [w.process for w in self._workers if w.process is not None] + [self._emulator]
+        for process in children:
+            if process is not None and process.poll() is None:
+                process.kill()
+        shutil.rmtree(self._state_dir, ignore_errors=True)
+        _say(
+            f"forced stop: killed the workers and the emulator; messages they held would have come back after "
+            f"{self.settings.visibility_timeout_seconds}s, but the emulator's state is gone with it"
+        )
+        os._exit(130)
 
     # --- start-up ---------------------------------------------------------------------------------
     def _start_emulator(self) -> None:
@@ -178,7 +203,7 @@ class LocalFleet:
             visibility_timeout=self.settings.visibility_timeout_seconds,
             max_receive_count=self.settings.max_receive_count,
         )
-        self._shipper = LogShipper(logs, sys.stdout if self._echo else None)
+        self._shipper = LogShipper(logs, sys.stdout, quiet=not self._echo)
         return urls
 
     def _start_workers(self, urls: QueueUrls) -> None:
@@ -193,9 +218,11 @@ class LocalFleet:
             ENV_BACKGROUND_DLQ_URL: urls.background_dlq,
             ENV_JOB_LOG_GROUP: self.names.background_job_log_group,
             ENV_JOB_LEDGER_TABLE: os.environ.get(ENV_JOB_LEDGER_TABLE, self.names.job_ledger_table),
-            # A person at a terminal expects Ctrl-C to stop the fleet at once: the SIGTERMed workers only
-            # wait out their current long poll, so locally it is short (the settings' default is 20 s).
-            ENV_RECEIVE_WAIT_SECONDS: os.environ.get(ENV_RECEIVE_WAIT_SECONDS, str(LOCAL_RECEIVE_WAIT_SECONDS)),
+            # A person at a terminal expects Ctrl-C to stop the fleet at once: the SIGTERMed workers wait
+            # out their current long poll and their grace period, so locally both are short (on ECS: 20 s
+            # and 25 s). The supervisor's own deadline is computed from the same settings.
+            ENV_RECEIVE_WAIT_SECONDS: str(self.settings.receive_wait_seconds),
+            ENV_SHUTDOWN_GRACE_SECONDS: str(self.settings.shutdown_grace_seconds),
         }
         counts = {MAIN_JOB_SERVICE: 1, BACKGROUND_JOB_SERVICE: self._background_workers}
         for service, count in counts.items():
@@ -229,7 +256,7 @@ class LocalFleet:
     def _announce(self, urls: QueueUrls) -> None:
         jobs_group = self.names.background_job_log_group
         today = time.strftime("%Y-%m-%d", time.gmtime())
-        aws = f"/usr/bin/aws --endpoint-url {self.endpoint} --region {REGION}"
+        aws = f"aws --endpoint-url {self.endpoint} --region {REGION}"  # any AWS CLI v2 on PATH
         trigger = json.dumps({"trigger": "api_call", "data": {"userId": "test123", "action": "process_data"}})
         lines = [
             "",
@@ -253,6 +280,7 @@ class LocalFleet:
             "  .venv/bin/fleet status",
             "  .venv/bin/fleet send --trigger api_call --wait 30",
             "  .venv/bin/fleet job <jobId> --follow",
+            "  .venv/bin/fleet job --message-id <the MessageId send-message printed>",
             "",
             "Stop with Ctrl-C.",
             "",
@@ -302,14 +330,23 @@ class LocalFleet:
             stop_emulator(self._emulator)
         shutil.rmtree(self._state_dir, ignore_errors=True)
         if self._emulator is not None:  # a start that failed before it has its one error line only
-            _say("fleet stopped")
+            _say(
+                "fleet stopped. The emulator kept everything in memory: its queues, DLQs, job ledger and logs "
+                "are gone, and the next start begins empty"
+            )
 
     def _stop_workers(self) -> None:
         """SIGTERM every worker, wait out their grace period, then kill what is left (as ECS does)."""
         running = [w.process for w in self._workers if w.process is not None and w.process.poll() is None]
         for process in running:
             process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + self.settings.shutdown_grace_seconds + self.settings.receive_wait_seconds + 5
+        # A worker notices the signal at once (its long poll returns within the receive wait at most),
+        # then gives running jobs the grace period; after that ECS (and this supervisor) kills.
+        settings = self.settings
+        budget = max(settings.shutdown_grace_seconds, settings.receive_wait_seconds) + KILL_AFTER_GRACE_SECONDS
+        if running:
+            _say(f"waiting for {len(running)} worker(s) to finish or release their jobs (killed after {budget:g}s)")
+        deadline = time.monotonic() + budget
         for process in running:
             try:
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
@@ -320,6 +357,15 @@ class LocalFleet:
         for worker in self._workers:
             for pump in worker.pumps:
                 pump.join(timeout=5)
+
+
+def _with_local_defaults(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment with the local fleet's short long poll and grace period, unless set explicitly."""
+    return {
+        ENV_RECEIVE_WAIT_SECONDS: str(LOCAL_RECEIVE_WAIT_SECONDS),
+        ENV_SHUTDOWN_GRACE_SECONDS: str(LOCAL_SHUTDOWN_GRACE_SECONDS),
+        **environ,
+    }
 
 
 def _with_placeholder_urls(environ: Mapping[str, str]) -> dict[str, str]:
@@ -342,7 +388,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=int(os.environ.get("FLEET_LOCAL_PORT", DEFAULT_PORT)))
     parser.add_argument("--environment", default=os.environ.get("FLEET_ENVIRONMENT", "local"))
     parser.add_argument("--background-workers", type=int, default=1, help="background_job processes (default 1)")
-    parser.add_argument("--quiet", action="store_true", help="do not echo worker logs to this terminal")
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="hide the workers' JSON log and metric lines; keep the fleet's own lines and one short line per "
+        "worker start, stop, warning and error (everything still goes to the log groups)",
+    )
     parser.add_argument("--proxy", action="store_true", help="route worker AWS calls through a counting proxy")
     parser.add_argument(
         "--fault-rate",

@@ -10,6 +10,7 @@ costs a thread and a queue per stream, which is why ``common.job_log`` ships tho
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -21,14 +22,39 @@ if TYPE_CHECKING:
     from mypy_boto3_logs import CloudWatchLogsClient
 
 FLUSH_INTERVAL_SECONDS = 1
+#: Shown by --quiet however routine: when a worker starts, is asked to stop, gives up jobs, and stops.
+_LIFECYCLE_EVENTS = frozenset(
+    {"worker.started", "worker.shutdown_requested", "worker.jobs_abandoned", "message.released", "worker.stopped"}
+)
+_QUIET_LEVELS = frozenset({"warning", "error", "critical"})
+
+
+def quiet_summary(line: str) -> str | None:
+    """What --quiet shows of a worker's line: one short line for lifecycle events, warnings and errors.
+
+    EMF metric lines and routine events are hidden (they still reach the log group); a line that is not
+    JSON (a traceback, a crash before logging was set up) is shown as it is, since it is never routine.
+    """
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return line
+    if not isinstance(event, dict) or "_aws" in event:
+        return None
+    name, level = str(event.get("event", "")), str(event.get("level", ""))
+    if name not in _LIFECYCLE_EVENTS and level not in _QUIET_LEVELS:
+        return None
+    details = " ".join(f"{key}={event[key]}" for key in ("job_id", "reason", "error") if key in event)
+    return f"{level or 'info'} {name} {details}".rstrip()
 
 
 class LogShipper:
     """Echoes lines from many processes to the console and ships each process's lines to its own stream."""
 
-    def __init__(self, logs: CloudWatchLogsClient, echo: TextIO | None) -> None:
+    def __init__(self, logs: CloudWatchLogsClient, echo: TextIO | None, *, quiet: bool = False) -> None:
         self._logs = logs
         self._echo = echo
+        self._quiet = quiet
         self._handlers: list[watchtower.CloudWatchLogHandler] = []
         self._lock = threading.Lock()
         self._echo_lock = threading.Lock()  # print() writes text and newline apart: lines would interleave
@@ -59,8 +85,9 @@ class LogShipper:
                 text = line.rstrip("\n")
                 if not text:
                     continue
-                if self._echo is not None:
-                    self._echo_line(f"[{label}] {text}\n")
+                shown = quiet_summary(text) if self._quiet else text
+                if self._echo is not None and shown is not None:
+                    self._echo_line(f"[{label}] {shown}\n")
                 handler.handle(logging.makeLogRecord({"name": label, "msg": text, "created": time.time()}))
 
         thread = threading.Thread(target=pump, name=f"pump-{label}", daemon=True)

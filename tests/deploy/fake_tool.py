@@ -8,6 +8,8 @@ Installed under the tool's name in a directory put first on PATH. Every call app
   ``terraform output`` answers as terraform 1.11 does: ``-json`` prints every output's metadata (``{}``
   when there are none); ``[-raw] NAME`` with no outputs at all prints a warning box on stdout and
   exits 0; a NAME missing among other outputs is an error (exit 1).
+- FAKE_TF_UNINITIALISED=1: terraform (except ``init``) fails as it does before ``terraform init``, with
+  its "Backend initialization required" box on stderr.
 - FAKE_ECR_EXISTING: ``,``-separated "repository:tag" images that describe-images finds.
 - FAKE_GIT_STATUS: what ``git status --porcelain`` prints.
 - FAKE_EXIT_<NAME>: exit status for a tool (for example FAKE_EXIT_MYPY=1); FAKE_EXIT_PYTEST for
@@ -53,7 +55,23 @@ NO_OUTPUTS_WARNING = """
 """
 
 
+BACKEND_BOX = """╷
+│ Error: Backend initialization required, please run "terraform init"
+│
+│ Reason: Initial configuration of the requested backend "s3"
+│
+│ Changes to backend configurations require reinitialization. This allows
+│ Terraform to set up the new configuration, copy existing state, etc. Please
+│ run "terraform init" with either the "-reconfigure" or "-migrate-state" flags
+│ to use the current configuration.
+╵
+"""
+
+
 def _terraform(args: list[str], history: list[list[str]], _stdin: str) -> int:
+    if os.environ.get("FAKE_TF_UNINITIALISED") and args[1:2] != ["init"]:
+        sys.stderr.write(BACKEND_BOX)
+        return 1
     if args[1:2] != ["output"]:
         return 0
     outputs = json.loads(os.environ.get("FAKE_TF_OUTPUTS", "{}"))

@@ -46,10 +46,14 @@ LOGIN = [
     ["aws", "ecr", "get-login-password", "--region", "eu-west-1"],
     ["docker", "login", "--username", "AWS", "--password-stdin", ACCOUNT_REGISTRY],
 ]
+DOCKER_INFO = ["docker", "info"]
+STS = ["aws", "sts", "get-caller-identity", "--region", "eu-west-1"]
 BUILD_PREAMBLE = [
     ["git", "rev-parse", "--short", "HEAD"],
     ["git", "status", "--porcelain", "--untracked-files=no"],
     output("main_job_ecr_repository_url"),
+    DOCKER_INFO,
+    STS,
     output("main_job_ecr_repository_url"),
     output("background_job_ecr_repository_url"),
 ]
@@ -118,8 +122,10 @@ def test_build_on_a_fresh_state_creates_the_ecr_repositories_first(deploy: Deplo
 
     assert result.returncode == 0, result.stderr
     calls = deploy.calls()
-    assert calls[2:4] == [
+    assert calls[2:6] == [
         OUTPUTS,
+        DOCKER_INFO,
+        STS,
         [
             *TF, "apply", "-input=false", "-auto-approve", "-var=aws_region=eu-west-1",
             "-var=environment=staging", "-target=aws_ecr_repository.this",
@@ -174,6 +180,38 @@ def test_build_rejects_a_tag_docker_would_refuse(deploy: Deploy):
     assert result.returncode != 0
     assert "invalid image tag" in result.stderr
     assert deploy.calls() == []
+
+
+@pytest.mark.parametrize(
+    ("failing", "reason"),
+    [
+        ("docker info", "the Docker daemon is not reachable ('docker info' failed): start Docker"),
+        ("aws sts", "AWS credentials do not work in eu-west-1 ('aws sts get-caller-identity' failed)"),
+    ],
+)
+def test_build_checks_the_docker_daemon_and_aws_credentials_before_creating_anything(deploy: Deploy, failing, reason):
+    """A stopped daemon or unusable credentials: one line, and no terraform apply, login, build or push."""
+    result = deploy.run("build", env={"FAKE_FAIL": failing, "FAKE_TF_FRESH": "1"})
+
+    assert 1 == result.returncode
+    assert reason in result.stderr
+    assert [] == [call for call in deploy.calls() if call[1:2] in (["-chdir=tf"],) and "apply" in call]
+    assert [] == [call for call in deploy.calls() if call[:2] in (["docker", "build"], ["docker", "login"])]
+
+
+NOT_INITIALISED = (
+    "deploy.sh: error: no Terraform state is set up here: "
+    "run './deploy.sh init backends/<env>.s3.tfbackend' first (README: Deploy to AWS)\n"
+)
+
+
+@pytest.mark.parametrize("args", [("build",), ("update", "--yes"), ("destroy", "--yes"), ("info",), ("status",)])
+def test_without_init_each_command_says_to_run_init_in_one_line(deploy: Deploy, args):
+    """No `./deploy.sh init` yet: one line naming it instead of Terraform's box, and nothing else runs."""
+    result = deploy.run(*args, env={"FAKE_TF_UNINITIALISED": "1", "AWS_REGION": ""})
+
+    assert (3, "", NOT_INITIALISED) == (result.returncode, result.stdout, result.stderr)
+    assert [] == [call for call in deploy.calls() if call[0] in ("aws", "docker")]
 
 
 # --- update -----------------------------------------------------------------------------------------

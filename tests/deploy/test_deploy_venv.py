@@ -15,7 +15,12 @@ import pytest
 from .conftest import DEPLOY, REPO, Deploy, install_fakes
 
 MAKE_VENV = ["python3", "-m", "venv", ".venv"]
-PIP_INSTALL = ["python", "-m", "pip", "install", "-e", ".[dev]", "-e", "./fleet"]
+#: `local` installs what runs (the runtime and the operator tools), never the dev tools or bench peers.
+PIP_INSTALL = ["python", "-m", "pip", "install", "-c", "constraints.txt", "-e", ".", "-e", "./fleet"]
+#: `test` adds the dev tools and the bench peers, under the same constraints (the images' SDK).
+PIP_INSTALL_DEVELOP = ["python", "-m", "pip", "install", "-c", "constraints.txt", "-e", ".[dev,bench]", "-e", "./fleet"]
+#: checkov, with its own boto3 pin, in a venv of its own.
+CHECKOV_VENV = [["python3", "-m", "venv", ".venv-checkov"], ["python", "-m", "pip", "install", "checkov>=3.2,<4"]]
 CHECKS = [
     ["ruff", "check", "."],
     ["mypy"],
@@ -31,6 +36,7 @@ def checkout(tmp_path: Path, system_bin: Path) -> Deploy:
     root.mkdir()
     shutil.copy(DEPLOY, root / "deploy.sh")
     shutil.copy(REPO / "pyproject.toml", root / "pyproject.toml")
+    shutil.copy(REPO / "constraints.txt", root / "constraints.txt")
     (root / "fleet").mkdir()
     shutil.copy(REPO / "fleet" / "pyproject.toml", root / "fleet" / "pyproject.toml")
     fakes = tmp_path / "fakes"
@@ -50,9 +56,9 @@ def test_local_on_a_fresh_checkout_creates_the_venv_installs_and_runs_the_fleet(
     ]
 
 
-@pytest.mark.parametrize("edited", ["pyproject.toml", "fleet/pyproject.toml"])
+@pytest.mark.parametrize("edited", ["pyproject.toml", "fleet/pyproject.toml", "constraints.txt"])
 def test_local_installs_again_only_when_a_pyproject_changes(checkout: Deploy, edited: str):
-    """A second run skips pip; editing the runtime's or the tools' pyproject.toml makes the next run install again."""
+    """A second run skips pip; editing either pyproject.toml or the SDK pins makes the next run install again."""
     checkout.run("local")
     checkout.log.unlink()
 
@@ -74,10 +80,32 @@ def test_test_runs_ruff_mypy_shellcheck_hadolint_then_pytest_with_its_args(check
     assert result.returncode == 0, result.stderr
     assert checkout.calls() == [
         MAKE_VENV,
-        PIP_INSTALL,
+        PIP_INSTALL_DEVELOP,
+        *CHECKOV_VENV,
         *CHECKS,
         ["python", "-m", "pytest", "-k", "consumer", "-x"],
     ]
+
+
+def test_local_after_test_installs_nothing_more(checkout: Deploy):
+    """The develop layer includes what runs: a later `local` starts the fleet at once."""
+    checkout.run("test")
+    checkout.log.unlink()
+
+    result = checkout.run("local")
+
+    assert result.returncode == 0, result.stderr
+    assert [["python", "-m", "fleet.local.fleet"]] == checkout.calls()
+
+
+def test_test_after_local_adds_the_develop_layer_and_checkov(checkout: Deploy):
+    """`test` after `local` installs the dev tools and peers (same constraints) and checkov's own venv."""
+    checkout.run("local")
+    checkout.log.unlink()
+
+    checkout.run("test")
+
+    assert [PIP_INSTALL_DEVELOP, *CHECKOV_VENV] == checkout.calls()[:3]
 
 
 @pytest.mark.parametrize("failing", ["ruff", "mypy", "shellcheck", "hadolint"])
@@ -85,7 +113,7 @@ def test_test_stops_at_the_first_failing_check(checkout: Deploy, failing: str):
     """A failing check fails the run with its status and nothing after it runs."""
     result = checkout.run("test", env={f"FAKE_EXIT_{failing.upper()}": "3"})
 
-    ran = [call[0] for call in checkout.calls()[2:]]
+    ran = [call[0] for call in checkout.calls()[4:]]
     assert result.returncode == 3
     assert f"{failing} failed" in result.stderr
     assert ran[-1] == failing

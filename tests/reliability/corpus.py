@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from background_job.jobs import REGISTRY
 from common.job_ids import job_id_for_message
 from common.messages import MAX_NESTING_DEPTH
 from fleet.local.provision import MAXIMUM_MESSAGE_SIZE_BYTES
@@ -140,7 +141,7 @@ TRIGGER_CASES = [
     Case(
         "unknown jobType",
         _trigger(jobType="no-such-job", data={"probe": "unknown-job-type"}),
-        "unknown jobType 'no-such-job'; known: diagnostic-fail, diagnostic-sleep, main-job-processing",
+        f"unknown jobType 'no-such-job'; known: {', '.join(sorted(REGISTRY))}",
         parked_in="background_dlq",
     ),
     Case(

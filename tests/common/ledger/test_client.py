@@ -170,7 +170,7 @@ def test_failed_and_dead_never_overwrite_succeeded(dynamodb, clock):
     ledger.record([LedgerOutcome(job(1).job_id, JobStatus.SUCCEEDED, attempt=1)])
     ledger.record(
         [
-            LedgerOutcome(job(1).job_id, JobStatus.FAILED, attempt=1, error="late"),
+            LedgerOutcome(job(1).job_id, JobStatus.RETRYING, attempt=1, error="late"),
             LedgerOutcome(job(2).job_id, JobStatus.DEAD, attempt=1, error="quarantined: bad data"),
         ]
     )
@@ -185,7 +185,7 @@ def test_a_failed_job_can_be_claimed_again(dynamodb, clock):
     """A failed attempt frees the job for its retry, which increments the attempts."""
     ledger = make_ledger(dynamodb, clock)
     ledger.claim([claim(1)])
-    ledger.record([LedgerOutcome(job(1).job_id, JobStatus.FAILED, attempt=1, error="boom")])
+    ledger.record([LedgerOutcome(job(1).job_id, JobStatus.RETRYING, attempt=1, error="boom")])
     assert [ClaimResult.CLAIMED] == ledger.claim([claim(1, attempt=2)])
     item = ledger.get(job(1).job_id)
     assert item is not None
@@ -306,14 +306,14 @@ def test_the_status_index_lists_jobs_by_status_and_time(dynamodb, clock):
     """updatedAt sorts as a string, so the index answers "failed since T" with one Query."""
     ledger = make_ledger(dynamodb, clock)
     ledger.claim([claim(1), claim(2)])
-    ledger.record([LedgerOutcome(job(1).job_id, JobStatus.FAILED, 1, error="boom")])
+    ledger.record([LedgerOutcome(job(1).job_id, JobStatus.RETRYING, 1, error="boom")])
     clock.now += 3600
-    ledger.record([LedgerOutcome(job(2).job_id, JobStatus.FAILED, 1, error="boom")])
+    ledger.record([LedgerOutcome(job(2).job_id, JobStatus.RETRYING, 1, error="boom")])
     response = dynamodb.query(
         TableName=TABLE,
         IndexName=schema.STATUS_INDEX,
         KeyConditionExpression="#s = :s AND #u >= :since",
         ExpressionAttributeNames={"#s": schema.ATTR_STATUS, "#u": schema.ATTR_UPDATED_AT},
-        ExpressionAttributeValues={":s": {"S": JobStatus.FAILED}, ":since": {"S": iso_timestamp(clock.now - 60)}},
+        ExpressionAttributeValues={":s": {"S": JobStatus.RETRYING}, ":since": {"S": iso_timestamp(clock.now - 60)}},
     )
     assert [job(2).job_id] == [item[schema.ATTR_JOB_ID]["S"] for item in response["Items"]]

@@ -21,6 +21,7 @@ from common.metrics import MetricsEmitter
 from common.names import BACKGROUND_JOB_SERVICE
 from common.sqs.in_flight import InFlight
 from common.sqs.inbound import InboundMessage
+from common.sqs.outcome import Outcome
 from common.sqs.shutdown import Shutdown
 from tests.conftest import AwsFleet
 from tests.faults import FaultInjector
@@ -203,3 +204,22 @@ def test_a_claim_released_unstarted_is_given_back_so_the_next_delivery_runs_at_o
         dynamodb=aws_fleet.dynamodb, table_name=aws_fleet.names.job_ledger_table, lease_seconds=30, worker_id="b"
     )
     assert [ClaimResult.CLAIMED] == other.claim([Claim(JobRef(job.job_id, COUNTING, "c"), "next-message", 2)])
+
+
+def test_an_attempt_that_will_be_retried_is_retrying_in_the_ledger_not_failed(aws_fleet):
+    """One vocabulary: a failed attempt with attempts left is `retrying` (a final failure is `dead`)."""
+    job = _job(70)
+    _send(aws_fleet, [job])
+    [raw] = aws_fleet.receive_all(aws_fleet.urls.background, attempts=1)
+    [lease] = InFlight(30).open([InboundMessage.from_sqs(raw)])
+    gate = LedgerGate(
+        ledger=_ledger(aws_fleet), unavailable_policy="retry", metrics_emitter=MetricsEmitter("test", "test")
+    )
+    assert [lease] == gate.admit([lease])
+    lease.finish(Outcome.retry("boom"))
+
+    gate.settling([lease], lambda _lease: False)
+
+    item = _ledger(aws_fleet).get(job.job_id)
+    assert item is not None
+    assert (JobStatus.RETRYING, "boom") == (item["status"], item["lastError"])

@@ -212,19 +212,48 @@ def test_the_grace_period_runs_from_the_stop_request() -> None:
     assert shutdown.requested_at + 25.0 == shutdown.deadline(25.0)
 
 
-def test_a_job_that_overruns_the_grace_period_is_still_deleted(aws_fleet: AwsFleet) -> None:
-    """A job finishing after the drain gave up on it settles its own lease: deleted, not redelivered."""
+def test_a_job_still_running_when_the_grace_period_ends_has_its_message_released(aws_fleet: AwsFleet) -> None:
+    """At the deadline the running job's message is made visible again at once, not kept invisible."""
+    handler, shutdown = BlockingHandler(), Shutdown()
+    _send(aws_fleet, "overrun")
+    consumer = _consumer(aws_fleet, handler, shutdown, concurrency=1, shutdown_grace_seconds=0.0)
+    thread = threading.Thread(target=consumer.run)
+    with capture_logs() as logs:
+        thread.start()
+        wait_until(lambda: handler.started, timeout=10, what="the job to start")
+        shutdown.request("SIGTERM")
+        thread.join(timeout=30)
+    try:
+        visible_while_the_job_still_runs = aws_fleet.depth(aws_fleet.urls.background)
+    finally:
+        handler.release.set()  # the job ends after its message was handed back: its outcome changes nothing
+
+    events = [e["event"] for e in logs]
+    assert (1, 0) == visible_while_the_job_still_runs
+    assert 1 == consumer.abandoned_jobs
+    assert ["worker.jobs_abandoned", "message.released", "worker.drained", "worker.stopped"] == [
+        e for e in events if e in {"worker.jobs_abandoned", "message.released", "worker.drained", "worker.stopped"}
+    ]
+
+
+def test_nothing_is_extended_after_the_worker_stopped(aws_fleet: AwsFleet) -> None:
+    """The heartbeat thread has ended when the loop returns, even though a job overran the grace period."""
     handler, shutdown = BlockingHandler(), Shutdown()
     _send(aws_fleet, "overrun")
     consumer = _consumer(aws_fleet, handler, shutdown, concurrency=1, shutdown_grace_seconds=0.0)
     thread = threading.Thread(target=consumer.run)
     thread.start()
     wait_until(lambda: handler.started, timeout=10, what="the job to start")
+    heartbeats = [t for t in threading.enumerate() if t.name == "visibility-heartbeat"]
     shutdown.request("SIGTERM")
     thread.join(timeout=30)
-    handler.release.set()  # the job ends after the worker's loop has stopped
+    try:
+        still_extending = [t for t in heartbeats if t.is_alive()]
+    finally:
+        handler.release.set()
 
-    wait_until(lambda: aws_fleet.depth(aws_fleet.urls.background) == (0, 0), timeout=20, what="the late delete")
+    assert heartbeats
+    assert [] == still_extending
 
 
 def test_a_job_ended_by_system_exit_is_retried_not_extended_forever(aws_fleet: AwsFleet) -> None:
@@ -382,7 +411,7 @@ def test_a_worker_whose_slots_all_hang_hands_their_messages_back_and_exits_70(aw
     try:
         thread.start()
         thread.join(timeout=30)
-        alive, hung = thread.is_alive(), consumer.hung_threads()
+        alive, hung = thread.is_alive(), consumer.threads_left_behind()
         back: set[str] = set()
         wait_until(
             lambda: back.update(m["Body"] for m in aws_fleet.receive_all(aws_fleet.urls.background)) or len(back) == 2,

@@ -42,6 +42,7 @@ def test_missing_credentials_are_reported_without_a_traceback(monkeypatch, tmp_p
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("FLEET_ENVIRONMENT", "prod")  # chosen explicitly: the CLI never guesses it
 
     code, _, err = _run_without_mock("status")
 
@@ -73,6 +74,7 @@ def test_an_emulator_that_is_not_running_is_named(monkeypatch):
 def test_unreachable_aws_suggests_aws_endpoint_url(monkeypatch):
     """Without AWS_ENDPOINT_URL, an unreachable endpoint names the region and hints at the local emulator."""
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("FLEET_LOCAL_PORT", raising=False)
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
     error = EndpointConnectionError(endpoint_url="https://sqs.eu-west-1.amazonaws.com/")
 
@@ -80,6 +82,16 @@ def test_unreachable_aws_suggests_aws_endpoint_url(monkeypatch):
         "cannot reach AWS region eu-west-1: check the network, "
         "or for the local fleet set AWS_ENDPOINT_URL=http://127.0.0.1:4566" == cli.describe(error)
     )
+
+
+def test_the_local_endpoint_hint_names_the_port_the_fleet_was_started_on(monkeypatch):
+    """With FLEET_LOCAL_PORT set, the hint names that port, not the default 4566."""
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("FLEET_LOCAL_PORT", "4599")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    error = EndpointConnectionError(endpoint_url="https://sqs.eu-west-1.amazonaws.com/")
+
+    assert cli.describe(error).endswith("or for the local fleet set AWS_ENDPOINT_URL=http://127.0.0.1:4599")
 
 
 def test_an_invalid_job_id_is_refused_before_any_call(fleet):
@@ -112,8 +124,23 @@ def test_the_environment_defaults_to_local_against_an_emulator():
     environ = {"AWS_ENDPOINT_URL": "http://localhost:5000"}
 
     assert "message-driven-microservices-local" == Deployment.from_env(environ).names.prefix
-    assert "message-driven-microservices-prod" == Deployment.from_env({}).names.prefix
+    assert "message-driven-microservices-prod" == Deployment.from_env({}, environment="prod").names.prefix
     assert "shop-dev" == Deployment.from_env({"FLEET_PROJECT_NAME": "shop", "FLEET_ENVIRONMENT": "dev"}).names.prefix
+
+
+def test_without_an_endpoint_or_an_environment_fleet_refuses_to_guess_prod(monkeypatch):
+    """No AWS_ENDPOINT_URL and no FLEET_ENVIRONMENT: exit 2 naming both ways out, no AWS call made."""
+    for name in ("AWS_ENDPOINT_URL", "FLEET_ENVIRONMENT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("FLEET_LOCAL_PORT", "4599")
+
+    code, out, err = _run_without_mock("status")
+
+    assert (2, "") == (code, out)
+    assert (
+        "fleet: no deployment chosen: for the local fleet export AWS_ENDPOINT_URL=http://127.0.0.1:4599; "
+        "for AWS pass --environment NAME or export FLEET_ENVIRONMENT=NAME (for example prod)\n" == err
+    )
 
 
 def test_an_aws_error_is_one_line_with_its_code():

@@ -57,6 +57,27 @@ def test_peek_stops_at_max(fleet):
     assert 2 == len(_peek(fleet, "triggers", "--max", "2"))
 
 
+def test_peek_says_how_many_more_the_queue_holds(fleet):
+    """12 messages and the default --max 10: the note says 10 shown of about 12, and how to see them."""
+    for index in range(12):
+        quarantine(fleet, "triggers", f'{{"n": {index}}}', "field 'trigger' is required")
+
+    result = fleet.run("dlq", "peek", "triggers")
+
+    assert 0 == result.code
+    assert "fleet: note: 10 message(s) shown; the queue holds about 12: --max 12 shows more\n" == result.err
+
+
+def test_peek_adds_no_note_when_it_showed_everything(fleet):
+    """A peek that saw the whole queue says nothing more."""
+    for index in range(3):
+        quarantine(fleet, "triggers", f'{{"n": {index}}}', "field 'trigger' is required")
+
+    result = fleet.run("dlq", "peek", "triggers")
+
+    assert (0, "") == (result.code, result.err)
+
+
 def test_peek_filters_by_attribute_and_body(fleet):
     """--filter NAME~TEXT and body~TEXT select messages without consuming the others."""
     quarantine(fleet, "triggers", '{"trigger": 1}', "field 'trigger' must be a string, got number")

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import boto3
 
+from fleet.cli import fleet_status
+from fleet.cli.clients import Clients
+from fleet.cli.deployment import Deployment
 from fleet.cli.fleet_status import HIGHLIGHT
 
-from .conftest import REGION
+from .conftest import ENVIRONMENT, REGION
 
 
 def _rows(text: str) -> dict[str, list[str]]:
@@ -38,6 +42,19 @@ def test_status_notes_that_ecs_is_absent_instead_of_failing(fleet):
     assert 0 == result.code
     assert "ECS: " in result.out
     assert fleet.names.prefix in result.out.splitlines()[-1]
+
+
+def test_status_against_an_emulator_asks_no_ecs_and_prints_no_ecs_note(fleet):
+    """Locally (AWS_ENDPOINT_URL set) the workers are the local fleet's processes: no ECS call, no note."""
+    ecs_calls: list[str] = []
+    clients = Clients.from_environment()
+    clients.ecs.meta.events.register("before-call.ecs", lambda event_name, **_: ecs_calls.append(event_name))
+
+    deployment = Deployment("message-driven-microservices", ENVIRONMENT)
+    report = fleet_status.collect(clients, deployment, now=datetime.now(UTC), emulator=True)
+
+    assert ([], "", []) == (report.services, report.ecs_note, ecs_calls)
+    assert fleet.names.trigger_queue in [queue.name for queue in report.queues]
 
 
 def test_status_shows_running_and_desired_tasks_when_ecs_answers(fleet):

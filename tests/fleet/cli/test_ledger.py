@@ -14,11 +14,13 @@ from common.ledger.schema import (
     ATTR_DURATION_MS,
     ATTR_JOB_ID,
     ATTR_JOB_TYPE,
+    ATTR_LAST_ERROR,
     ATTR_LEASE_UNTIL,
     ATTR_RESULT,
     ATTR_STATUS,
     ATTR_UPDATED_AT,
     ATTR_WORKER_ID,
+    LEGACY_RETRYING,
     JobStatus,
 )
 from fleet.cli import clients
@@ -38,10 +40,10 @@ def table(fleet):
     name = fleet.names.job_ledger_table
     provision_job_ledger(dynamodb, name)
 
-    def put(job_id: str, status: JobStatus, updated, **extra) -> None:
+    def put(job_id: str, status: str, updated, **extra) -> None:
         item = {
             ATTR_JOB_ID: {"S": job_id},
-            ATTR_STATUS: {"S": status.value},
+            ATTR_STATUS: {"S": str(status)},
             ATTR_UPDATED_AT: {"S": _iso(updated)},
             ATTR_JOB_TYPE: {"S": "diagnostic-sleep"},
             ATTR_ATTEMPTS: {"N": "1"},
@@ -67,7 +69,7 @@ def _count_calls(monkeypatch):
 
 
 def test_job_reads_status_result_and_worker_from_the_ledger(fleet, table, now, monkeypatch):
-    """fleet job shows the ledger item's status, attempts, worker, lease, duration and result: one GetItem."""
+    """fleet job shows the ledger item's status, attempts, worker, duration and result: one GetItem."""
     job_id = new_job_id(1, now)
     table(
         job_id,
@@ -89,13 +91,52 @@ def test_job_reads_status_result_and_worker_from_the_ledger(fleet, table, now, m
     assert (0, "") == (result.code, result.err)
     lines = result.out.splitlines()
     assert "status       succeeded" in lines
-    assert "attempts     2" in lines
+    assert "attempts     2  (runs started, redrives included)" in lines
     assert "worker       bg-7" in lines
     assert "duration     2.5s" in lines
     assert 'result       {"rows": 3}' in lines
-    assert any(line.startswith("lease until  20") for line in lines)
+    assert not any(line.startswith("lease until") for line in lines)  # a finished job holds no lease
     assert any("job.started" in line for line in lines)
     assert ["GetItem"] == seen
+
+
+def test_a_redriven_job_running_again_shows_its_lease_and_not_its_old_dead_reason(fleet, table, now):
+    """After a redrive the item is running but keeps the old deadReason: only what applies is shown."""
+    job_id = new_job_id(8, now)
+    lease = int(later(now, minutes=1).timestamp() * 1000)
+    table(
+        job_id,
+        JobStatus.RUNNING,
+        later(now, seconds=1),
+        **{
+            ATTR_DEAD_REASON: {"S": "attempts exhausted: boom"},
+            ATTR_LAST_ERROR: {"S": "boom"},
+            ATTR_LEASE_UNTIL: {"N": str(lease)},
+            ATTR_DURATION_MS: {"N": "10"},
+        },
+    )
+
+    lines = fleet.run("job", job_id).out.splitlines()
+
+    assert "status       running" in lines
+    assert any(line.startswith("lease until  20") for line in lines)
+    assert "last error   boom" in lines
+    assert not any(line.startswith(("dead reason", "result")) for line in lines)
+    assert "duration     -" in lines
+
+
+def test_an_item_written_failed_before_the_rename_reads_as_retrying(fleet, table, now, monkeypatch):
+    """Items from before issue 34 said failed for "will retry": shown and listed as retrying."""
+    job_id = new_job_id(9, now)
+    table(job_id, LEGACY_RETRYING, later(now, seconds=1), **{ATTR_LAST_ERROR: {"S": "boom"}})
+    seen = _count_calls(monkeypatch)
+
+    shown = fleet.run("job", job_id, "--json")
+    listed = fleet.run("jobs", "--status", "retrying", "--json")
+
+    assert "retrying" == json.loads(shown.out)["status"]
+    assert [(job_id, "retrying")] == [(job["job_id"], job["status"]) for job in json.loads(listed.out)]
+    assert ["GetItem", "Query", "Query"] == seen  # retrying, then the legacy name
 
 
 def test_a_quarantined_job_shows_as_dead_with_its_reason(fleet, table, now):
@@ -111,9 +152,9 @@ def test_a_quarantined_job_shows_as_dead_with_its_reason(fleet, table, now):
 
 
 def test_jobs_lists_from_the_status_index_one_query_per_status(fleet, table, now, monkeypatch):
-    """--failed queries failed and dead on by-status (never a scan) and lists dead jobs too."""
-    failed, dead, fine = (new_job_id(index, now) for index in (3, 4, 5))
-    table(failed, JobStatus.FAILED, later(now, seconds=1))
+    """--failed queries dead on by-status (never a scan): final failures only, not jobs still retrying."""
+    retrying, dead, fine = (new_job_id(index, now) for index in (3, 4, 5))
+    table(retrying, JobStatus.RETRYING, later(now, seconds=1))
     table(dead, JobStatus.DEAD, later(now, seconds=2), **{ATTR_DEAD_REASON: {"S": "malformed"}})
     table(fine, JobStatus.SUCCEEDED, later(now, seconds=3))
     seen = _count_calls(monkeypatch)
@@ -121,10 +162,10 @@ def test_jobs_lists_from_the_status_index_one_query_per_status(fleet, table, now
     result = fleet.run("jobs", "--failed", "--since", "1h")
 
     assert (0, "") == (result.code, result.err)
-    assert ["Query", "Query"] == seen
+    assert ["Query"] == seen
     rows = result.out.splitlines()
     assert ["JOB", "ID", "TYPE", "STATUS", "ATTEMPTS", "DURATION", "UPDATED"] == rows[0].split()
-    assert [dead, failed] == [row.split()[0] for row in rows[1:]]
+    assert [dead] == [row.split()[0] for row in rows[1:]]
     assert "dead" == rows[1].split()[2]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from common.job_ids import job_id_for_message
 from common.job_log.log import job_stream_name
 
 from .conftest import job_start, later, new_job_id
@@ -43,12 +44,28 @@ def test_job_merges_main_job_events_and_the_job_stream_oldest_first(fleet, now):
     summary = _summary(result)
     assert "succeeded" == summary["status"]
     assert "1" == summary["attempts"]
-    assert "5.0s" == summary["duration"]
+    assert "3.0s" == summary["duration"]  # the run's duration_ms, what the ledger's duration is too
     assert "diagnostic-sleep" == summary["type"]
 
 
+def test_background_job_queued_logged_after_the_job_ran_still_comes_first(fleet, now):
+    """main_job logs queued after SendMessageBatch returns: a later timestamp never puts it after the run."""
+    job_id = new_job_id(7, now)
+    sent = job_start(job_id)
+    fleet.main_job_event(job_id, "trigger.received", later(sent, milliseconds=10))
+    fleet.job_event(job_id, "job.started", later(sent, milliseconds=20))
+    fleet.job_event(job_id, "job.succeeded", later(sent, milliseconds=25), duration_ms=5)
+    fleet.main_job_event(job_id, "background_job.queued", later(sent, milliseconds=40))
+
+    result = fleet.run("job", job_id)
+
+    assert ["trigger.received", "background_job.queued", "job.started", "job.succeeded"] == [
+        row[2] for row in _events(result)
+    ]
+
+
 def test_a_job_retried_then_failed_for_good_counts_every_attempt(fleet, now):
-    """Two attempts, the last failure not retried: failed, attempts 2, with the last error."""
+    """Two attempts, the last failure not retried: dead (as the ledger says), attempts 2, the last error."""
     job_id = new_job_id(2, now)
     sent = job_start(job_id)
     for attempt, will_retry in ((1, True), (2, False)):
@@ -59,22 +76,34 @@ def test_a_job_retried_then_failed_for_good_counts_every_attempt(fleet, now):
 
     summary = _summary(fleet.run("job", job_id))
 
-    assert "failed" == summary["status"]
+    assert "dead" == summary["status"]
     assert "2" == summary["attempts"]
     assert "boom 2" == summary["last"].removeprefix("error").strip()
-    assert "21.0s" == summary["duration"]
+    assert "-" == summary["duration"]  # only a success has a duration, with or without the ledger
 
 
-def test_a_failure_that_will_be_retried_leaves_the_job_running(fleet, now):
-    """A job.failed with will_retry true is not the end: the job is still running."""
+def test_a_failure_that_will_be_retried_leaves_the_job_retrying(fleet, now):
+    """A job.failed with will_retry true is not the end: the job is retrying, as the ledger calls it."""
     job_id = new_job_id(3, now)
     fleet.job_event(job_id, "job.started", later(job_start(job_id), seconds=1), attempt=1)
     fleet.job_event(job_id, "job.failed", later(job_start(job_id), seconds=2), error="later", will_retry=True)
 
     summary = _summary(fleet.run("job", job_id))
 
-    assert "running" == summary["status"]
+    assert "retrying" == summary["status"]
     assert "-" == summary["duration"]
+
+
+def test_a_retry_that_has_started_is_running_again(fleet, now):
+    """Once the retry's job.started is logged, the job is running, not retrying."""
+    job_id = new_job_id(8, now)
+    fleet.job_event(job_id, "job.started", later(job_start(job_id), seconds=1), attempt=1)
+    fleet.job_event(job_id, "job.failed", later(job_start(job_id), seconds=2), error="later", will_retry=True)
+    fleet.job_event(job_id, "job.started", later(job_start(job_id), seconds=8), attempt=2)
+
+    summary = _summary(fleet.run("job", job_id))
+
+    assert ("running", "2") == (summary["status"], summary["attempts"])
 
 
 def test_a_job_with_only_main_job_events_is_queued(fleet, now):
@@ -223,3 +252,53 @@ def test_a_job_quarantined_by_background_job_shows_dead_from_the_logs(fleet, now
 
     assert "status       dead" in result.out.splitlines()
     assert "last error   unknown jobType 'x'" in result.out.splitlines()
+
+
+def test_follow_on_a_job_with_no_events_says_it_waits_and_gives_up_at_the_deadline(fleet, now):
+    """--follow on an unknown ID: one note saying how long it waits, then exit 1 instead of polling forever."""
+    job_id = new_job_id(10, now)
+
+    result = fleet.run("job", job_id, "--follow", "--poll", "5", "--wait", "20")
+
+    assert 1 == result.code
+    assert [5.0, 5.0, 5.0, 5.0] == fleet.sleeps
+    assert [
+        f"fleet: note: no events for job {job_id} yet: waiting up to 20s for them (Ctrl-C stops)",
+        f"fleet: no events for job {job_id} after 20s: check the ID "
+        "(or look it up with --message-id, from the MessageId that send-message printed)",
+    ] == result.err.splitlines()
+
+
+def test_follow_keeps_waiting_for_a_job_whose_first_event_comes_late(fleet, now):
+    """A job queued a moment after --follow started is followed to its end, with the note shown once."""
+    job_id = new_job_id(11, now)
+    fleet.on_sleep = lambda: fleet.job_event(job_id, "job.succeeded", later(job_start(job_id), seconds=1))
+
+    result = fleet.run("job", job_id, "--follow", "--poll", "1")
+
+    assert 0 == result.code
+    assert 1 == result.err.count("waiting up to 60s")
+
+
+def test_job_by_message_id_finds_the_job_main_job_derived(fleet, now):
+    """`fleet job --message-id` reads main-job's trigger.received line for that MessageId."""
+    sent_ms = int(now.timestamp() * 1000) - 60_000
+    job_id, other = job_id_for_message("m-12", sent_ms), job_id_for_message("m-13", sent_ms)
+    fleet.main_job_event(other, "trigger.received", job_start(other), message_id="m-13")
+    fleet.main_job_event(job_id, "trigger.received", job_start(job_id), message_id="m-12")
+    fleet.job_event(job_id, "job.succeeded", later(job_start(job_id), seconds=1))
+
+    result = fleet.run("job", "--message-id", "m-12", "--json")
+
+    assert 0 == result.code, result.err
+    assert job_id == json.loads(result.out)["job_id"]
+    assert f"fleet: note: MessageId m-12 is job {job_id} (from the main-job log)" == result.err.splitlines()[0]
+
+
+def test_job_needs_exactly_one_of_an_id_and_a_message_id(fleet, now):
+    """Neither or both: a usage error (exit 2) naming both forms."""
+    neither = fleet.run("job")
+    both = fleet.run("job", new_job_id(14, now), "--message-id", "m-14")
+
+    assert (2, 2) == (neither.code, both.code)
+    assert "give a JOB_ID or --message-id MESSAGE_ID" in neither.err

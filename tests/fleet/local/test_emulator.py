@@ -17,8 +17,7 @@ import pytest
 from botocore.config import Config
 
 from fleet.local.emulator import EmulatorError, start_emulator, stop_emulator
-
-AWS_CLI = "/usr/bin/aws"
+from tests.aws_cli import aws_cli
 
 
 def _free_port() -> int:
@@ -105,7 +104,7 @@ def test_aws_logs_tail_honours_stream_prefix_and_json_filter(endpoint: str) -> N
 
     def tail(*args: str) -> list[tuple[str, str]]:
         result = subprocess.run(
-            [AWS_CLI, "--endpoint-url", endpoint, "--region", "us-east-1", "logs", "tail", "/ecs/t/background-job",
+            [aws_cli(), "--endpoint-url", endpoint, "--region", "us-east-1", "logs", "tail", "/ecs/t/background-job",
              "--since", "1h", "--format", "short", *args],
             capture_output=True, text=True, check=True, timeout=60,
             env={"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_PAGER": "", "PATH": "/usr/bin"},

@@ -19,9 +19,9 @@ import pytest
 from common.job_log.log import job_stream_name
 from common.names import FleetNames
 from common.sqs.quarantine import ATTR_REASON
+from tests.aws_cli import aws_cli
 from tests.waiting import wait_until
 
-AWS_CLI = "/usr/bin/aws"  # the Debian package: AWS CLI v2
 NAMES = FleetNames.for_deployment("message-driven-microservices", "e2e")
 pytestmark = pytest.mark.e2e
 
@@ -36,7 +36,7 @@ class RunningFleet:
     def aws(self, *args: str) -> str:
         env = {**os.environ, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_PAGER": ""}
         result = subprocess.run(
-            [AWS_CLI, "--endpoint-url", self.endpoint, "--region", "us-east-1", "--output", "json", *args],
+            [aws_cli(), "--endpoint-url", self.endpoint, "--region", "us-east-1", "--output", "json", *args],
             capture_output=True,
             text=True,
             env=env,
@@ -187,3 +187,17 @@ def test_readme_prefix_and_json_filter_tails_return_exactly_the_job_streams_even
     assert (stream, "job.succeeded") in succeeded
     assert {"job.succeeded"} == {event for _, event in succeeded}
     assert len({name for name, _ in by_prefix}) == len(succeeded)
+
+
+def test_readme_negated_term_filter_joined_with_equals_excludes_the_term(fleet: RunningFleet) -> None:
+    """README: `--filter-pattern='-job.step'` (a leading '-' needs '=' in the AWS CLI) drops job.step events."""
+    message_id = fleet.send_trigger('{"trigger":"readme-negated"}')
+    stream = wait_until(lambda: fleet.job_stream_of(message_id), timeout=30, what="queued")
+    wait_until(lambda: "job.succeeded" in fleet.job_events(stream), timeout=30, what="job.succeeded")
+
+    events = [
+        e["message"]
+        for e in fleet.tail(NAMES.background_job_log_group, "--log-stream-names", stream, "--filter-pattern=-job.step")
+    ]
+
+    assert ["job.started", "job.succeeded"] == events
