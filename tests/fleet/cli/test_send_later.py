@@ -1,4 +1,4 @@
-"""Tests for `fleet send --at/--in` (fleet/cli/send_later.py): SQS delay up to 15 minutes, a one-time schedule beyond."""
+"""Tests for `fleet send --at/--in` (fleet/cli/send_later.py): SQS delay to 15 minutes, a one-time schedule beyond."""
 
 from __future__ import annotations
 
