@@ -52,16 +52,14 @@ variable "schedule_max_event_age_seconds" {
 }
 
 locals {
-  # FleetNames.schedule_group and FleetNames.scheduler_role (common/names.py).
-  schedule_group_name = local.name_prefix
-  scheduler_role_name = "${local.name_prefix}-scheduler"
   # Terraform's jsonencode writes "<" as \u003c, which Scheduler would not recognise as its context
   # attribute: encode a marker, then put <aws.scheduler.scheduled-time> in its place.
   scheduled_time_marker = "__SCHEDULED_TIME__"
 }
 
+# FleetNames.schedule_group (common/names.py): the CLI and the local fleet find the group by it.
 resource "aws_scheduler_schedule_group" "this" {
-  name = local.schedule_group_name
+  name = local.name_prefix
 }
 
 # ---------------------------------------------------------------------------- the scheduler's role
@@ -93,7 +91,7 @@ data "aws_iam_policy_document" "scheduler_assume" {
 # No statement in the key policy (kms.tf): its first statement delegates the key to IAM in this
 # account, so the statements below are what allow and limit the role, as for the task roles.
 resource "aws_iam_role" "scheduler" {
-  name               = local.scheduler_role_name
+  name               = "${local.name_prefix}-scheduler" # FleetNames.scheduler_role
   assume_role_policy = data.aws_iam_policy_document.scheduler_assume.json
 }
 
@@ -184,7 +182,7 @@ resource "aws_scheduler_schedule" "this" {
 # or not even that. AWS/Scheduler publishes these per ScheduleGroup.
 resource "aws_cloudwatch_metric_alarm" "schedule_invocations_failed" {
   alarm_name          = "${local.name_prefix}-schedule-invocations-failed"
-  alarm_description   = "A tick of a schedule in group ${local.schedule_group_name} was not delivered to the trigger queue after its retries: look in the trigger DLQ (fleet dlq peek triggers), fix the cause (role, key, queue), then redrive."
+  alarm_description   = "A tick of a schedule in group ${local.name_prefix} was not delivered to the trigger queue after its retries: look in the trigger DLQ (fleet dlq peek triggers), fix the cause (role, key, queue), then redrive."
   comparison_operator = "GreaterThanOrEqualToThreshold"
   threshold           = 1
   evaluation_periods  = 1

@@ -58,10 +58,10 @@ def _statements(tf_config, document: str) -> dict[str, dict]:
 def test_group_and_role_are_named_as_common_names_derives(tf_config) -> None:
     """The CLI and the local fleet find the group and role by FleetNames, so Terraform must agree."""
     names = _names(tf_config)
-    assert names.schedule_group == tf_config.render(tf_config.locals["schedule_group_name"])
-    assert names.scheduler_role == tf_config.render(tf_config.locals["scheduler_role_name"])
-    assert "${local.schedule_group_name}" == tf_config.resource("aws_scheduler_schedule_group", "this")["name"]
-    assert "${local.scheduler_role_name}" == tf_config.resource("aws_iam_role", "scheduler")["name"]
+    group = tf_config.resource("aws_scheduler_schedule_group", "this")["name"]
+    role = tf_config.resource("aws_iam_role", "scheduler")["name"]
+    assert names.schedule_group == tf_config.render(group)
+    assert names.scheduler_role == tf_config.render(role)
 
 
 def test_one_schedule_per_declared_entry_in_the_group(tf_config) -> None:
