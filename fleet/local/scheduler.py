@@ -92,7 +92,12 @@ class SchedulerPlayer:
         schedules = describe_all(self._scheduler, self._group)
         self._tracked = {k: v for k, v in self._tracked.items() if k in {s["Name"] for s in schedules}}
         for schedule in schedules:
-            sent += self._fire_if_due(schedule, now)
+            try:
+                sent += self._fire_if_due(schedule, now)
+            except (BotoCoreError, ClientError, KeyError, IndexError) as error:
+                # One broken schedule (a target that is gone, not a queue) must not hold up the others;
+                # its tick stays due and is retried next pass, as Scheduler retries by its RetryPolicy.
+                self._say(f"scheduler: {schedule.get('Name')}: delivery failed, retrying: {error}")
         return sent
 
     def _fire_if_due(self, schedule: dict[str, Any], now: datetime) -> int:
@@ -105,7 +110,10 @@ class SchedulerPlayer:
         if schedule.get("State") != "ENABLED" or tracked.due is None or tracked.due > now:
             return 0
         tick = tracked.due
-        self._send(schedule, tick)
+        if (now - tick).total_seconds() > _max_event_age(schedule):
+            self._dead_letter(schedule, tick)
+        else:
+            self._send(schedule, tick)
         # Scheduler does not replay a backlog: the next tick is the first one after now.
         tracked.due = _next_after(schedule, max(now, tick))
         if tracked.due is None and schedule.get("ActionAfterCompletion") == "DELETE":
@@ -118,6 +126,17 @@ class SchedulerPlayer:
         body = _render(str(target.get("Input", "")), schedule, tick)
         message_id = self._sqs.send_message(QueueUrl=self._queue_url(str(target["Arn"])), MessageBody=body)["MessageId"]
         self._say(f"scheduler: {schedule['Name']} fired for {format_scheduled_time(tick)} (MessageId {message_id})")
+
+    def _dead_letter(self, schedule: dict[str, Any], tick: datetime) -> None:
+        """Past its RetryPolicy's MaximumEventAgeInSeconds: to the schedule's DLQ, as Scheduler does."""
+        dead_letter = schedule["Target"].get("DeadLetterConfig", {}).get("Arn")
+        tick_text = format_scheduled_time(tick)
+        if dead_letter is None:
+            self._say(f"scheduler: {schedule['Name']}: tick {tick_text} dropped after its retries (no DLQ)")
+            return
+        body = _render(str(schedule["Target"].get("Input", "")), schedule, tick)
+        self._sqs.send_message(QueueUrl=self._queue_url(str(dead_letter)), MessageBody=body)
+        self._say(f"scheduler: {schedule['Name']}: tick {tick_text} sent to its DLQ after its retries")
 
     def _queue_url(self, arn: str) -> str:
         """SQS targets are named by ARN (arn:aws:sqs:region:account:name); SendMessage wants the URL."""
@@ -135,6 +154,12 @@ def _render(template: str, schedule: dict[str, Any], tick: datetime) -> str:
         .replace("<aws.scheduler.execution-id>", secrets.token_hex(8))
         .replace("<aws.scheduler.attempt-number>", "1")
     )
+
+
+def _max_event_age(schedule: dict[str, Any]) -> float:
+    """Scheduler's RetryPolicy default is 86400 s (24 hours) when the schedule sets none."""
+    policy = schedule["Target"].get("RetryPolicy") or {}
+    return float(policy.get("MaximumEventAgeInSeconds", 86400))
 
 
 def _expression(schedule: dict[str, Any]) -> Expression | None:

@@ -138,3 +138,31 @@ def test_scheduled_time_is_what_the_job_id_decodes_to(rig: Rig) -> None:
     tick = parse_trigger(json.dumps(body)).schedule
     assert tick is not None
     assert due == job_timestamp(job_id_for_tick(tick.name, tick.scheduled_time))
+
+
+def test_a_tick_that_cannot_be_delivered_is_retried_then_dead_lettered_and_others_still_fire(rig: Rig) -> None:
+    """A schedule whose queue is gone keeps its tick due until its retry age, then sends it to its DLQ."""
+    api.create_declared(
+        rig.scheduler, parse_entry("heartbeat", {"expression": "rate(1 minute)", "trigger": TRIGGER}), rig.wiring
+    )
+    gone = api.Wiring(
+        group=rig.wiring.group,
+        queue_arn=rig.wiring.queue_arn + "-deleted",
+        dlq_arn=rig.wiring.dlq_arn,
+        role_arn=rig.wiring.role_arn,
+    )
+    api.create_one_time(rig.scheduler, gone, name="at-lost", at=_minute_after(rig.now[0], 1), trigger={"trigger": "x"})
+    due = _minute_after(rig.now[0], 1)
+    rig.at(rig.now[0])
+
+    first = rig.at(due)  # heartbeat delivered; at-lost fails and stays due
+    retried = rig.at(due + timedelta(seconds=30))
+    dead = rig.at(due + timedelta(seconds=api.MAX_EVENT_AGE_SECONDS + 1))  # at-lost to the DLQ, heartbeat's next
+
+    dlq_url = rig.sqs.get_queue_url(QueueName=NAMES.trigger_dlq)["QueueUrl"]
+    [parked] = rig.sqs.receive_message(QueueUrl=dlq_url).get("Messages", [])
+    assert (1, 0, 2) == (first, retried, dead)
+    assert ["heartbeat", "heartbeat"] == [body["schedule"]["name"] for body in rig.bodies()]
+    assert {"name": "at-lost", "scheduledTime": due.strftime("%Y-%m-%dT%H:%M:%SZ")} == json.loads(parked["Body"])[
+        "schedule"
+    ]
