@@ -7,6 +7,7 @@ import re
 
 from common.names import FleetNames
 from common.schedule_tick import SCHEDULE_NAME_PATTERN, SCHEDULED_TIME_PLACEHOLDER
+from fleet.schedules import api
 
 #: The arguments the AWS provider's aws_scheduler_schedule accepts (registry docs, provider 5.x/6.x);
 #: no `terraform init` is possible here, so the schema is written down and the config checked against it.
@@ -170,3 +171,9 @@ def test_declaration_file_is_terraform_variables_json(tf_config) -> None:
     document = json.loads((tf_config.directory / "schedules.auto.tfvars.json").read_text(encoding="utf-8"))
     assert {"schedules"} == set(document)
     assert "schedules" in tf_config.variables
+
+
+def test_local_and_cli_schedules_retry_as_terraforms_do(tf_config) -> None:
+    """fleet.schedules.api creates schedules with the retry defaults of tf/schedules.tf."""
+    assert tf_config.default("schedule_retry_attempts") == api.RETRY_ATTEMPTS
+    assert tf_config.default("schedule_max_event_age_seconds") == api.MAX_EVENT_AGE_SECONDS
