@@ -44,7 +44,13 @@ from fleet.local.log_shipper import LogShipper
 from fleet.local.provision import QueueUrls, provision
 from fleet.local.scheduler import SchedulerPlayer
 from fleet.schedules import api as scheduler_api
-from fleet.schedules.declaration import DEFAULT_PATH, ENV_SCHEDULES_FILE, InvalidDeclaration, load
+from fleet.schedules.declaration import (
+    DEFAULT_PATH,
+    ENV_SCHEDULES_FILE,
+    DeclaredSchedule,
+    InvalidDeclaration,
+    load,
+)
 
 DEFAULT_PORT = 4566
 #: The workers' long poll locally, unless RECEIVE_WAIT_SECONDS says otherwise: SIGTERM stops within ~1 s.
@@ -109,13 +115,14 @@ class LocalFleet:
         self._scheduler: SchedulerPlayer | None = None
 
     def run(self) -> int:
+        schedules = self._declared_schedules()  # a bad declaration fails before anything starts
         self._state_dir = Path(tempfile.mkdtemp(prefix="fleet-local-"))
         try:
             self._start_emulator()
             self._start_proxy()
             urls = self._provision()
             self._start_workers(urls)
-            self._start_scheduler(urls)
+            self._start_scheduler(urls, schedules)
             self._announce(urls)
             self._supervise()
         finally:
@@ -186,16 +193,19 @@ class LocalFleet:
         self._shipper = LogShipper(logs, sys.stdout if self._echo else None)
         return urls
 
-    def _start_scheduler(self, urls: QueueUrls) -> None:
+    def _declared_schedules(self) -> tuple[Path, list[DeclaredSchedule]]:
+        path = Path(os.environ.get(ENV_SCHEDULES_FILE, "").strip() or DEFAULT_PATH)
+        try:
+            return path, load(path)
+        except InvalidDeclaration as error:
+            raise FleetError(f"{path}: {error}") from error
+
+    def _start_scheduler(self, urls: QueueUrls, schedules: tuple[Path, list[DeclaredSchedule]]) -> None:
         """Create the declared schedules in the emulator, as terraform apply does, then play Scheduler."""
         session = self._session()
         scheduler = session.client("scheduler", endpoint_url=self.endpoint)
         sqs = session.client("sqs", endpoint_url=self.endpoint)
-        path = Path(os.environ.get(ENV_SCHEDULES_FILE, "").strip() or DEFAULT_PATH)
-        try:
-            declared = load(path)
-        except InvalidDeclaration as error:
-            raise FleetError(f"{path}: {error}") from error
+        path, declared = schedules
         arns = {
             url: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
             for url in (urls.trigger, urls.trigger_dlq)

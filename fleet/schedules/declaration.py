@@ -73,7 +73,7 @@ def load(path: Path = DEFAULT_PATH) -> list[DeclaredSchedule]:
 def parse_entry(name: str, entry: object) -> DeclaredSchedule:
     try:
         return _entry(name, entry)
-    except (InvalidTick, InvalidExpression, UsageError, ValueError) as error:
+    except (InvalidTick, InvalidExpression, ValueError) as error:
         raise InvalidDeclaration(f"schedule {name!r}: {error}") from None
 
 
@@ -105,7 +105,10 @@ def _entry(name: str, entry: object) -> DeclaredSchedule:
         timezone=timezone,
     )
     # What main_job will receive: the trigger plus the tick, checked by main_job's own contract.
-    validate(schedule.input_for(ScheduledTick(name, _SAMPLE_TIME)))
+    try:
+        validate(schedule.input_for(ScheduledTick(name, _SAMPLE_TIME)))
+    except UsageError as error:
+        raise ValueError("trigger " + str(error).removeprefix("trigger refused, not sent: ")) from None
     return schedule
 
 
