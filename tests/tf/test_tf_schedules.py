@@ -175,5 +175,5 @@ def test_declaration_file_is_terraform_variables_json(tf_config) -> None:
 
 def test_local_and_cli_schedules_retry_as_terraforms_do(tf_config) -> None:
     """fleet.schedules.api creates schedules with the retry defaults of tf/schedules.tf."""
-    assert tf_config.default("schedule_retry_attempts") == api.RETRY_ATTEMPTS
-    assert tf_config.default("schedule_max_event_age_seconds") == api.MAX_EVENT_AGE_SECONDS
+    assert api.RETRY_ATTEMPTS == tf_config.default("schedule_retry_attempts")
+    assert api.MAX_EVENT_AGE_SECONDS == tf_config.default("schedule_max_event_age_seconds")
