@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from common.job_ids import is_valid_job_id
+from common.schedule_tick import InvalidTick, ScheduledTick, tick_from_document
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef
@@ -57,6 +58,8 @@ class Trigger:
     timestamp: str | None
     data: Mapping[str, Any] | None
     raw: Mapping[str, Any]
+    #: Set on a trigger sent by a schedule; its job ID then comes from the tick, not the message.
+    schedule: ScheduledTick | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +124,18 @@ def _trigger_from(document: dict[str, Any], *, prefix: str) -> Trigger:
         timestamp=_optional_name(document, "timestamp", prefix=prefix),
         data=data,
         raw=document,
+        schedule=_optional_tick(document, prefix=prefix),
     )
+
+
+def _optional_tick(document: Mapping[str, Any], *, prefix: str) -> ScheduledTick | None:
+    value = document.get("schedule")
+    if value is None:
+        return None
+    try:
+        return tick_from_document(value)
+    except InvalidTick as error:
+        raise MalformedMessage(f"field '{prefix}schedule': {error}") from None
 
 
 def parse_background_job(body: str, attributes: Mapping[str, str]) -> BackgroundJob:

@@ -54,6 +54,16 @@ class FleetNames:
     def job_ledger_table(self) -> str:
         return f"{self.prefix}-{JOB_LEDGER_TABLE_SUFFIX}"
 
+    @property
+    def schedule_group(self) -> str:
+        """EventBridge Scheduler's group for the declared schedules and ``fleet send --at``'s one-offs."""
+        return self.prefix
+
+    @property
+    def scheduler_role(self) -> str:
+        """The role Scheduler assumes to send triggers (tf/schedules.tf)."""
+        return f"{self.prefix}-scheduler"
+
     def queues(self) -> dict[str, str]:
         """Source queue name to its DLQ name."""
         return {self.trigger_queue: self.trigger_dlq, self.background_queue: self.background_dlq}

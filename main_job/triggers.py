@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final
 
 from common import metrics
-from common.job_ids import job_id_for_message
+from common.job_ids import job_id_for_message, job_id_for_tick
 from common.job_log.log import job_stream_name
 from common.ledger.client import JobLedger, JobRef, LedgerUnavailable
 from common.logging import bound_context, get_logger
@@ -37,6 +37,19 @@ class _Accepted:
     message: InboundMessage
     trigger: Trigger
     job: BackgroundJob
+
+
+def _job_identity(trigger: Trigger, message: InboundMessage) -> tuple[str, str]:
+    """The job ID, and the text the generated correlation ID is derived from.
+
+    A scheduled trigger is identified by its tick (schedule name and scheduled time): Scheduler may
+    deliver one tick twice, as two messages, and both must be the same job so the ledger runs it once.
+    Any other trigger is identified by its SQS message, which a redelivery keeps.
+    """
+    tick = trigger.schedule
+    if tick is not None:
+        return job_id_for_tick(tick.name, tick.scheduled_time), f"schedule:{tick.name}:{tick.scheduled_time_text}"
+    return job_id_for_message(message.message_id, message.sent_timestamp_ms), message.message_id
 
 
 class TriggerHandler:
@@ -85,10 +98,11 @@ class TriggerHandler:
 
     def _accept(self, message: InboundMessage) -> _Accepted:
         trigger = parse_trigger(message.body)
+        job_id, identity = _job_identity(trigger, message)
         job = BackgroundJob(
-            job_id=job_id_for_message(message.message_id, message.sent_timestamp_ms),
+            job_id=job_id,
             job_type=trigger.job_type,
-            correlation_id=trigger.correlation_id or str(uuid.uuid5(_CORRELATION_NAMESPACE, message.message_id)),
+            correlation_id=trigger.correlation_id or str(uuid.uuid5(_CORRELATION_NAMESPACE, identity)),
             trigger=trigger.raw,
             enqueued_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
         )
@@ -101,6 +115,7 @@ class TriggerHandler:
                 job_type=trigger.job_type,
                 trigger_background_job=trigger.trigger_background_job,
                 data_keys=sorted(trigger.data or {}),
+                schedule=trigger.schedule.to_document() if trigger.schedule else None,
                 receive_count=message.receive_count,
             )
             if message.receive_count > 1:

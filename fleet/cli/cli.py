@@ -26,7 +26,7 @@ from botocore.exceptions import (
 from botocore.exceptions import ConnectionError as AwsConnectionError
 
 from common.job_ids import InvalidJobId, require_job_id
-from fleet.cli import dlq, fleet_status, job_lookup, jobs, ledger, redrive, send, timeline
+from fleet.cli import dlq, fleet_status, job_lookup, jobs, ledger, redrive, schedules, send, send_later, timeline
 from fleet.cli.clients import Clients, endpoint_description
 from fleet.cli.deployment import Deployment, NoDeploymentChosen, local_endpoint
 from fleet.cli.errors import OpsError, UsageError
@@ -139,6 +139,8 @@ def cmd_send(args: argparse.Namespace, deployment: Deployment, runtime: Runtime)
     else:
         raise UsageError("give --trigger NAME, or --file PATH (or --file - for stdin)")
     send.validate(body)
+    if send_later.wanted(args):
+        return send_later.cmd(args, body, deployment, runtime)
     queue = resolve(runtime.clients.sqs, deployment.names, args.queue)
     sent = send.send(runtime.clients.sqs, queue.url, body)
     runtime.out.write(f"MessageId  {sent.message_id}\n")
@@ -360,7 +362,10 @@ def parser() -> argparse.ArgumentParser:
     sender.add_argument("--no-background-job", action="store_true", help="triggerBackgroundJob: false")
     sender.add_argument("--file", help="a whole trigger as JSON from this file, or - for stdin")
     sender.add_argument("--wait", type=float, default=0, metavar="SECONDS", help="wait this long for the jobId")
+    send_later.add_arguments(sender)
     sender.set_defaults(command=cmd_send)
+
+    schedules.register(commands)
 
     job = commands.add_parser("job", help="the timeline and status of one job")
     job.add_argument("job_id", metavar="JOB_ID", nargs="?", help="the job's ID (or give --message-id)")

@@ -37,6 +37,9 @@ class Clients:
     ecs: ECSClient
     #: Typed Any: the project installs no DynamoDB stubs; fleet.cli.ledger is its only user.
     dynamodb: Any
+    #: EventBridge Scheduler, typed Any likewise (no stubs); fleet.cli.schedules and send_later use it.
+    #: Defaults to None only so that tests building Clients for other commands need not name it.
+    scheduler: Any = None
 
     @classmethod
     def from_environment(cls) -> Clients:
@@ -47,6 +50,7 @@ class Clients:
             cloudwatch=aws.client("cloudwatch", config=_CONFIG),
             ecs=aws.client("ecs", config=_CONFIG),
             dynamodb=aws.client("dynamodb", config=_CONFIG),
+            scheduler=aws.client("scheduler", config=_CONFIG),
         )
 
 

@@ -43,6 +43,15 @@ from fleet.local.aws_proxy import FAULT_KINDS, AwsProxy
 from fleet.local.emulator import EmulatorError, child_preexec, port_is_free, start_emulator, stop_emulator
 from fleet.local.log_shipper import LogShipper
 from fleet.local.provision import QueueUrls, provision
+from fleet.local.scheduler import SchedulerPlayer
+from fleet.schedules import api as scheduler_api
+from fleet.schedules.declaration import (
+    DEFAULT_PATH,
+    ENV_SCHEDULES_FILE,
+    DeclaredSchedule,
+    InvalidDeclaration,
+    load,
+)
 
 DEFAULT_PORT = 4566
 #: The workers' long poll locally, unless RECEIVE_WAIT_SECONDS says otherwise: SIGTERM stops within ~1 s.
@@ -110,14 +119,17 @@ class LocalFleet:
         self._want_proxy = proxy or fault_rate > 0
         self._fault_rate = fault_rate
         self._proxy: AwsProxy | None = None
+        self._scheduler: SchedulerPlayer | None = None
 
     def run(self) -> int:
+        schedules = self._declared_schedules()  # a bad declaration fails before anything starts
         self._state_dir = Path(tempfile.mkdtemp(prefix="fleet-local-"))
         try:
             self._start_emulator()
             self._start_proxy()
             urls = self._provision()
             self._start_workers(urls)
+            self._start_scheduler(urls, schedules)
             self._announce(urls)
             self._supervise()
         finally:
@@ -206,6 +218,35 @@ class LocalFleet:
         self._shipper = LogShipper(logs, sys.stdout, quiet=not self._echo)
         return urls
 
+    def _declared_schedules(self) -> tuple[Path, list[DeclaredSchedule]]:
+        path = Path(os.environ.get(ENV_SCHEDULES_FILE, "").strip() or DEFAULT_PATH)
+        try:
+            return path, load(path)
+        except InvalidDeclaration as error:
+            raise FleetError(f"{path}: {error}") from error
+
+    def _start_scheduler(self, urls: QueueUrls, schedules: tuple[Path, list[DeclaredSchedule]]) -> None:
+        """Create the declared schedules in the emulator, as terraform apply does, then play Scheduler."""
+        session = self._session()
+        scheduler = session.client("scheduler", endpoint_url=self.endpoint)
+        sqs = session.client("sqs", endpoint_url=self.endpoint)
+        path, declared = schedules
+        arns = {
+            url: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            for url in (urls.trigger, urls.trigger_dlq)
+        }
+        wiring = scheduler_api.Wiring.for_queues(
+            self.names, queue_arn=arns[urls.trigger], dlq_arn=arns[urls.trigger_dlq]
+        )
+        scheduler_api.ensure_group(scheduler, wiring.group)
+        for schedule in declared:
+            scheduler_api.create_declared(scheduler, schedule, wiring)
+        self._scheduler = SchedulerPlayer(scheduler=scheduler, sqs=sqs, group=wiring.group, say=_say).start()
+        _say(f"playing EventBridge Scheduler for group {wiring.group}: {len(declared)} schedule(s) from {path}")
+        for name, state, due in self._scheduler.next_fire_times():
+            when = due.strftime("%Y-%m-%dT%H:%M:%SZ") if due is not None else "never"
+            _say(f"  schedule {name}: {state}, next fire {when if state == 'ENABLED' else '(paused)'}")
+
     def _start_workers(self, urls: QueueUrls) -> None:
         base = {
             **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
@@ -281,6 +322,8 @@ class LocalFleet:
             "  .venv/bin/fleet send --trigger api_call --wait 30",
             "  .venv/bin/fleet job <jobId> --follow",
             "  .venv/bin/fleet job --message-id <the MessageId send-message printed>",
+            "  .venv/bin/fleet schedules",
+            "  .venv/bin/fleet send --trigger api_call --in 20m",
             "",
             "Stop with Ctrl-C.",
             "",
@@ -320,6 +363,8 @@ class LocalFleet:
     # --- shutdown -------------------------------------------------------------------------------------
     def _stop(self) -> None:
         self._stopping.set()
+        if self._scheduler is not None:
+            self._scheduler.stop()
         self._stop_workers()
         if self._shipper is not None:
             self._shipper.stop()

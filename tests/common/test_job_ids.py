@@ -1,4 +1,4 @@
-"""Job IDs are ULIDs derived from the trigger message, so a redelivered trigger keeps its job."""
+"""Job IDs are ULIDs derived from the trigger message (or its schedule tick), so a redelivery keeps its job."""
 
 from __future__ import annotations
 
@@ -6,7 +6,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from common.job_ids import InvalidJobId, is_valid_job_id, job_id_for_message, job_timestamp, require_job_id
+from common.job_ids import (
+    InvalidJobId,
+    is_valid_job_id,
+    job_id_for_message,
+    job_id_for_tick,
+    job_timestamp,
+    require_job_id,
+)
 
 SENT_MS = 1_795_300_000_000
 
@@ -50,3 +57,33 @@ def test_anything_but_a_canonical_ulid_is_refused(candidate: object) -> None:
     assert not is_valid_job_id(candidate)
     with pytest.raises(InvalidJobId):
         require_job_id(candidate)
+
+
+TICK = datetime(2026, 12, 4, 14, 0, tzinfo=UTC)
+
+
+def test_every_delivery_of_a_tick_gives_the_same_job_id() -> None:
+    """Scheduler may send one tick twice: the job ID depends only on schedule name and scheduled time."""
+    assert job_id_for_tick("nightly-report", TICK) == job_id_for_tick("nightly-report", TICK)
+
+
+def test_tick_job_id_time_part_is_the_scheduled_time() -> None:
+    """The ID decodes to the scheduled minute, not to when the message happened to arrive."""
+    assert TICK == job_timestamp(job_id_for_tick("nightly-report", TICK))
+
+
+def test_ticks_of_other_schedules_or_times_are_other_jobs() -> None:
+    """Two schedules firing at the same minute, or one schedule's next tick, are distinct jobs."""
+    ids = {
+        job_id_for_tick("nightly-report", TICK),
+        job_id_for_tick("hourly-sync", TICK),
+        job_id_for_tick("nightly-report", TICK.replace(minute=1)),
+    }
+    assert 3 == len(ids)
+    assert all(is_valid_job_id(job_id) for job_id in ids)
+
+
+def test_tick_needs_an_aware_time() -> None:
+    """A naive datetime has no instant; refusing it keeps an ID from depending on the host's zone."""
+    with pytest.raises(ValueError, match="timezone-aware"):
+        job_id_for_tick("nightly-report", TICK.replace(tzinfo=None))

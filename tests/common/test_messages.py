@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
@@ -68,6 +69,23 @@ def test_trigger_background_job_defaults_to_true() -> None:
         ('{"trigger": "t", "n": 1' + "0" * 5000 + "}", "body is not valid JSON"),
         ('{"trigger": "\\ud800"}', "unpaired UTF-16 surrogate"),
         ("[" * 10_000 + "]" * 10_000, "nested deeper than 64 levels"),
+        ('{"trigger": "t", "schedule": "nightly"}', "field 'schedule': must be an object"),
+        (
+            '{"trigger": "t", "schedule": {"name": "Bad Name", "scheduledTime": "2026-12-04T14:00:00Z"}}',
+            "field 'schedule': schedule name must match",
+        ),
+        (
+            '{"trigger": "t", "schedule": {"name": "nightly", "scheduledTime": "<aws.scheduler.scheduled-time>"}}',
+            "unsubstituted <aws.scheduler.scheduled-time>",
+        ),
+        (
+            '{"trigger": "t", "schedule": {"name": "nightly", "scheduledTime": "2026-12-04 14:00"}}',
+            "scheduledTime must be a UTC time",
+        ),
+        (
+            '{"trigger": "t", "schedule": {"name": "nightly", "scheduledTime": "2026-02-30T14:00:00Z"}}',
+            "is not a real time",
+        ),
         ('{"trigger": "t", "data": ' + '{"a":' * 70 + "1" + "}" * 70 + "}", "nested deeper than 64 levels"),
     ],
 )
@@ -77,6 +95,16 @@ def test_malformed_trigger_gets_a_precise_reason(body: str, reason: str) -> None
         parse_trigger(body)
 
     assert reason in caught.value.reason
+
+
+def test_scheduled_trigger_carries_its_tick() -> None:
+    """The schedule name and Scheduler's scheduled time are parsed into the trigger's tick."""
+    body = '{"trigger": "nightly", "schedule": {"name": "nightly-report", "scheduledTime": "2026-12-04T02:00:00Z"}}'
+
+    tick = parse_trigger(body).schedule
+
+    assert tick is not None
+    assert ("nightly-report", datetime(2026, 12, 4, 2, 0, tzinfo=UTC)) == (tick.name, tick.scheduled_time)
 
 
 def _background(**overrides: object) -> str:

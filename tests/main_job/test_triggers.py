@@ -5,11 +5,12 @@ from __future__ import annotations
 import io
 import json
 import threading
+from datetime import UTC, datetime
 from typing import Any
 
 from structlog.testing import capture_logs
 
-from common.job_ids import job_id_for_message
+from common.job_ids import job_id_for_message, job_id_for_tick
 from common.messages import DEFAULT_JOB_TYPE
 from common.metrics import MetricsEmitter
 from common.names import MAIN_JOB_SERVICE
@@ -208,3 +209,17 @@ def test_batch_dispatcher_retries_every_message_if_the_handler_crashes() -> None
         (lease.message.body, lease.outcome.verdict if lease.outcome else None) for lease in in_flight.take_finished()
     ]
     assert [("one", Verdict.RETRY), ("two", Verdict.RETRY)] == settled
+
+
+def test_one_schedule_tick_delivered_twice_is_one_job(aws_fleet: AwsFleet) -> None:
+    """Scheduler may send a tick twice (two MessageIds): both get the job ID of the tick, and one correlation ID."""
+    tick = {"trigger": "nightly", "schedule": {"name": "nightly-report", "scheduledTime": "2026-12-04T02:00:00Z"}}
+    triggers = _receive_triggers(aws_fleet, tick, tick)
+
+    _handler(aws_fleet)(triggers)
+
+    jobs = [json.loads(m["Body"]) for m in _background_messages(aws_fleet)]
+    expected = job_id_for_tick("nightly-report", datetime(2026, 12, 4, 2, 0, tzinfo=UTC))
+    assert 2 == len({t.message_id for t in triggers})
+    assert [expected, expected] == [job["jobId"] for job in jobs]
+    assert 1 == len({job["correlationId"] for job in jobs})

@@ -103,6 +103,25 @@ def test_a_start_on_a_taken_port_fails_at_once_with_one_line(start: Any, tmp_pat
     assert [] == list(tmp_path.glob("fleet-local-*"))
 
 
+def test_a_bad_schedules_declaration_fails_at_once_naming_the_schedule(
+    start: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A schedule main_job would quarantine stops the start before anything runs, with the file and the reason."""
+    declaration = tmp_path / "schedules.auto.tfvars.json"
+    declaration.write_text('{"schedules": {"nightly": {"expression": "rate(1 day)", "trigger": {"trigger": 7}}}}')
+    monkeypatch.setenv("FLEET_SCHEDULES_FILE", str(declaration))
+
+    supervisor = start(_free_port())
+    code = supervisor.process.wait(timeout=30)
+    wait_until(lambda: supervisor.console, timeout=5, what="output")
+
+    assert 1 == code
+    assert [
+        f"[fleet] error: {declaration}: schedule 'nightly': trigger field 'trigger' must be a string, got number\n"
+    ] == [line for line in supervisor.console if line.strip()]
+    assert [] == list(tmp_path.glob("fleet-local-*"))
+
+
 def test_children_die_within_2s_of_a_kill_9_of_the_supervisor(start: Any) -> None:
     """After SIGKILL of the supervisor, the emulator and both workers are gone within 2 s."""
     supervisor = start(_free_port())
