@@ -9,7 +9,7 @@
 #   info              queue URLs, log groups, services, and ready-to-paste AWS CLI commands
 #   status            queue and DLQ depths, oldest message age, running/desired tasks
 #   local [ARGS]      the whole fleet locally on moto server (python -m fleet.local.fleet)
-#   test [ARGS]       ruff, mypy, shellcheck, hadolint, then pytest with ARGS
+#   test [ARGS]       ruff, mypy, terraform fmt, shellcheck, hadolint, then pytest with ARGS
 #   init [FILE]       terraform init, with an optional backend config file
 #
 # The shell only orchestrates; anything with logic lives in Python (fleet/cli/, fleet/local/).
@@ -59,7 +59,8 @@ Commands:
                          `aws logs tail` commands for this deployment.
   status                 Queue and DLQ depths, age of the oldest message, running/desired tasks.
   local [ARGS]           Run the whole fleet locally on moto server (no AWS account needed).
-  test [PYTEST_ARGS]     ruff, mypy, shellcheck, hadolint, then pytest; stops at the first failure.
+  test [PYTEST_ARGS]     ruff, mypy, terraform fmt (when terraform is installed), shellcheck,
+                         hadolint, then pytest; stops at the first failure.
 
 Options (before COMMAND):
   --region REGION        AWS region. Default: $AWS_REGION, then $AWS_DEFAULT_REGION, then the region
@@ -469,11 +470,22 @@ run_step() {
   fi
 }
 
+# terraform fmt -check on tf/: terraform is optional for local and test, so without it the step says
+# it is skipped (the provider-schema test in tests/tf/ still checks tf/ without the binary).
+check_tf_fmt() {
+  if ! command -v terraform >/dev/null 2>&1; then
+    log "terraform fmt: skipped, terraform is not on PATH (install it to check tf/ formatting)"
+    return 0
+  fi
+  run_step "terraform fmt" terraform fmt -check -diff -recursive "${TF_DIR}"
+}
+
 cmd_test() {
   ensure_venv
   local bin="${VENV_DIR}/bin"
   run_step "ruff" "${bin}/ruff" check .
   run_step "mypy" "${bin}/mypy"
+  check_tf_fmt
   run_step "shellcheck" "${bin}/shellcheck" deploy.sh .ci/run
   run_step "hadolint" "${bin}/hadolint" --failure-threshold warning Dockerfile.main Dockerfile.background
   run_step "pytest" "${bin}/python" -m pytest "$@"

@@ -12,6 +12,12 @@ variable "project_name" {
     condition     = can(regex("^[a-z][a-z0-9-]{1,40}[a-z0-9]$", var.project_name))
     error_message = "project_name must be 3-42 lower-case letters, digits or hyphens, starting with a letter."
   }
+
+  # ECR repository names (<prefix>-main-job) follow [a-z0-9]+(?:[._-][a-z0-9]+)*: no two separators in a row.
+  validation {
+    condition     = !strcontains(var.project_name, "--")
+    error_message = "project_name must not contain '--': ECR repository names allow no two separators in a row."
+  }
 }
 
 variable "environment" {
@@ -130,6 +136,13 @@ variable "main_job" {
     error_message = "main_job.cpu, memory, concurrency, min_capacity and max_capacity must be whole numbers."
   }
 
+  # Fargate runs only these cpu/memory pairs (ECS Developer Guide, "Task CPU and memory"); any other
+  # pair, such as 256/4096, is refused at apply after the rest of the stack was created.
+  validation {
+    condition     = contains(try(local.fargate_memory_by_cpu[tostring(var.main_job.cpu)], []), var.main_job.memory)
+    error_message = "main_job.cpu/memory must be a Fargate pair: 256 with 512-2048, 512 with 1024-4096, 1024 with 2048-8192, 2048 with 4096-16384, 4096 with 8192-30720 (1024 steps), 8192 with 16384-61440 (4096 steps), 16384 with 32768-122880 (8192 steps)."
+  }
+
   validation {
     condition     = var.main_job.concurrency >= 1 && var.main_job.concurrency <= 64 && var.main_job.target_backlog_per_task > 0
     error_message = "main_job.concurrency must be 1-64 (what the worker accepts) and target_backlog_per_task positive."
@@ -168,6 +181,13 @@ variable "background_job" {
       floor(value) == value
     ])
     error_message = "background_job.cpu, memory, concurrency, min_capacity and max_capacity must be whole numbers."
+  }
+
+  # Fargate runs only these cpu/memory pairs (ECS Developer Guide, "Task CPU and memory"); any other
+  # pair, such as 256/4096, is refused at apply after the rest of the stack was created.
+  validation {
+    condition     = contains(try(local.fargate_memory_by_cpu[tostring(var.background_job.cpu)], []), var.background_job.memory)
+    error_message = "background_job.cpu/memory must be a Fargate pair: 256 with 512-2048, 512 with 1024-4096, 1024 with 2048-8192, 2048 with 4096-16384, 4096 with 8192-30720 (1024 steps), 8192 with 16384-61440 (4096 steps), 16384 with 32768-122880 (8192 steps)."
   }
 
   validation {
