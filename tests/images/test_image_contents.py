@@ -260,12 +260,21 @@ def test_constraints_pin_exactly_the_runtime_dependency_set(runtime_venv: Runtim
     assert _pins(CONSTRAINTS.read_text()) == _pins(frozen)
 
 
-@pytest.mark.parametrize(("module", "service"), [("main_job", "main-job"), ("background_job", "background-job")])
+@pytest.mark.parametrize("module", ["main_job", "background_job"])
+@pytest.mark.parametrize("region_variables", [("AWS_REGION",), ("AWS_REGION", "AWS_DEFAULT_REGION")])
 def test_entrypoint_starts_is_healthy_and_exits_0_on_sigterm(
-    runtime_venv: RuntimeVenv, worker_env: dict[str, str], tmp_path: Path, module: str, service: str
+    runtime_venv: RuntimeVenv,
+    worker_env: dict[str, str],
+    tmp_path: Path,
+    module: str,
+    region_variables: tuple[str, ...],
 ):
-    """python -m <service> logs worker.started, passes the health check, and exits 0 on SIGTERM."""
+    """python -m <service> logs worker.started, passes the health check, and exits 0 on SIGTERM; AWS_REGION
+    alone (what tf/ecs.tf sets; ECS adds AWS_DEFAULT_REGION only on Fargate) is enough."""
+    service = module.replace("_", "-")
     env = {**worker_env, "HEARTBEAT_FILE": str(tmp_path / f"{service}.heartbeat")}
+    env = {k: v for k, v in env.items() if not k.endswith("REGION") or k in region_variables}
+    env["AWS_CONFIG_FILE"] = str(tmp_path / "no-config")
     before = _health(runtime_venv, env)
     process = subprocess.Popen(
         [str(runtime_venv.python), "-m", module],
