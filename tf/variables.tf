@@ -250,14 +250,18 @@ variable "cpu_architecture" {
 ################################################################################
 
 variable "shutdown_grace_seconds" {
-  description = "SHUTDOWN_GRACE_SECONDS: how long a worker finishes in-flight work after SIGTERM. ECS stopTimeout is this + 5 (Fargate max 120)."
+  description = "SHUTDOWN_GRACE_SECONDS: how long a worker finishes in-flight work after SIGTERM, 20-115. ECS stopTimeout is this + 5 (Fargate max 120), which must outlast the 20 s long poll."
   type        = number
   default     = 25
   nullable    = false
 
+  # SIGTERM does not interrupt a long poll: a worker stops only once its receive returns, up to
+  # receive_wait_seconds (20) after the signal. stopTimeout (grace + 5) must outlast that poll with room
+  # to release what it returned, or an idle worker is SIGKILLed (exit 137) and a receive racing the
+  # kill hides its messages for a visibility timeout.
   validation {
-    condition     = var.shutdown_grace_seconds >= 0 && var.shutdown_grace_seconds <= 115
-    error_message = "shutdown_grace_seconds must be 0-115 so that stopTimeout (grace + 5) fits Fargate's 120 s."
+    condition     = var.shutdown_grace_seconds >= local.receive_wait_seconds && var.shutdown_grace_seconds <= 115
+    error_message = "shutdown_grace_seconds must be 20-115: stopTimeout (grace + 5) must outlast the 20 s long poll SIGTERM does not interrupt, and fit Fargate's 120 s."
   }
 
   # The worker would accept 30.5, but stopTimeout (grace + 5) is an integer field: ECS rejects 35.5.
