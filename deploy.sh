@@ -49,6 +49,7 @@ Commands:
                          for remote state (S3 bucket, key, region, lock table).
   build [TAG]            Build both images for linux/amd64, tagged with the short git SHA (and TAG),
                          log in to ECR and push. Creates the ECR repositories on the first run.
+                         Pulls the base image first; FLEET_BUILD_PULL=0 uses the one already loaded.
                          ECR tags are immutable: an image already pushed for this commit is skipped.
   update [--yes]         terraform apply with both images at this commit's SHA, then wait until both
                          ECS services are stable. Without --yes terraform shows the plan and asks;
@@ -184,6 +185,16 @@ ensure_ecr_repositories() {
     "${ECR_TARGETS[@]}"
 }
 
+# --pull refreshes the pinned base tag (Debian security updates are published under the same tag).
+# FLEET_BUILD_PULL=0 builds from the base image already loaded, for a builder without Docker Hub (a
+# registry mirror, or the stand-in base the image check makes: docs/deploy.md).
+build_pull_flags() {
+  BUILD_PULL_FLAGS=()
+  if [[ "${FLEET_BUILD_PULL:-1}" != "0" ]]; then
+    BUILD_PULL_FLAGS=(--pull)
+  fi
+}
+
 cmd_build() {
   if (( $# > 1 )); then
     err "usage: ./deploy.sh build [TAG]"
@@ -232,6 +243,7 @@ cmd_build() {
 
   local -a pushes=()
   local -a tags
+  build_pull_flags
   for i in "${to_build[@]}"; do
     tags=(-t "${repository_urls[i]}:${sha}")
     pushes+=("${repository_urls[i]}:${sha}")
@@ -240,7 +252,7 @@ cmd_build() {
       pushes+=("${repository_urls[i]}:${extra_tag}")
     fi
     log "Building ${dockerfiles[i]} for ${PLATFORM}"
-    docker build --platform "${PLATFORM}" --pull \
+    docker build --platform "${PLATFORM}" ${BUILD_PULL_FLAGS[@]+"${BUILD_PULL_FLAGS[@]}"} \
       --label "org.opencontainers.image.revision=${sha}" \
       -f "${dockerfiles[i]}" "${tags[@]}" .
   done
