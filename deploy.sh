@@ -655,7 +655,7 @@ cmd_test() {
   run_step "ruff" "${bin}/ruff" check .
   run_step "mypy" "${bin}/mypy"
   check_tf_fmt
-  run_step "shellcheck" "${bin}/shellcheck" deploy.sh .ci/run
+  run_step "shellcheck" "${bin}/shellcheck" deploy.sh .ci/run .ci/images-test
   run_step "hadolint" "${bin}/hadolint" --failure-threshold warning Dockerfile.main Dockerfile.background
   run_step "pytest" "${bin}/python" -m pytest "$@"
 }

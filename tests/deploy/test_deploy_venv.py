@@ -19,7 +19,7 @@ PIP_INSTALL = ["python", "-m", "pip", "install", "-e", ".[dev]", "-e", "./fleet"
 CHECKS = [
     ["ruff", "check", "."],
     ["mypy"],
-    ["shellcheck", "deploy.sh", ".ci/run"],
+    ["shellcheck", "deploy.sh", ".ci/run", ".ci/images-test"],
     ["hadolint", "--failure-threshold", "warning", "Dockerfile.main", "Dockerfile.background"],
 ]
 
