@@ -404,8 +404,11 @@ smoke_run_job() {
   # The status index's range key is updatedAt: read only what changed since shortly before the send.
   since="$(python3 -c 'import datetime as d; print((d.datetime.now(d.timezone.utc) - d.timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S"))')"
   log "Smoke test: sending a diagnostic job (correlationId ${correlation})"
-  aws sqs send-message --region "${region}" --queue-url "${queue}" --query MessageId --output text \
-    --message-body "{\"trigger\":\"deploy-smoke\",\"jobType\":\"diagnostic-sleep\",\"data\":{\"seconds\":0},\"correlationId\":\"${correlation}\"}" >/dev/null
+  if ! aws sqs send-message --region "${region}" --queue-url "${queue}" --query MessageId --output text \
+    --message-body "{\"trigger\":\"deploy-smoke\",\"jobType\":\"diagnostic-sleep\",\"data\":{\"seconds\":0},\"correlationId\":\"${correlation}\"}" >/dev/null; then
+    err "could not send the diagnostic trigger to ${queue}"
+    return 1
+  fi
   local deadline=$((SECONDS + ${FLEET_SMOKE_TIMEOUT_SECONDS:-600}))
   while true; do
     count="$(aws dynamodb query --region "${region}" --table-name "${table}" --index-name "${index}" \
@@ -437,9 +440,13 @@ smoke_stop_tasks() {
 # Runs the whole smoke test; on any failure stops the tasks it started and exits 1.
 smoke_test_revision() {
   local region="$1" cluster="$2" sha="$3"
-  local -a services groups
-  services=("$(tf_output main_job_service_name)" "$(tf_output background_job_service_name)")
-  groups=("$(tf_output main_job_log_group_name)" "$(tf_output background_job_log_group_name)")
+  local main_service background_service main_group background_group
+  main_service="$(tf_output main_job_service_name)"
+  background_service="$(tf_output background_job_service_name)"
+  main_group="$(tf_output main_job_log_group_name)"
+  background_group="$(tf_output background_job_log_group_name)"
+  local -a services=("${main_service}" "${background_service}")
+  local -a groups=("${main_group}" "${background_group}")
   local i arn status
   for i in 0 1; do
     if ! arn="$(smoke_start_task "${region}" "${cluster}" "${services[i]}")"; then

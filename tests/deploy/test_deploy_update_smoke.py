@@ -120,6 +120,16 @@ def test_a_revision_ecs_cannot_start_fails_the_update_and_stops_what_did_start(d
     assert TASKS[:failing] == _stopped(deploy)
 
 
+def test_a_trigger_that_cannot_be_sent_fails_the_update_without_waiting(deploy: Deploy):
+    """SendMessage refused (a KMS or queue policy): said at once, the ledger is never polled, tasks stopped."""
+    result = _update(deploy, FAKE_FAIL="aws sqs send-message")
+
+    assert 1 == result.returncode
+    assert "could not send the diagnostic trigger" in result.stderr
+    assert [] == _aws(deploy, "dynamodb", "query")
+    assert TASKS == _stopped(deploy)
+
+
 def test_fleet_update_smoke_0_skips_the_smoke_test(deploy: Deploy):
     """An operator can skip the proof (for example in an incident): no task is started, and it is said."""
     result = _update(deploy, FLEET_UPDATE_SMOKE="0")
