@@ -89,9 +89,10 @@ LONG_JOB_SECONDS = 4  # past the 10 s visibility's extension interval (visibilit
 
 @dataclass(frozen=True)
 class Recorded:
-    """The operations each service called, by name."""
+    """The operations each service called, by name, and the queue, table or log group each named."""
 
     operations: dict[str, set[str]]
+    targets: dict[str, set[tuple[str, str]]]
 
 
 def _trigger(job_type: str, **data: Any) -> str:
@@ -216,7 +217,14 @@ def recorded() -> Iterator[Recorded]:
         _fail_one_enqueue(sqs, urls, proxies["main_job"])
         for worker in workers:
             assert 0 == worker.stop(), "".join(worker.output[-20:])
-        yield Recorded({service: set(proxy.state.snapshot()["calls"]) for service, proxy in proxies.items()})
+        snapshots = {service: proxy.state.snapshot() for service, proxy in proxies.items()}
+        yield Recorded(
+            operations={service: set(snapshot["calls"]) for service, snapshot in snapshots.items()},
+            targets={
+                service: {(target.split(" ", 1)[0], target.split(" ", 1)[1]) for target in snapshot["targets"]}
+                for service, snapshot in snapshots.items()
+            },
+        )
     finally:
         for worker in workers:
             worker.kill()
@@ -267,6 +275,53 @@ def test_a_task_role_grants_no_action_its_worker_never_calls(tf_config, recorded
     """Least privilege: GetQueueAttributes and background GetItem were granted and never called."""
     granted, _ = _granted(tf_config, ROLE_OF_SERVICE[service])
     assert set() == granted - _called(recorded.operations[service])
+
+
+def _resource_expressions() -> dict[str, str]:
+    """The local resource each tf/ resource expression names (the emulator uses tf/'s names)."""
+    names = FleetNames.for_deployment(PROJECT, ENVIRONMENT)
+    group = '${aws_cloudwatch_log_group.this["background_job"].arn}:log-stream:${local.job_stream_root}/*'
+    return {
+        names.trigger_queue: '${aws_sqs_queue.source["trigger"].arn}',
+        names.trigger_dlq: '${aws_sqs_queue.dlq["trigger"].arn}',
+        names.background_queue: '${aws_sqs_queue.source["background"].arn}',
+        names.background_dlq: '${aws_sqs_queue.dlq["background"].arn}',
+        names.job_ledger_table: "${aws_dynamodb_table.jobs.arn}",
+        names.background_job_log_group: group,
+    }
+
+
+def _plain(resource: str) -> str:
+    """bc-python-hcl2 renders a string template as ``${"...${x}..."}`` and may single-quote keys."""
+    resource = resource.replace("'", '"')
+    if resource.startswith('${"') and resource.endswith('"}'):
+        return resource[3:-2]
+    return resource
+
+
+def _granted_on(tf_config, role_document: str) -> set[tuple[str, str]]:
+    """(action, resource expression) for every non-KMS statement of the role."""
+    pairs = set()
+    for statement in tf_config.data("aws_iam_policy_document", role_document)["statement"]:
+        if not all(action.startswith("kms:") for action in statement["actions"]):
+            resources = [_plain(resource) for resource in statement["resources"]]
+            pairs |= {(action, resource) for action in statement["actions"] for resource in resources}
+    return pairs
+
+
+def _called_on(recorded: Recorded, service: str) -> set[tuple[str, str]]:
+    expressions = _resource_expressions()
+    unknown = {resource for _, resource in recorded.targets[service]} - set(expressions)
+    assert set() == unknown, "a call named a resource this test cannot map to tf/"
+    return {(ACTIONS_OF_OPERATION[op], expressions[resource]) for op, resource in recorded.targets[service]}
+
+
+@pytest.mark.parametrize("service", list(ROLE_OF_SERVICE))
+def test_each_action_is_granted_on_exactly_the_resources_it_is_called_on(
+    tf_config, recorded: Recorded, service: str
+) -> None:
+    """SendMessage on the right queue, UpdateItem on the ledger, job streams in the right group: no wider."""
+    assert _called_on(recorded, service) == _granted_on(tf_config, ROLE_OF_SERVICE[service])
 
 
 @pytest.mark.parametrize("service", list(ROLE_OF_SERVICE))
