@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -347,6 +348,12 @@ def run_check(docker: Docker, images: dict[str, str], triggers: int, port: int) 
         stop_emulator(emulator)
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--docker", default="docker")
@@ -354,11 +361,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--main-image", required=True)
     parser.add_argument("--background-image", required=True)
     parser.add_argument("--triggers", type=int, default=200)
-    parser.add_argument("--port", type=int, default=4599)
+    parser.add_argument("--port", type=int, default=0, help="the emulator's port (default: a free one)")
     args = parser.parse_args(argv)
     images = {MAIN_JOB_SERVICE: args.main_image, BACKGROUND_JOB_SERVICE: args.background_image}
+    port = args.port or _free_port()
     try:
-        figures = run_check(Docker(args.docker, args.host), images, args.triggers, args.port)
+        figures = run_check(Docker(args.docker, args.host), images, args.triggers, port)
     except CheckFailed as failure:
         print(json.dumps({"event": "images_check.failed", "error": str(failure)}), file=sys.stderr)
         return 1
