@@ -9,7 +9,7 @@
 #   info              queue URLs, log groups, services, and ready-to-paste AWS CLI commands
 #   status            queue and DLQ depths, oldest message age, running/desired tasks
 #   local [ARGS]      the whole fleet locally on moto server (python -m fleet.local.fleet)
-#   test [ARGS]       ruff, mypy, shellcheck, hadolint, then pytest with ARGS
+#   test [ARGS]       ruff, mypy, terraform fmt, shellcheck, hadolint, then pytest with ARGS
 #   init [FILE]       terraform init, with an optional backend config file
 #
 # The shell only orchestrates; anything with logic lives in Python (fleet/cli/, fleet/local/).
@@ -55,18 +55,22 @@ Commands:
                          other command needs it first.
   build [TAG]            Build both images for linux/amd64, tagged with the short git SHA (and TAG),
                          log in to ECR and push. Checks the Docker daemon and AWS credentials first;
-                         creates the ECR repositories on the first run.
+                         creates the ECR repositories on the first run. Pulls the base image first;
+                         FLEET_BUILD_PULL=0 uses the one already loaded.
                          ECR tags are immutable: an image already pushed for this commit is skipped.
-  update [--yes]         terraform apply with both images at this commit's SHA, then wait until both
-                         ECS services are stable. Without --yes terraform shows the plan and asks;
-                         without a terminal, --yes is required.
+  update [--yes]         terraform apply with both images at this commit's SHA, wait until both
+                         ECS services are stable, then prove the new revision: one task of each new
+                         task definition must run healthy and a diagnostic job succeed end to end
+                         (FLEET_UPDATE_SMOKE=0 skips that). Without --yes terraform shows the plan
+                         and asks; without a terminal, --yes is required.
   destroy [--yes]        Delete the deployment: empty both ECR repositories, then terraform destroy.
                          Asks for confirmation; without a terminal, --yes is required.
   info                   Queue URLs, log groups, services, and the exact `aws sqs send-message` and
                          `aws logs tail` commands for this deployment.
   status                 Queue and DLQ depths, age of the oldest message, running/desired tasks.
   local [ARGS]           Run the whole fleet locally on moto server (no AWS account needed).
-  test [PYTEST_ARGS]     ruff, mypy, shellcheck, hadolint, then pytest; stops at the first failure.
+  test [PYTEST_ARGS]     ruff, mypy, terraform fmt (when terraform is installed), shellcheck,
+                         hadolint, then pytest; stops at the first failure.
 
 Options (before COMMAND):
   --region REGION        AWS region. Default: $AWS_REGION, then $AWS_DEFAULT_REGION, then the region
@@ -236,6 +240,16 @@ require_docker_and_aws() {
   fi
 }
 
+# --pull refreshes the pinned base tag (Debian security updates are published under the same tag).
+# FLEET_BUILD_PULL=0 builds from the base image already loaded, for a builder without Docker Hub (a
+# registry mirror, or the stand-in base the image check makes: docs/deploy.md).
+build_pull_flags() {
+  BUILD_PULL_FLAGS=()
+  if [[ "${FLEET_BUILD_PULL:-1}" != "0" ]]; then
+    BUILD_PULL_FLAGS=(--pull)
+  fi
+}
+
 cmd_build() {
   if (( $# > 1 )); then
     err "usage: ./deploy.sh build [TAG]"
@@ -292,6 +306,7 @@ cmd_build() {
 
   local -a pushes=()
   local -a tags
+  build_pull_flags
   for i in "${to_build[@]}"; do
     tags=(-t "${repository_urls[i]}:${sha}")
     pushes+=("${repository_urls[i]}:${sha}")
@@ -300,7 +315,7 @@ cmd_build() {
       pushes+=("${repository_urls[i]}:${extra_tag}")
     fi
     log "Building ${dockerfiles[i]} for ${PLATFORM}"
-    docker build --platform "${PLATFORM}" --pull \
+    docker build --platform "${PLATFORM}" ${BUILD_PULL_FLAGS[@]+"${BUILD_PULL_FLAGS[@]}"} \
       --label "org.opencontainers.image.revision=${sha}" \
       -f "${dockerfiles[i]}" "${tags[@]}" .
   done
@@ -362,7 +377,169 @@ cmd_update() {
   if [[ "${stable}" != "yes" ]]; then
     die "services did not become stable; see their events: aws ecs describe-services --region ${region} --cluster ${cluster} --services ${services[*]}"
   fi
-  log "Deployed ${sha}: both services are stable"
+  if [[ "${FLEET_UPDATE_SMOKE:-1}" == "0" ]]; then
+    log "Deployed ${sha}: both services are stable (smoke test skipped: FLEET_UPDATE_SMOKE=0)"
+    return 0
+  fi
+  smoke_test_revision "${region}" "${cluster}" "${sha}"
+  log "Deployed ${sha}: both services are stable and the new revision ran a job end to end"
+}
+
+# --- update's smoke test: the new revision must start and run a job, even at 0 tasks ---------------
+#
+# At min_capacity 0 the services are "stable" at 0/0 right after apply, and the deployment circuit
+# breaker has nothing to judge: a bad image, a missing permission or a wrong variable would show only
+# when the first trigger scales a service up. So update runs one standalone task of each service's new
+# task definition (run-task: the services and their autoscaling are never touched, there is nothing
+# to hand back but the two tasks, stopped on every path), waits until each is RUNNING with a healthy
+# container health check, sends one diagnostic trigger through the deployed trigger queue and waits for
+# its ledger item to read succeeded. On failure it prints the task's stopped reason and its last log
+# lines and exits 1. FLEET_UPDATE_SMOKE=0 skips it; FLEET_SMOKE_TIMEOUT_SECONDS (600) bounds each wait.
+
+SMOKE_TASKS=()
+
+# Starts one task of the service's current (just applied) task definition; prints its ARN.
+smoke_start_task() {
+  local region="$1" cluster="$2" service="$3"
+  local task_definition network arn
+  task_definition="$(aws ecs describe-services --region "${region}" --cluster "${cluster}" \
+    --services "${service}" --query 'services[0].taskDefinition' --output text)"
+  network="$(aws ecs describe-services --region "${region}" --cluster "${cluster}" \
+    --services "${service}" --query 'services[0].networkConfiguration' --output json)"
+  log "Smoke test: starting one ${service} task of ${task_definition##*/}"
+  arn="$(aws ecs run-task --region "${region}" --cluster "${cluster}" \
+    --task-definition "${task_definition}" --count 1 --launch-type FARGATE \
+    --network-configuration "${network}" --started-by deploy-smoke \
+    --query 'tasks[0].taskArn' --output text)" || arn=""
+  if [[ "${arn}" != arn:* ]]; then
+    err "could not start a task of ${task_definition}: see aws ecs run-task's failures"
+    return 1
+  fi
+  echo "${arn}"
+}
+
+# Waits until the task is RUNNING and its health check passes: 0; it stopped: 1; the deadline: 2.
+smoke_wait_healthy() {
+  local region="$1" cluster="$2" arn="$3"
+  local deadline=$((SECONDS + ${FLEET_SMOKE_TIMEOUT_SECONDS:-600}))
+  local state last_status health
+  while true; do
+    state="$(aws ecs describe-tasks --region "${region}" --cluster "${cluster}" --tasks "${arn}" \
+      --query 'tasks[0].[lastStatus,healthStatus]' --output text)" || state=""
+    read -r last_status health <<<"${state}" || true
+    if [[ "${last_status}" == "STOPPED" ]]; then
+      return 1
+    fi
+    if [[ "${last_status}" == "RUNNING" && "${health}" == "HEALTHY" ]]; then
+      return 0
+    fi
+    if (( SECONDS >= deadline )); then
+      return 2
+    fi
+    sleep "${FLEET_SMOKE_POLL_SECONDS:-10}"
+  done
+}
+
+# Why the task failed: its status and stopped reason, then the last lines its container logged.
+smoke_report_task() {
+  local region="$1" cluster="$2" arn="$3" service="$4" group="$5"
+  err "task ${arn##*/} of ${service}:"
+  aws ecs describe-tasks --region "${region}" --cluster "${cluster}" --tasks "${arn}" \
+    --query 'tasks[0].[lastStatus,healthStatus,stopCode,stoppedReason,containers[0].reason,containers[0].exitCode]' \
+    --output text >&2 || true
+  # tf/ecs.tf names the container and the awslogs stream prefix after the service.
+  err "its last log lines (${group}, stream ${service}/${service}/${arn##*/}):"
+  aws logs get-log-events --region "${region}" --log-group-name "${group}" \
+    --log-stream-name "${service}/${service}/${arn##*/}" --limit 30 \
+    --query 'events[].message' --output text >&2 || err "(no log stream: the container never started)"
+}
+
+# Sends one diagnostic job through the deployed trigger queue; waits for its ledger item to succeed.
+smoke_run_job() {
+  local region="$1" sha="$2"
+  local queue table index correlation since count
+  queue="$(tf_output trigger_queue_url)"
+  table="$(tf_output job_ledger_table_name)"
+  index="$(tf_output job_ledger_status_index_name)"
+  correlation="deploy-smoke-${sha}-$(date +%s)"
+  # The status index's range key is updatedAt: read only what changed since shortly before the send.
+  since="$(python3 -c 'import datetime as d; print((d.datetime.now(d.timezone.utc) - d.timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S"))')"
+  log "Smoke test: sending a diagnostic job (correlationId ${correlation})"
+  if ! aws sqs send-message --region "${region}" --queue-url "${queue}" --query MessageId --output text \
+    --message-body "{\"trigger\":\"deploy-smoke\",\"jobType\":\"diagnostic-sleep\",\"data\":{\"seconds\":0},\"correlationId\":\"${correlation}\"}" >/dev/null; then
+    err "could not send the diagnostic trigger to ${queue}"
+    return 1
+  fi
+  local deadline=$((SECONDS + ${FLEET_SMOKE_TIMEOUT_SECONDS:-600}))
+  while true; do
+    count="$(aws dynamodb query --region "${region}" --table-name "${table}" --index-name "${index}" \
+      --key-condition-expression '#s = :s AND updatedAt >= :t' --filter-expression 'correlationId = :c' \
+      --expression-attribute-names '{"#s":"status"}' \
+      --expression-attribute-values "{\":s\":{\"S\":\"succeeded\"},\":t\":{\"S\":\"${since}\"},\":c\":{\"S\":\"${correlation}\"}}" \
+      --query Count --output text)" || count=0
+    if [[ "${count}" =~ ^[1-9] ]]; then
+      return 0
+    fi
+    if (( SECONDS >= deadline )); then
+      err "the diagnostic job (correlationId ${correlation}) did not succeed within ${FLEET_SMOKE_TIMEOUT_SECONDS:-600}s"
+      return 1
+    fi
+    sleep "${FLEET_SMOKE_POLL_SECONDS:-10}"
+  done
+}
+
+smoke_stop_tasks() {
+  local region="$1" cluster="$2"
+  local arn
+  for arn in ${SMOKE_TASKS[@]+"${SMOKE_TASKS[@]}"}; do
+    aws ecs stop-task --region "${region}" --cluster "${cluster}" --task "${arn}" \
+      --reason "deploy.sh update smoke test finished" >/dev/null || err "could not stop smoke task ${arn}"
+  done
+  SMOKE_TASKS=()
+}
+
+# Runs the whole smoke test; on any failure stops the tasks it started and exits 1.
+smoke_test_revision() {
+  local region="$1" cluster="$2" sha="$3"
+  local main_service background_service main_group background_group
+  main_service="$(tf_output main_job_service_name)"
+  background_service="$(tf_output background_job_service_name)"
+  main_group="$(tf_output main_job_log_group_name)"
+  background_group="$(tf_output background_job_log_group_name)"
+  local -a services=("${main_service}" "${background_service}")
+  local -a groups=("${main_group}" "${background_group}")
+  local i arn status
+  for i in 0 1; do
+    if ! arn="$(smoke_start_task "${region}" "${cluster}" "${services[i]}")"; then
+      smoke_stop_tasks "${region}" "${cluster}"
+      die "smoke test failed: the new ${services[i]} revision could not be started"
+    fi
+    SMOKE_TASKS+=("${arn}")
+  done
+  for i in 0 1; do
+    status=0
+    smoke_wait_healthy "${region}" "${cluster}" "${SMOKE_TASKS[i]}" || status=$?
+    if (( status != 0 )); then
+      if (( status == 1 )); then
+        err "smoke test: the new ${services[i]} task stopped"
+      else
+        err "smoke test: the new ${services[i]} task did not become RUNNING and healthy within ${FLEET_SMOKE_TIMEOUT_SECONDS:-600}s"
+      fi
+      smoke_report_task "${region}" "${cluster}" "${SMOKE_TASKS[i]}" "${services[i]}" "${groups[i]}"
+      smoke_stop_tasks "${region}" "${cluster}"
+      die "smoke test failed: the new revision of ${services[i]} does not start; nothing was rolled back, fix and update again"
+    fi
+    log "Smoke test: ${services[i]} task is RUNNING and healthy"
+  done
+  if ! smoke_run_job "${region}" "${sha}"; then
+    for i in 0 1; do
+      smoke_report_task "${region}" "${cluster}" "${SMOKE_TASKS[i]}" "${services[i]}" "${groups[i]}"
+    done
+    smoke_stop_tasks "${region}" "${cluster}"
+    die "smoke test failed: the new revision starts but does not run a job end to end"
+  fi
+  smoke_stop_tasks "${region}" "${cluster}"
+  log "Smoke test: a diagnostic job succeeded end to end; the smoke tasks are stopped"
 }
 
 ecr_empty_repository() {
@@ -566,13 +743,24 @@ run_step() {
   fi
 }
 
+# terraform fmt -check on tf/: terraform is optional for local and test, so without it the step says
+# it is skipped (the provider-schema test in tests/tf/ still checks tf/ without the binary).
+check_tf_fmt() {
+  if ! command -v terraform >/dev/null 2>&1; then
+    log "terraform fmt: skipped, terraform is not on PATH (install it to check tf/ formatting)"
+    return 0
+  fi
+  run_step "terraform fmt" terraform fmt -check -diff -recursive "${TF_DIR}"
+}
+
 cmd_test() {
   ensure_venv develop
   ensure_checkov_venv
   local bin="${VENV_DIR}/bin"
   run_step "ruff" "${bin}/ruff" check .
   run_step "mypy" "${bin}/mypy"
-  run_step "shellcheck" "${bin}/shellcheck" deploy.sh .ci/run
+  check_tf_fmt
+  run_step "shellcheck" "${bin}/shellcheck" deploy.sh .ci/run .ci/images-test
   run_step "hadolint" "${bin}/hadolint" --failure-threshold warning Dockerfile.main Dockerfile.background
   run_step "pytest" "${bin}/python" -m pytest "$@"
 }

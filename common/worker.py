@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from common import side_channels
+from common import aws, side_channels
 from common.health import Liveness
 from common.logging import configure_logging, get_logger
 from common.settings import ConfigError, Settings
@@ -66,6 +66,7 @@ def run_service(service: str, make_consumer: ConsumerFactory) -> int:
     """Process entry point: settings, logging, signals, then the loop. Returns the exit status."""
     try:
         settings = Settings.from_env(service)
+        aws.region()  # checked here so that a missing region exits 78, not with a NoRegionError traceback
     except ConfigError as error:
         return _config_invalid(service, error)
     configure_logging(service=service, level=settings.log_level)

@@ -10,6 +10,11 @@
 #      set the count to min_capacity (which may be 0).
 ################################################################################
 
+locals {
+  # Longer than the slowest Fargate cold start the docs plan for (4 minutes), with a minute to spare.
+  cold_start_cooldown_seconds = 300
+}
+
 resource "aws_appautoscaling_target" "this" {
   for_each = local.services
 
@@ -121,9 +126,12 @@ resource "aws_appautoscaling_policy" "scale_from_zero" {
   scalable_dimension = aws_appautoscaling_target.this[each.key].scalable_dimension
   resource_id        = aws_appautoscaling_target.this[each.key].resource_id
 
+  # The alarm stays in ALARM until the new task receives, and Application Auto Scaling runs the policy
+  # again each minute it does: the cooldown must outlast a Fargate cold start (image pull, start,
+  # first long poll: 2-4 minutes), or one message starts two or three tasks.
   step_scaling_policy_configuration {
     adjustment_type         = "ChangeInCapacity"
-    cooldown                = 60
+    cooldown                = local.cold_start_cooldown_seconds
     metric_aggregation_type = "Maximum"
 
     step_adjustment {

@@ -3,6 +3,18 @@
 ################################################################################
 
 locals {
+  # Memory (MiB) Fargate accepts for each task cpu value (ECS Developer Guide, "Task CPU and memory";
+  # 8192 and 16384 need platform version 1.4.0 on Linux). Read by the main_job/background_job validations.
+  fargate_memory_by_cpu = {
+    "256"   = [512, 1024, 2048]
+    "512"   = [1024, 2048, 3072, 4096]
+    "1024"  = range(2048, 8193, 1024)
+    "2048"  = range(4096, 16385, 1024)
+    "4096"  = range(8192, 30721, 1024)
+    "8192"  = range(16384, 61441, 4096)
+    "16384" = range(32768, 122881, 8192)
+  }
+
   # Environment of each worker: names from common/settings.py (a test checks the two agree).
   main_job_environment = {
     AWS_REGION                 = var.aws_region
@@ -234,9 +246,13 @@ resource "aws_ecs_service" "this" {
     ignore_changes = [desired_count]
   }
 
+  # Tasks start as soon as the service exists (min_capacity >= 1 on a first apply): both roles'
+  # policies must be attached first, or the first tasks meet AccessDenied until IAM catches up.
   depends_on = [
     aws_ecs_cluster_capacity_providers.this,
     aws_iam_role_policy.main_job_execution,
     aws_iam_role_policy.background_job_execution,
+    aws_iam_role_policy.main_job_task,
+    aws_iam_role_policy.background_job_task,
   ]
 }

@@ -102,7 +102,6 @@ data "aws_iam_policy_document" "main_job_task" {
       "sqs:ReceiveMessage",
       "sqs:DeleteMessage",
       "sqs:ChangeMessageVisibility",
-      "sqs:GetQueueAttributes",
     ]
     resources = [aws_sqs_queue.source["trigger"].arn]
   }
@@ -159,7 +158,6 @@ data "aws_iam_policy_document" "background_job_task" {
       "sqs:ReceiveMessage",
       "sqs:DeleteMessage",
       "sqs:ChangeMessageVisibility",
-      "sqs:GetQueueAttributes",
     ]
     resources = [aws_sqs_queue.source["background"].arn]
   }
@@ -176,10 +174,12 @@ data "aws_iam_policy_document" "background_job_task" {
     resources = ["${aws_cloudwatch_log_group.this["background_job"].arn}:log-stream:${local.job_stream_root}/*"]
   }
 
-  # Claims, lease extensions and outcomes are Update actions; a refused claim is read back with GetItem.
+  # Claims, lease extensions and outcomes are Update actions (a TransactWriteItems of Updates is
+  # authorised per item as UpdateItem); a refused claim is answered from the item's old image in the
+  # cancellation reasons (ALL_OLD), so no GetItem.
   statement {
     sid       = "ClaimAndRecordJobs"
-    actions   = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+    actions   = ["dynamodb:UpdateItem"]
     resources = [aws_dynamodb_table.jobs.arn]
   }
 

@@ -12,6 +12,12 @@ variable "project_name" {
     condition     = can(regex("^[a-z][a-z0-9-]{1,40}[a-z0-9]$", var.project_name))
     error_message = "project_name must be 3-42 lower-case letters, digits or hyphens, starting with a letter."
   }
+
+  # ECR repository names (<prefix>-main-job) follow [a-z0-9]+(?:[._-][a-z0-9]+)*: no two separators in a row.
+  validation {
+    condition     = !strcontains(var.project_name, "--")
+    error_message = "project_name must not contain '--': ECR repository names allow no two separators in a row."
+  }
 }
 
 variable "environment" {
@@ -130,6 +136,13 @@ variable "main_job" {
     error_message = "main_job.cpu, memory, concurrency, min_capacity and max_capacity must be whole numbers."
   }
 
+  # Fargate runs only these cpu/memory pairs (ECS Developer Guide, "Task CPU and memory"); any other
+  # pair, such as 256/4096, is refused at apply after the rest of the stack was created.
+  validation {
+    condition     = contains(try(local.fargate_memory_by_cpu[tostring(var.main_job.cpu)], []), var.main_job.memory)
+    error_message = "main_job.cpu/memory must be a Fargate pair: 256 with 512-2048, 512 with 1024-4096, 1024 with 2048-8192, 2048 with 4096-16384, 4096 with 8192-30720 (1024 steps), 8192 with 16384-61440 (4096 steps), 16384 with 32768-122880 (8192 steps)."
+  }
+
   validation {
     condition     = var.main_job.concurrency >= 1 && var.main_job.concurrency <= 64 && var.main_job.target_backlog_per_task > 0
     error_message = "main_job.concurrency must be 1-64 (what the worker accepts) and target_backlog_per_task positive."
@@ -168,6 +181,13 @@ variable "background_job" {
       floor(value) == value
     ])
     error_message = "background_job.cpu, memory, concurrency, min_capacity and max_capacity must be whole numbers."
+  }
+
+  # Fargate runs only these cpu/memory pairs (ECS Developer Guide, "Task CPU and memory"); any other
+  # pair, such as 256/4096, is refused at apply after the rest of the stack was created.
+  validation {
+    condition     = contains(try(local.fargate_memory_by_cpu[tostring(var.background_job.cpu)], []), var.background_job.memory)
+    error_message = "background_job.cpu/memory must be a Fargate pair: 256 with 512-2048, 512 with 1024-4096, 1024 with 2048-8192, 2048 with 4096-16384, 4096 with 8192-30720 (1024 steps), 8192 with 16384-61440 (4096 steps), 16384 with 32768-122880 (8192 steps)."
   }
 
   validation {
@@ -230,14 +250,18 @@ variable "cpu_architecture" {
 ################################################################################
 
 variable "shutdown_grace_seconds" {
-  description = "SHUTDOWN_GRACE_SECONDS: how long a worker finishes in-flight work after SIGTERM. ECS stopTimeout is this + 5 (Fargate max 120)."
+  description = "SHUTDOWN_GRACE_SECONDS: how long a worker finishes in-flight work after SIGTERM, 20-115. ECS stopTimeout is this + 5 (Fargate max 120), which must outlast the 20 s long poll."
   type        = number
   default     = 25
   nullable    = false
 
+  # SIGTERM does not interrupt a long poll: a worker stops only once its receive returns, up to
+  # receive_wait_seconds (20) after the signal. stopTimeout (grace + 5) must outlast that poll with room
+  # to release what it returned, or an idle worker is SIGKILLed (exit 137) and a receive racing the
+  # kill hides its messages for a visibility timeout.
   validation {
-    condition     = var.shutdown_grace_seconds >= 0 && var.shutdown_grace_seconds <= 115
-    error_message = "shutdown_grace_seconds must be 0-115 so that stopTimeout (grace + 5) fits Fargate's 120 s."
+    condition     = var.shutdown_grace_seconds >= local.receive_wait_seconds && var.shutdown_grace_seconds <= 115
+    error_message = "shutdown_grace_seconds must be 20-115: stopTimeout (grace + 5) must outlast the 20 s long poll SIGTERM does not interrupt, and fit Fargate's 120 s."
   }
 
   # The worker would accept 30.5, but stopTimeout (grace + 5) is an integer field: ECS rejects 35.5.

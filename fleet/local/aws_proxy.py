@@ -9,7 +9,8 @@ pointing here. Faults are decided per request, by operation:
 - ``reset_after`` forwards, lets the emulator apply the request, then drops the connection: the
   classic "deleted, but the client saw an error".
 
-Control endpoints: ``GET /__proxy__/stats`` (calls and injected faults by operation) and
+Control endpoints: ``GET /__proxy__/stats`` (calls and injected faults by operation, and calls by
+operation and the queue, table or log group they name, ``"SendMessageBatch my-queue"``) and
 ``POST /__proxy__/faults`` with ``{"rules": [{"operation": "*", "kind": "throttle", "rate": 0.05}]}``.
 """
 
@@ -46,6 +47,8 @@ class ProxyState:
     def __init__(self, seed: int = 1) -> None:
         self.calls: Counter[str] = Counter()
         self.faults: Counter[str] = Counter()
+        #: "<operation> <resource name>": which queue, table or log group each call named.
+        self.targets: Counter[str] = Counter()
         self.rules: list[FaultRule] = []
         self._rng = random.Random(seed)  # noqa: S311 - repeatable fault patterns, not security
         self._lock = threading.Lock()
@@ -67,9 +70,14 @@ class ProxyState:
                     return rule.kind
             return None
 
+    def record_targets(self, operation: str, resources: list[str]) -> None:
+        with self._lock:
+            for resource in resources:
+                self.targets[f"{operation} {resource}"] += 1
+
     def snapshot(self) -> dict[str, dict[str, int]]:
         with self._lock:
-            return {"calls": dict(self.calls), "faults": dict(self.faults)}
+            return {"calls": dict(self.calls), "faults": dict(self.faults), "targets": dict(self.targets)}
 
 
 def operation_of(headers: Any, body: bytes) -> tuple[str, str]:  # noqa: ANN401 - http.client headers
@@ -80,6 +88,23 @@ def operation_of(headers: Any, body: bytes) -> tuple[str, str]:  # noqa: ANN401 
         return ("sqs" if prefix.startswith("AmazonSQS") else "logs" if prefix.startswith("Logs") else prefix), operation
     action = parse_qs(body.decode("utf-8", "replace")).get("Action", ["Unknown"])[0]
     return "query", action
+
+
+def resources_of(body: bytes) -> list[str]:
+    """The queue, table and log group names a JSON-protocol request body names (SQS, DynamoDB, Logs)."""
+    try:
+        document = json.loads(body or b"{}")
+    except ValueError:
+        return []
+    if not isinstance(document, dict):
+        return []
+    found = [str(document["QueueUrl"]).rsplit("/", 1)[-1]] if "QueueUrl" in document else []
+    found += [str(document[key]) for key in ("TableName", "logGroupName") if key in document]
+    for item in document.get("TransactItems", []):
+        found += [
+            str(action["TableName"]) for action in item.values() if isinstance(action, dict) and "TableName" in action
+        ]
+    return sorted(set(found))
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -112,6 +137,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _forward(self, body: bytes) -> None:
         service, operation = operation_of(self.headers, body)
+        self.server.state.record_targets(operation, resources_of(body))
         fault = self.server.state.decide(service, operation)
         if fault == "reset_before":
             self.close_connection = True

@@ -37,6 +37,8 @@ TF_OUTPUTS: Mapping[str, str] = {
     "background_job_ecr_repository_url": f"{ACCOUNT_REGISTRY}/{PREFIX}-background-job",
     "sns_topic_arn": f"arn:aws:sns:eu-west-1:123456789012:{PREFIX}-alarms",
     "aws_region": "eu-west-1",
+    "job_ledger_table_name": f"{PREFIX}-jobs",
+    "job_ledger_status_index_name": "by-status",
 }
 
 

@@ -14,6 +14,9 @@ Installed under the tool's name in a directory put first on PATH. Every call app
 - FAKE_GIT_STATUS: what ``git status --porcelain`` prints.
 - FAKE_EXIT_<NAME>: exit status for a tool (for example FAKE_EXIT_MYPY=1); FAKE_EXIT_PYTEST for
   ``python -m pytest``.
+- update's smoke test: ``ecs run-task`` starts ``task-<service>``; FAKE_RUN_TASK_FAILS=<service> makes
+  it start none. FAKE_TASK_STATES: JSON object task id -> "lastStatus<TAB>healthStatus" (default
+  RUNNING, HEALTHY). FAKE_JOB_SUCCEEDED: what ``dynamodb query --query Count`` prints (default 1).
 
 As ``python3``, ``-m venv DIR`` makes a fake venv whose python, ruff, mypy, shellcheck and hadolint
 are this fake too; its ``python -c`` runs the real interpreter (deploy.sh hashes pyproject.toml so).
@@ -111,7 +114,46 @@ def _aws(args: list[str], history: list[list[str]], _stdin: str) -> int:
         emptied = any("batch-delete-image" in call and repository in call for call in history)
         sys.stdout.write(json.dumps([] if emptied else IMAGES, indent=4) + "\n")
     elif command[:2] == ["ecs", "describe-services"]:
-        sys.stdout.write("| fake describe-services table |\n")
+        sys.stdout.write(_describe_services(args))
+    else:
+        return _aws_smoke(args)
+    return 0
+
+
+TASK_DEFINITION = "arn:aws:ecs:eu-west-1:123456789012:task-definition/{service}:7"
+NETWORK = {"awsvpcConfiguration": {"subnets": ["subnet-1"], "securityGroups": ["sg-1"], "assignPublicIp": "DISABLED"}}
+STOPPED_REASON = "STOPPED\tUNKNOWN\tEssentialContainerExited\tEssential container in task exited\tNone\t1"
+
+
+def _describe_services(args: list[str]) -> str:
+    query = _option(args, "--query")
+    service = _option(args, "--services")
+    if query == "services[0].taskDefinition":
+        return TASK_DEFINITION.format(service=service) + "\n"
+    if query == "services[0].networkConfiguration":
+        return json.dumps(NETWORK) + "\n"
+    return "| fake describe-services table |\n"
+
+
+def _aws_smoke(args: list[str]) -> int:
+    """The calls of update's smoke test: run-task, describe-tasks, logs, the trigger and the ledger."""
+    command = args[:2]
+    if command == ["ecs", "run-task"]:
+        service = _option(args, "--task-definition").rsplit("/", 1)[-1].split(":")[0]
+        failing = os.environ.get("FAKE_RUN_TASK_FAILS")
+        started = failing is None or failing != service
+        sys.stdout.write(f"arn:aws:ecs:eu-west-1:123456789012:task/cluster/task-{service}\n" if started else "None\n")
+    elif command == ["ecs", "describe-tasks"]:
+        task = _option(args, "--tasks").rsplit("/", 1)[-1]
+        state = json.loads(os.environ.get("FAKE_TASK_STATES", "{}")).get(task, "RUNNING\tHEALTHY")
+        long_query = _option(args, "--query").count(",") > 1
+        sys.stdout.write((STOPPED_REASON if long_query else state) + "\n")
+    elif command == ["logs", "get-log-events"]:
+        sys.stdout.write(f"fake last log line of {_option(args, '--log-stream-name')}\n")
+    elif command == ["sqs", "send-message"]:
+        sys.stdout.write("fake-message-id\n")
+    elif command == ["dynamodb", "query"]:
+        sys.stdout.write(os.environ.get("FAKE_JOB_SUCCEEDED", "1") + "\n")
     return 0
 
 

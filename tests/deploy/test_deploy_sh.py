@@ -107,6 +107,18 @@ def test_build_logs_in_builds_both_images_for_amd64_then_pushes_sha_and_extra_ta
     ]
 
 
+def test_build_with_fleet_build_pull_0_uses_the_base_image_already_loaded(deploy: Deploy):
+    """No Docker Hub (a mirror, the stand-in base): FLEET_BUILD_PULL=0 drops --pull and changes nothing else."""
+    result = deploy.run("build", env={"FLEET_BUILD_PULL": "0"})
+
+    builds = [call for call in deploy.calls() if call[:2] == ["docker", "build"]]
+    assert result.returncode == 0, result.stderr
+    assert [
+        [arg for arg in docker_build("Dockerfile.main", MAIN_URL, SHA) if arg != "--pull"],
+        [arg for arg in docker_build("Dockerfile.background", BACKGROUND_URL, SHA) if arg != "--pull"],
+    ] == builds
+
+
 def test_build_reads_the_region_from_terraform_when_none_is_set(deploy: Deploy):
     """Without --region or AWS_REGION, AWS calls use the deployment's aws_region output."""
     result = deploy.run("build", env={"AWS_REGION": ""})
@@ -223,7 +235,8 @@ def test_update_applies_the_sha_tag_to_both_services_then_waits_for_them(deploy:
     result = deploy.run("--region", "eu-west-1", "--env", "prod", "update", "--yes", env={"FAKE_ECR_EXISTING": images})
 
     assert result.returncode == 0, result.stderr
-    assert deploy.calls() == [
+    # Then the smoke test (tests/deploy/test_deploy_update_smoke.py).
+    expected = [
         ["git", "rev-parse", "--short", "HEAD"],
         output("main_job_ecr_repository_url"),
         output("background_job_ecr_repository_url"),
@@ -244,6 +257,7 @@ def test_update_applies_the_sha_tag_to_both_services_then_waits_for_them(deploy:
          "services[].{service:serviceName,running:runningCount,desired:desiredCount,"
          "taskDefinition:taskDefinition}", "--output", "table"],
     ]  # fmt: skip
+    assert expected == deploy.calls()[: len(expected)]
     assert "fake describe-services table" in result.stdout
     assert "stable" in result.stderr
 

@@ -24,7 +24,7 @@ CHECKOV_VENV = [["python3", "-m", "venv", ".venv-checkov"], ["python", "-m", "pi
 CHECKS = [
     ["ruff", "check", "."],
     ["mypy"],
-    ["shellcheck", "deploy.sh", ".ci/run"],
+    ["shellcheck", "deploy.sh", ".ci/run", ".ci/images-test"],
     ["hadolint", "--failure-threshold", "warning", "Dockerfile.main", "Dockerfile.background"],
 ]
 
@@ -118,6 +118,39 @@ def test_test_stops_at_the_first_failing_check(checkout: Deploy, failing: str):
     assert f"{failing} failed" in result.stderr
     assert ran[-1] == failing
     assert "python" not in ran
+
+
+TF_FMT = ["terraform", "fmt", "-check", "-diff", "-recursive", "tf"]
+
+
+def test_test_checks_terraform_formatting_after_mypy_when_terraform_is_installed(checkout: Deploy):
+    """With terraform on PATH, test runs terraform fmt -check on tf/ between mypy and shellcheck."""
+    install_fakes(checkout.fakes, ("terraform",))
+
+    result = checkout.run("test")
+
+    assert result.returncode == 0, result.stderr
+    assert [*CHECKS[:2], TF_FMT, *CHECKS[2:]] == checkout.calls()[2:-1]
+
+
+def test_test_stops_when_tf_is_not_formatted(checkout: Deploy):
+    """terraform fmt -check exits 3 on an unformatted file: the run fails with it before pytest."""
+    install_fakes(checkout.fakes, ("terraform",))
+
+    result = checkout.run("test", env={"FAKE_FAIL": "terraform fmt"})
+
+    assert 1 == result.returncode
+    assert "terraform fmt failed" in result.stderr
+    assert "python" not in [call[0] for call in checkout.calls()[2:]]
+
+
+def test_test_without_terraform_says_the_format_check_is_skipped_and_runs_the_rest(checkout: Deploy):
+    """terraform is optional for test: its absence is one clear line, and every other check still runs."""
+    result = checkout.run("test")
+
+    assert 0 == result.returncode, result.stderr
+    assert "terraform fmt: skipped, terraform is not on PATH" in result.stderr
+    assert [*CHECKS, ["python", "-m", "pytest"]] == checkout.calls()[2:]
 
 
 def test_test_fails_when_pytest_collects_no_tests(checkout: Deploy):

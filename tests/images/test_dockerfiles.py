@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shlex
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -133,14 +134,76 @@ def test_hadolint_reports_nothing_at_warning_or_above(dockerfile):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def _global_args(dockerfile: str) -> dict[str, str]:
+    """ARGs declared before the first FROM (the only ones a FROM line can use), with their defaults."""
+    pairs = instructions(dockerfile)
+    first_from = next(index for index, (keyword, _) in enumerate(pairs) if keyword == "FROM")
+    return dict(rest.split("=", 1) for keyword, rest in pairs[:first_from] if keyword == "ARG")
+
+
 @pytest.mark.parametrize("dockerfile", sorted(IMAGES))
 def test_both_stages_use_a_pinned_slim_python_311_base(dockerfile):
     """Every FROM names an exact python 3.11.x slim tag, never latest or a floating minor."""
+    args = _global_args(dockerfile)
+    bases = [rest.split()[0] for keyword, rest in instructions(dockerfile) if keyword == "FROM"]
+    resolved = [re.sub(r"\$\{(\w+)\}", lambda match: args[match.group(1)], base) for base in bases]
+
+    assert len(resolved) == 2
+    for base in resolved:
+        assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+", base), base
+
+
+@pytest.mark.parametrize("dockerfile", sorted(IMAGES))
+def test_both_stages_take_their_base_from_one_arg(dockerfile):
+    """The runtime venv runs the build stage's interpreter: two literal tags could drift apart."""
+    args = _global_args(dockerfile)
     bases = [rest.split()[0] for keyword, rest in instructions(dockerfile) if keyword == "FROM"]
 
-    assert len(bases) == 2
-    for base in bases:
-        assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+", base), base
+    assert ["${PYTHON_IMAGE}", "${PYTHON_IMAGE}"] == bases
+    assert ["PYTHON_IMAGE"] == list(args)
+
+
+def test_both_images_are_built_from_the_same_base():
+    """main-job and background-job share the base, so one stand-in or one scan covers both."""
+    assert 1 == len({_global_args(dockerfile)["PYTHON_IMAGE"] for dockerfile in IMAGES})
+
+
+@pytest.mark.parametrize("dockerfile", sorted(IMAGES))
+def test_no_syntax_directive_and_no_buildx_needed(dockerfile):
+    """A `# syntax=` line makes every BuildKit build fetch a frontend from Docker Hub; buildx is not in Debian."""
+    text = (REPO / dockerfile).read_text()
+
+    assert not re.search(r"^#\s*syntax\s*=", text, re.IGNORECASE | re.MULTILINE)
+    assert "docker buildx" not in text
+    assert not any(rest.startswith("--mount") for keyword, rest in instructions(dockerfile) if keyword == "RUN")
+
+
+@pytest.mark.parametrize("dockerfile", sorted(IMAGES))
+def test_build_stage_makes_the_venv_without_pip_and_installs_into_it_from_outside(dockerfile):
+    """pip, setuptools and pkg_resources in /opt/venv were a quarter of the image and what scans flag."""
+    (build,) = [rest for keyword, rest in instructions(dockerfile) if keyword == "RUN" and "venv" in rest]
+
+    assert "python -m venv --without-pip /opt/venv" in build
+    assert "python -m pip --python /opt/venv/bin/python install --constraint constraints.txt" in build
+    assert "/opt/venv/bin/python -m pip" not in build
+
+
+@pytest.mark.parametrize("dockerfile", sorted(IMAGES))
+def test_final_stage_keeps_the_writable_workdir_off_sys_path(dockerfile):
+    """WORKDIR /tmp is writable: PYTHONSAFEPATH=1 stops `python -m` from importing what is written there."""
+    stage = final_stage(dockerfile)
+    env = " ".join(rest for keyword, rest in stage if keyword == "ENV")
+
+    assert "/tmp" == dict(stage)["WORKDIR"]
+    assert "PYTHONSAFEPATH=1" in env.split()
+
+
+def test_the_build_backend_is_pinned_exactly():
+    """The image's `pip wheel` resolves the backend at build time: `setuptools>=68` could build differently."""
+    build_system = tomllib.loads((REPO / "pyproject.toml").read_text())["build-system"]
+
+    assert build_system["requires"]
+    assert all(re.fullmatch(r"[A-Za-z0-9_.-]+==[\w.]+", requirement) for requirement in build_system["requires"])
 
 
 @pytest.mark.parametrize("dockerfile", sorted(IMAGES))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import queue
+import shlex
 import shutil
 import signal
 import socket
@@ -25,7 +26,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.images.test_dockerfiles import copy_sources
+from tests.images.test_dockerfiles import copy_sources, final_stage
 
 REPO = Path(__file__).resolve().parents[2]
 DEV_PYTHON = REPO / ".venv" / "bin" / "python"
@@ -52,6 +53,11 @@ def _run(*args: str | Path, cwd: Path | None = None, timeout: float = 600) -> st
     return result.stdout
 
 
+def _pip(python: Path, *args: str | Path, cwd: Path) -> str:
+    """The dev venv's pip acting on the venv of ``python``, which has no pip of its own."""
+    return _run(DEV_PYTHON, "-m", "pip", "--python", python, *args, cwd=cwd)
+
+
 def _copy_build_context(destination: Path) -> Path:
     """What the Dockerfile's COPY instructions take from the build context, without byte-code."""
     destination.mkdir()
@@ -76,9 +82,10 @@ def runtime_venv(tmp_path_factory: pytest.TempPathFactory) -> RuntimeVenv:
     wheels = root / "wheels"
     _run(DEV_PYTHON, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", wheels, sources, cwd=root)
     [wheel] = wheels.glob("message_driven_fleet-*.whl")
-    _run(sys.executable, "-m", "venv", root / "venv")
+    # As the build stage does: a venv without pip, installed into from outside with pip --python.
+    _run(sys.executable, "-m", "venv", "--without-pip", root / "venv")
     python = root / "venv" / "bin" / "python"
-    _run(python, "-m", "pip", "install", "--quiet", "--constraint", CONSTRAINTS, wheel, cwd=root)
+    _pip(python, "install", "--quiet", "--constraint", CONSTRAINTS, wheel, cwd=root)
     workdir = root / "work"
     workdir.mkdir()
     return RuntimeVenv(python=python, workdir=workdir)
@@ -248,6 +255,72 @@ def test_runtime_venv_holds_no_operator_tool_emulator_or_bench_peer(runtime_venv
     assert ["fleet-background-job", "fleet-health", "fleet-main-job"] == scripts
 
 
+#: Installers and build tools: nothing in the image runs them, they are about 25 of the venv's 63 MB, and
+#: they are what an image scan flags.
+INSTALLERS = ("pip", "setuptools", "pkg_resources", "_distutils_hack", "wheel")
+
+
+def test_runtime_venv_holds_no_pip_setuptools_or_pkg_resources(runtime_venv: RuntimeVenv):
+    """The venv is made --without-pip and installed into from outside, so no installer is left in it."""
+    code = "import importlib.util, sys; print([m for m in sys.argv[1:] if importlib.util.find_spec(m)])"
+
+    found = _run(runtime_venv.python, "-I", "-c", code, *INSTALLERS, cwd=runtime_venv.workdir).strip()
+    scripts = sorted(
+        path.name for path in runtime_venv.python.parent.iterdir() if path.name.startswith(("pip", "easy"))
+    )
+
+    assert "[]" == found
+    assert [] == scripts
+
+
+def _image_env(dockerfile: str) -> dict[str, str]:
+    """The final stage's ENV settings (KEY=value pairs), as the container starts with them."""
+    settings: dict[str, str] = {}
+    for keyword, rest in final_stage(dockerfile):
+        if keyword == "ENV":
+            settings.update(pair.split("=", 1) for pair in shlex.split(rest))
+    return settings
+
+
+@pytest.mark.parametrize("dockerfile", ["Dockerfile.main", "Dockerfile.background"])
+def test_a_module_written_to_the_writable_workdir_cannot_replace_the_health_check(
+    runtime_venv: RuntimeVenv, tmp_path: Path, dockerfile: str
+):
+    """WORKDIR /tmp is writable: without PYTHONSAFEPATH a /tmp/common/health.py ran instead of the real one."""
+    workdir = tmp_path / "tmp"
+    (workdir / "common").mkdir(parents=True)
+    (workdir / "common" / "__init__.py").write_text("")
+    (workdir / "common" / "health.py").write_text("print('decoy health check')\n")
+    image = _image_env(dockerfile)
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HEARTBEAT_FILE": str(tmp_path / "no-heartbeat"),
+        **{key: value for key, value in image.items() if key.startswith("PYTHON")},
+    }
+
+    health = subprocess.run(
+        [str(runtime_venv.python), "-m", "common.health"],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    path = subprocess.run(
+        [str(runtime_venv.python), "-c", "import sys; print(sys.path)"],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+    assert "decoy" not in health.stdout + health.stderr
+    assert 0 != health.returncode  # the real check: no heartbeat yet
+    assert str(workdir) not in path
+    assert "''" not in path
+
+
 def _pins(text: str) -> set[str]:
     lines = (line.split("#")[0].strip().lower() for line in text.splitlines())
     return {line for line in lines if line and not line.startswith("message-driven-fleet")}
@@ -255,17 +328,26 @@ def _pins(text: str) -> set[str]:
 
 def test_constraints_pin_exactly_the_runtime_dependency_set(runtime_venv: RuntimeVenv):
     """Every package the image installs is pinned, and nothing pinned is missing or stale."""
-    frozen = _run(runtime_venv.python, "-m", "pip", "freeze", cwd=runtime_venv.workdir)
+    frozen = _pip(runtime_venv.python, "freeze", cwd=runtime_venv.workdir)
 
     assert _pins(CONSTRAINTS.read_text()) == _pins(frozen)
 
 
-@pytest.mark.parametrize(("module", "service"), [("main_job", "main-job"), ("background_job", "background-job")])
+@pytest.mark.parametrize("module", ["main_job", "background_job"])
+@pytest.mark.parametrize("region_variables", [("AWS_REGION",), ("AWS_REGION", "AWS_DEFAULT_REGION")])
 def test_entrypoint_starts_is_healthy_and_exits_0_on_sigterm(
-    runtime_venv: RuntimeVenv, worker_env: dict[str, str], tmp_path: Path, module: str, service: str
+    runtime_venv: RuntimeVenv,
+    worker_env: dict[str, str],
+    tmp_path: Path,
+    module: str,
+    region_variables: tuple[str, ...],
 ):
-    """python -m <service> logs worker.started, passes the health check, and exits 0 on SIGTERM."""
+    """python -m <service> logs worker.started, passes the health check, and exits 0 on SIGTERM; AWS_REGION
+    alone (what tf/ecs.tf sets; ECS adds AWS_DEFAULT_REGION only on Fargate) is enough."""
+    service = module.replace("_", "-")
     env = {**worker_env, "HEARTBEAT_FILE": str(tmp_path / f"{service}.heartbeat")}
+    env = {k: v for k, v in env.items() if not k.endswith("REGION") or k in region_variables}
+    env["AWS_CONFIG_FILE"] = str(tmp_path / "no-config")
     before = _health(runtime_venv, env)
     process = subprocess.Popen(
         [str(runtime_venv.python), "-m", module],

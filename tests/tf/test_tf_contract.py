@@ -196,6 +196,16 @@ def test_heartbeat_file_is_the_worker_default_inside_the_writable_tmp(tf_config,
     assert heartbeat.startswith("/tmp/")
 
 
+def test_stop_timeout_outlasts_the_long_poll_sigterm_does_not_interrupt(tf_config) -> None:
+    """Grace 0 gave stopTimeout 5 s against a 20 s poll: idle workers were SIGKILLed (exit 137)."""
+    conditions = [str(v["condition"]) for v in tf_config.variables["shutdown_grace_seconds"]["validation"]]
+    (lower,) = [m.group(1) for c in conditions if (m := re.search(r"var\.shutdown_grace_seconds >= ([\w.]+)", c))]
+    lowest = int(tf_config.resolve(f"${{{lower}}}") if lower.startswith("local.") else lower)
+    poll = int(tf_config.locals["receive_wait_seconds"])
+    assert 20 == poll
+    assert lowest + 5 > poll  # stopTimeout = grace + 5 (local.stop_timeout_seconds, checked below)
+
+
 def test_stop_timeout_is_the_grace_period_plus_five_and_fits_fargate(tf_config) -> None:
     """ECS must not SIGKILL a worker inside its grace period; Fargate caps stopTimeout at 120 s."""
     assert tf_config.locals["stop_timeout_seconds"] == "${var.shutdown_grace_seconds + 5}"

@@ -91,11 +91,11 @@ def test_each_task_gets_the_ledger_table_and_its_settings(tf_config, local: str,
     ("document", "sid", "actions"),
     [
         ("main_job_task", "RecordQueuedJobs", ["dynamodb:UpdateItem"]),
-        ("background_job_task", "ClaimAndRecordJobs", ["dynamodb:GetItem", "dynamodb:UpdateItem"]),
+        ("background_job_task", "ClaimAndRecordJobs", ["dynamodb:UpdateItem"]),
     ],
 )
 def test_task_roles_get_only_their_item_actions_on_the_table(tf_config, document: str, sid: str, actions) -> None:
-    """A transaction of Updates needs UpdateItem per item; only background_job reads an item back."""
+    """A transaction of Updates needs UpdateItem per item; no worker reads an item back (only operators do)."""
     statements = _statements(tf_config, document)
     dynamodb = [s for s in statements.values() if any(a.startswith("dynamodb:") for a in s["actions"])]
     assert [statements[sid]] == dynamodb

@@ -129,3 +129,75 @@ def test_range_validations_are_exactly_what_the_worker_accepts(tf_config, variab
     for refused in (low - 1, high + 1):
         with pytest.raises(ConfigError):
             Settings.from_env(BACKGROUND_JOB_SERVICE, {**base, env: f"{refused:g}"})
+
+
+#: ECR's repository name rule (CreateRepository, repositoryName pattern).
+ECR_REPOSITORY_NAME = re.compile(r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*")
+_CAN_REGEX = re.compile(r'^\$\{can\(regex\("(?P<pattern>[^"]+)",\s*var\.project_name\)\)\}$')
+_NOT_CONTAINS = re.compile(r'^\$\{!strcontains\(var\.project_name,\s*"(?P<text>[^"]+)"\)\}$')
+
+
+def _project_name_accepted(tf_config, name: str) -> bool:
+    """Evaluate project_name's validations; a condition of another form fails the test, not passes."""
+    for condition in _conditions(tf_config, "project_name"):
+        if match := _CAN_REGEX.match(condition):
+            # Terraform's RE2 and Python agree on these character-class patterns.
+            ok = re.search(match["pattern"], name) is not None
+        elif match := _NOT_CONTAINS.match(condition):
+            ok = match["text"] not in name
+        else:
+            raise AssertionError(f"unknown project_name validation: {condition}")
+        if not ok:
+            return False
+    return True
+
+
+@pytest.mark.parametrize("name", ["my--project", "a--b", "ab---c"])
+def test_project_names_with_two_hyphens_in_a_row_are_refused_as_ecr_refuses_them(tf_config, name: str) -> None:
+    """ECR repository names allow no two separators in a row: '--' must fail at plan, not at apply."""
+    assert False is _project_name_accepted(tf_config, name)
+
+
+@pytest.mark.parametrize("name", ["abc", "my-project", "message-driven-microservices", "a1-b2-c3", "p" * 42])
+def test_every_accepted_project_name_makes_valid_ecr_repository_names(tf_config, name: str) -> None:
+    """Names the validations accept become <project>-<env>-<service> repositories ECR accepts."""
+    assert True is _project_name_accepted(tf_config, name)
+    for service in ("main-job", "background-job"):
+        assert ECR_REPOSITORY_NAME.fullmatch(f"{name}-prod-{service}"), name
+
+
+#: Fargate's task cpu/memory pairs, in MiB (ECS Developer Guide, "Task CPU and memory").
+FARGATE_MEMORY_BY_CPU = {
+    256: [512, 1024, 2048],
+    512: [1024, 2048, 3072, 4096],
+    1024: list(range(2048, 8193, 1024)),
+    2048: list(range(4096, 16385, 1024)),
+    4096: list(range(8192, 30721, 1024)),
+    8192: list(range(16384, 61441, 4096)),
+    16384: list(range(32768, 122881, 8192)),
+}
+_RANGE = re.compile(r"^\$\{range\((\d+),\s*(\d+),\s*(\d+)\)\}$")
+
+
+def _memory_list(value: object) -> list[int]:
+    """A literal list, or Terraform's range(start, limit, step), which excludes the limit as Python's does."""
+    if isinstance(value, list):
+        return [int(v) for v in value]
+    match = _RANGE.match(str(value))
+    assert match, value
+    start, limit, step = (int(v) for v in match.groups())
+    return list(range(start, limit, step))
+
+
+def test_the_fargate_table_in_tf_is_the_documented_one(tf_config) -> None:
+    """The cpu -> memory table the validations read is exactly Fargate's (256/4096 is not in it)."""
+    (table,) = tf_config.locals["fargate_memory_by_cpu"]
+    assert FARGATE_MEMORY_BY_CPU == {int(cpu): _memory_list(memory) for cpu, memory in table.items()}
+    assert 4096 not in FARGATE_MEMORY_BY_CPU[256]
+
+
+@pytest.mark.parametrize("service", ["main_job", "background_job"])
+def test_service_cpu_and_memory_must_be_a_fargate_pair(tf_config, service: str) -> None:
+    """A cpu/memory pair Fargate refuses (256/4096) fails the plan: the validation looks the pair up."""
+    expected = f"${{contains(try(local.fargate_memory_by_cpu[tostring(var.{service}.cpu)],[]),var.{service}.memory)}}"
+    assert expected in [c.replace(", ", ",") for c in _conditions(tf_config, service)]

@@ -57,3 +57,29 @@ def test_docs_state_the_slow_first_scale_from_zero_and_offer_a_warm_task(tf_conf
     section = text[text.index("**2. Scale from zero.**") : text.index("**3. Scale to zero when idle.**")]
     assert "up to 15 minutes" in section
     assert "min_capacity = 1" in section
+
+
+#: The slowest Fargate cold start docs/terraform.md plans for (image pull, start, first long poll).
+COLD_START_SECONDS = 240
+
+
+def test_scale_from_zero_cooldown_outlasts_a_cold_start(tf_config) -> None:
+    """A 60 s cooldown let the still-alarming policy add a second and third task during one cold start."""
+    (step,) = tf_config.resource("aws_appautoscaling_policy", "scale_from_zero")["step_scaling_policy_configuration"]
+    assert "ChangeInCapacity" == step["adjustment_type"]
+    assert tf_config.resolve(step["cooldown"]) > COLD_START_SECONDS
+
+
+def test_services_start_only_after_every_policy_of_their_roles_is_attached(tf_config) -> None:
+    """With min_capacity >= 1 a first apply starts tasks at once: task-role policies must already be there."""
+    depends_on = set(tf_config.resource("aws_ecs_service", "this")["depends_on"])
+    (services,) = tf_config.locals["services"]
+    role_arns = {service[key] for (service,) in services.values() for key in ("execution_role_arn", "task_role_arn")}
+    roles = {arn.removeprefix("${aws_iam_role.").removesuffix(".arn}") for arn in role_arns}
+    attached = {
+        f"${{aws_iam_role_policy.{block.labels[1]}}}"
+        for block in tf_config.resources("aws_iam_role_policy")
+        if block.body["role"] in {f"${{aws_iam_role.{role}.id}}" for role in roles}
+    }
+    assert 4 == len(attached)
+    assert set() == attached - depends_on

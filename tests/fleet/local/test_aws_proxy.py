@@ -15,7 +15,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError
 
-from fleet.local.aws_proxy import AwsProxy
+from fleet.local.aws_proxy import AwsProxy, resources_of
 from tests.waiting import wait_until
 
 
@@ -69,6 +69,28 @@ def test_calls_are_counted_by_operation(proxy: AwsProxy) -> None:
         stats = json.load(response)
 
     assert {"CreateQueue": 1, "SendMessage": 1, "ReceiveMessage": 1} == stats["calls"]
+
+
+def test_calls_are_counted_by_the_queue_table_or_log_group_they_name(proxy: AwsProxy) -> None:
+    """What each call touched, so a test can hold an IAM statement's resources to the calls (tests/tf)."""
+    sqs = _sqs(proxy.endpoint)
+    url = sqs.create_queue(QueueName="proxy-targets")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="x")
+    sqs.send_message(QueueUrl=url, MessageBody="y")
+
+    assert 2 == proxy.state.snapshot()["targets"]["SendMessage proxy-targets"]
+
+
+def test_a_transaction_names_every_table_it_writes() -> None:
+    """TransactWriteItems is authorised per item: each item's table is a target."""
+    body = {
+        "TransactItems": [
+            {"Update": {"TableName": "jobs", "Key": {}}},
+            {"ConditionCheck": {"TableName": "other", "Key": {}}},
+        ]
+    }
+
+    assert ["jobs", "other"] == resources_of(json.dumps(body).encode())
 
 
 def test_injected_throttle_reaches_boto3_as_throttling(proxy: AwsProxy) -> None:
