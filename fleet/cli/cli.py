@@ -367,6 +367,13 @@ def parser() -> argparse.ArgumentParser:
 
     schedules.register(commands)
 
+    _add_job_commands(commands)
+    _add_dlq_commands(commands)
+    return root
+
+
+def _add_job_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``job`` and ``jobs``: one job's timeline, and recent jobs."""
     job = commands.add_parser("job", help="the timeline and status of one job")
     job.add_argument("job_id", metavar="JOB_ID", nargs="?", help="the job's ID (or give --message-id)")
     job.add_argument("--message-id", help="find the job by the trigger's MessageId (what send-message printed)")
@@ -390,6 +397,9 @@ def parser() -> argparse.ArgumentParser:
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(command=cmd_jobs)
 
+
+def _add_dlq_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``dlq peek`` and ``redrive``: read the dead-letter queues, and move messages back."""
     dead = commands.add_parser("dlq", help="dead-letter queues")
     dead_commands = dead.add_subparsers(title="dlq commands", required=True, metavar="COMMAND")
     peek = dead_commands.add_parser("peek", help="show DLQ messages without consuming them")
@@ -414,7 +424,6 @@ def parser() -> argparse.ArgumentParser:
     back.add_argument("--journal", help=f"redrive journal file (default: {default_path()})")
     back.add_argument("--progress-every", type=_positive, default=100, help=argparse.SUPPRESS)
     back.set_defaults(command=cmd_redrive)
-    return root
 
 
 if __name__ == "__main__":
