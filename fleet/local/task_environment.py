@@ -36,6 +36,10 @@ _DEFAULTED: Final = {
     "LOGS_OUTAGE_COOLDOWN_SECONDS": "logs_outage_cooldown_seconds",
     "JOB_LEDGER_RETENTION_DAYS": "job_ledger_retention_days",
     "JOB_LEDGER_UNAVAILABLE": "job_ledger_unavailable",
+    "JOB_TIMEOUT_SECONDS": "job_timeout_seconds",
+    "MIN_LIVE_SLOTS_SHARE": "min_live_slots_share",
+    "HUNG_SLOT_UNHEALTHY_SECONDS": "hung_slot_unhealthy_seconds",
+    "HUNG_SLOT_EXIT_SECONDS": "hung_slot_exit_seconds",
 }
 
 

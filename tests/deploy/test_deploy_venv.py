@@ -21,6 +21,8 @@ PIP_INSTALL = ["python", "-m", "pip", "install", "-c", "constraints.txt", "-e", 
 PIP_INSTALL_DEVELOP = ["python", "-m", "pip", "install", "-c", "constraints.txt", "-e", ".[dev,bench]", "-e", "./fleet"]
 #: checkov, with its own boto3 pin, in a venv of its own.
 CHECKOV_VENV = [["python3", "-m", "venv", ".venv-checkov"], ["python", "-m", "pip", "install", "checkov>=3.2,<4"]]
+#: What a fresh checkout's `test` runs before its checks: the venv with the develop layer, then checkov's.
+TEST_SETUP = [MAKE_VENV, PIP_INSTALL_DEVELOP, *CHECKOV_VENV]
 CHECKS = [
     ["ruff", "check", "."],
     ["mypy"],
@@ -78,13 +80,7 @@ def test_test_runs_ruff_mypy_shellcheck_hadolint_then_pytest_with_its_args(check
     result = checkout.run("test", "-k", "consumer", "-x")
 
     assert result.returncode == 0, result.stderr
-    assert checkout.calls() == [
-        MAKE_VENV,
-        PIP_INSTALL_DEVELOP,
-        *CHECKOV_VENV,
-        *CHECKS,
-        ["python", "-m", "pytest", "-k", "consumer", "-x"],
-    ]
+    assert checkout.calls() == [*TEST_SETUP, *CHECKS, ["python", "-m", "pytest", "-k", "consumer", "-x"]]
 
 
 def test_local_after_test_installs_nothing_more(checkout: Deploy):
@@ -130,7 +126,7 @@ def test_test_checks_terraform_formatting_after_mypy_when_terraform_is_installed
     result = checkout.run("test")
 
     assert result.returncode == 0, result.stderr
-    assert [*CHECKS[:2], TF_FMT, *CHECKS[2:]] == checkout.calls()[2:-1]
+    assert [*CHECKS[:2], TF_FMT, *CHECKS[2:]] == checkout.calls()[len(TEST_SETUP) : -1]
 
 
 def test_test_stops_when_tf_is_not_formatted(checkout: Deploy):
@@ -141,7 +137,7 @@ def test_test_stops_when_tf_is_not_formatted(checkout: Deploy):
 
     assert 1 == result.returncode
     assert "terraform fmt failed" in result.stderr
-    assert "python" not in [call[0] for call in checkout.calls()[2:]]
+    assert "python" not in [call[0] for call in checkout.calls()[len(TEST_SETUP) :]]
 
 
 def test_test_without_terraform_says_the_format_check_is_skipped_and_runs_the_rest(checkout: Deploy):
@@ -150,7 +146,7 @@ def test_test_without_terraform_says_the_format_check_is_skipped_and_runs_the_re
 
     assert 0 == result.returncode, result.stderr
     assert "terraform fmt: skipped, terraform is not on PATH" in result.stderr
-    assert [*CHECKS, ["python", "-m", "pytest"]] == checkout.calls()[2:]
+    assert [*TEST_SETUP, *CHECKS, ["python", "-m", "pytest"]] == checkout.calls()
 
 
 def test_test_fails_when_pytest_collects_no_tests(checkout: Deploy):
