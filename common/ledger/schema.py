@@ -11,11 +11,14 @@ States and who writes them::
     succeeded  background_job, before the message is deleted (finishedAt, durationMs, result)
     failed     background_job, an attempt that will be retried (lastError, attempt)
     dead       background_job, quarantined or handed to the DLQ on its last attempt (deadReason)
+    cancelled  an operator (``fleet cancel``: cancelRequestedAt, cancelledBy, cancelReason), or
+               background_job when a job stopped on the request (raised JobCancelled)
 
-A claim succeeds when the item does not exist or is not ``succeeded``, and is not ``running`` under a
-lease that is still live. Timestamps are UTC ISO-8601 with milliseconds and a ``Z``
-(``2026-12-02T17:05:00.123Z``), so they sort as strings in the status index; the lease is epoch
-milliseconds, so conditions can compare it as a number.
+A claim succeeds when the item does not exist or is not ``succeeded``, is not cancelled (neither
+``cancelled`` nor carrying ``cancelRequestedAt``), and is not ``running`` under a lease that is still
+live. Timestamps are UTC ISO-8601 with milliseconds and a ``Z`` (``2026-12-02T17:05:00.123Z``), so
+they sort as strings in the status index; the lease is epoch milliseconds, so conditions can compare
+it as a number.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class JobStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     DEAD = "dead"
+    CANCELLED = "cancelled"
 
 
 #: The table is ``<prefix>-jobs`` (common.names.FleetNames.job_ledger_table).
@@ -57,8 +61,19 @@ ATTR_LAST_ERROR: Final = "lastError"  # S, at most 1000 characters
 ATTR_DEAD_REASON: Final = "deadReason"  # S, at most 1000 characters
 ATTR_DUPLICATES_SKIPPED: Final = "duplicatesSkipped"  # N, redeliveries skipped because it had succeeded
 ATTR_EXPIRES_AT: Final = "expiresAt"  # N, epoch seconds: the table's TTL attribute
+ATTR_CANCEL_REQUESTED_AT: Final = "cancelRequestedAt"  # S ISO-8601, kept whatever the job's outcome
+ATTR_CANCELLED_BY: Final = "cancelledBy"  # S, who asked (user@host of the operator)
+ATTR_CANCEL_REASON: Final = "cancelReason"  # S, at most 1000 characters
+ATTR_PROGRESS: Final = "progress"  # N, the job's latest job.progress() value (a fraction or a count)
+ATTR_PROGRESS_NOTE: Final = "progressNote"  # S, at most 200 characters
+ATTR_PROGRESS_AT: Final = "progressAt"  # S ISO-8601, when the job reported it
 
 #: A result is stored in the item; DynamoDB items are at most 400 KB, and a ledger is no blob store.
 MAX_RESULT_BYTES: Final = 32 * 1024
+#: Final states: a cancel request is refused once a job is in one of them.
+FINAL_STATUSES: Final = (JobStatus.SUCCEEDED, JobStatus.DEAD)
+#: Text attributes written from operator or job input are cut to these lengths.
+MAX_REASON_CHARS: Final = 1000
+MAX_PROGRESS_NOTE_CHARS: Final = 200
 #: Items expire this long after their last update unless JOB_LEDGER_RETENTION_DAYS says otherwise.
 DEFAULT_RETENTION_DAYS: Final = 30
