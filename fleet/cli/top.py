@@ -52,6 +52,8 @@ SLOW_REFRESH_SECONDS: Final = 60.0
 #: A Query asks from the last read minus this, so an item written just before it is never missed.
 _OVERLAP: Final = timedelta(seconds=5)
 NEWEST_JOBS: Final = 12
+#: Off a terminal there is no width to fit: wide enough for the longest queue names and the highlight.
+SNAPSHOT_WIDTH: Final = 140
 
 
 class RequestCount:
@@ -177,9 +179,15 @@ class TopSource:
             return [], "ECS: no cluster answered; asked again once a minute"
         try:
             return status.service_statuses(self.clients.ecs, self.deployment.cluster, SERVICES), ""
-        except (LookupError, ClientError, BotoCoreError) as error:
-            self._ecs_retry_at = self.clock() + SLOW_REFRESH_SECONDS
-            return [], f"ECS: task counts not shown: {str(error).splitlines()[0]}"
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "?")
+            return self._no_ecs(f"cluster {self.deployment.cluster}: {code}")
+        except (LookupError, BotoCoreError) as error:
+            return self._no_ecs(str(error).splitlines()[0])
+
+    def _no_ecs(self, why: str) -> tuple[list[status.ServiceStatus], str]:
+        self._ecs_retry_at = self.clock() + SLOW_REFRESH_SECONDS
+        return [], f"ECS: task counts not shown ({why})"
 
 
 def run(
@@ -203,7 +211,7 @@ def run(
         return render(view, requests=counter.total - before, interval=interval)
 
     if once or not _is_terminal(out):
-        Console(file=out, width=120, force_terminal=False, color_system=None).print(snapshot(complete=True))
+        Console(file=out, width=SNAPSHOT_WIDTH, force_terminal=False, color_system=None).print(snapshot(complete=True))
         return 0
     with Live(snapshot(), screen=True, auto_refresh=False) as live:
         while True:

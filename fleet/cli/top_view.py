@@ -60,8 +60,9 @@ def render(view: TopView, *, requests: int, interval: float) -> Group:
 
 def _queues(view: TopView) -> Table:
     table = Table(title="queues", title_justify="left", expand=False)
-    for name, justify in (("QUEUE", "left"), ("VISIBLE", "right"), ("IN FLIGHT", "right"), ("DELAYED", "right")):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    table.add_column("QUEUE", no_wrap=True, min_width=max((len(queue.name) for queue in view.queues), default=5))
+    for name in ("VISIBLE", "IN FLIGHT", "DELAYED"):
+        table.add_column(name, justify="right")
     table.add_column("OLDEST", justify="right")
     table.add_column("")
     for queue in view.queues:
