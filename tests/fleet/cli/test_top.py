@@ -49,9 +49,7 @@ def test_top_prints_one_snapshot_of_queues_jobs_and_counts_off_a_terminal(fleet,
     for index in range(4):
         ledger_put(index, JobStatus.SUCCEEDED, now - timedelta(seconds=index), durationMs={"N": "1500"})
     ledger_put(10, JobStatus.DEAD, now - timedelta(seconds=1))
-    running = ledger_put(
-        11, JobStatus.RUNNING, now, progress={"N": "0.4"}, progressNote={"S": "4 of 10 files"}
-    )
+    running = ledger_put(11, JobStatus.RUNNING, now, progress={"N": "0.4"}, progressNote={"S": "4 of 10 files"})
 
     result = fleet.run("top")
 
