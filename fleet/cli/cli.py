@@ -188,6 +188,7 @@ def cmd_job(args: argparse.Namespace, deployment: Deployment, runtime: Runtime) 
             write=runtime.out.write,
             sleep=runtime.sleep,
             poll_seconds=args.poll,
+            progress=lambda: _progress_of(job_id, deployment, runtime),
         )
         runtime.out.write("\n" + timeline.render_summary(summary))
         return EXIT_OK if summary.status == "succeeded" else EXIT_ERROR
@@ -225,6 +226,15 @@ def cmd_job(args: argparse.Namespace, deployment: Deployment, runtime: Runtime) 
     for event in found.events:
         runtime.out.write(timeline.render_event(event))
     return EXIT_OK
+
+
+def _progress_of(job_id: str, deployment: Deployment, runtime: Runtime) -> str | None:
+    """The job's latest progress from the ledger (one GetItem per poll), None without a report or a ledger."""
+    try:
+        recorded = _ledger(deployment, runtime).get(job_id)
+    except ledger.LedgerUnavailable:
+        return None
+    return recorded.progress_text() if recorded and recorded.progress is not None else None
 
 
 def cmd_jobs(args: argparse.Namespace, deployment: Deployment, runtime: Runtime) -> int:

@@ -14,7 +14,8 @@ A job-stream line that is not JSON (older streams; a writer cut an oversized eve
 raw text, and an event the job log summarised because it was too large (``"truncated": true`` with
 ``originalBytes``) is shown with a marker: neither is dropped.
 
-Status: dead after a quarantine; succeeded after a ``job.succeeded``; failed when the last
+Status: dead after a quarantine; succeeded after a ``job.succeeded``; cancelled after a
+``job.cancelled`` (deleted unrun, or stopped on an operator's cancel); failed when the last
 ``job.failed`` will not be retried; running once a ``job.started`` is seen; queued while only main-job
 events exist. Attempts count the ``job.started`` events; the duration runs from the trigger's
 SentTimestamp to the final event.
@@ -47,7 +48,7 @@ RAW_EVENT: Final = "(not JSON)"
 DEAD_EVENTS: Final = frozenset({"message.quarantined", "message.dead_lettered", "job.dead"})
 #: Main-job lines are written after SentTimestamp; a little slack covers clock differences.
 _SEARCH_SLACK: Final = timedelta(minutes=5)
-TERMINAL: Final = frozenset({"succeeded", "failed", "dead"})
+TERMINAL: Final = frozenset({"succeeded", "failed", "dead", "cancelled"})
 #: Fields every line carries; the timeline shows the rest.
 _COMMON_FIELDS: Final = frozenset(
     {
@@ -179,6 +180,9 @@ def summarize(job_id: str, events: Sequence[TimelineEvent]) -> JobSummary:
     elif "job.succeeded" in names:
         status = "succeeded"
         terminal = next(event for event in events if event.name == "job.succeeded")
+    elif "job.cancelled" in names:
+        status = "cancelled"
+        terminal = next(event for event in events if event.name == "job.cancelled")
     elif "trigger.completed" in names and attempts == 0:
         status = "succeeded"  # triggerBackgroundJob false: main_job did all there was to do
         terminal = next(event for event in events if event.name == "trigger.completed")
@@ -300,15 +304,24 @@ def follow(
     write: Callable[[str], object],
     sleep: Callable[[float], None],
     poll_seconds: float,
+    progress: Callable[[], str | None] | None = None,
 ) -> JobSummary:
-    """Print events as they appear until the job succeeds or fails for good; return its summary."""
+    """Print events as they appear until the job ends for good; return its summary.
+
+    ``progress``, when given, reads the job's latest progress (from the ledger); each new value is
+    printed as a ``progress`` line, between the events.
+    """
     shown: set[tuple[str, ...]] = set()
+    last_progress: str | None = None
     while True:
         timeline = read(logs, names, job_id)
         for event in timeline.events:
             if event.key not in shown:
                 shown.add(event.key)
                 write(render_event(event))
+        if progress is not None and (now := progress()) is not None and now != last_progress:
+            last_progress = now
+            write(f"{'':<24}  {'ledger':<8}  {'progress':<24}  {now}\n")
         if timeline.summary.status in TERMINAL:
             return timeline.summary
         sleep(poll_seconds)
