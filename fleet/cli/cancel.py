@@ -63,9 +63,7 @@ def cancel(
     if not table:
         raise OpsError("job ledger off (JOB_LEDGER_TABLE is empty): cancelling needs the job ledger")
     try:
-        answer = request_cancel(
-            dynamodb, table, job_id, by=by, reason=reason, retention_days=_retention_days(environ)
-        )
+        answer = request_cancel(dynamodb, table, job_id, by=by, reason=reason, retention_days=_retention_days(environ))
     except LedgerUnavailable as error:
         raise OpsError(f"job ledger {table} unavailable: {error}") from None
     return CancelReport(job_id, answer)

@@ -37,6 +37,7 @@ from fleet.cli.deployment import Deployment
 from fleet.cli.ledger import Ledger, LedgerJob, LedgerUnavailable
 from fleet.cli.queues import Queue, fleet_queues
 from fleet.cli.top_view import TopView, render
+from fleet.local import task_counts
 
 SERVICES: Final = (MAIN_JOB_SERVICE, BACKGROUND_JOB_SERVICE)
 #: Jobs per minute are counted over this many minutes; items older than the window are forgotten.
@@ -176,7 +177,7 @@ class TopSource:
 
     def _services(self) -> tuple[list[status.ServiceStatus], str]:
         if self._ecs_retry_at is not None and self.clock() < self._ecs_retry_at:
-            return [], "ECS: no cluster answered; asked again once a minute"
+            return self._local_services("ECS: no cluster answered; asked again once a minute")
         try:
             return status.service_statuses(self.clients.ecs, self.deployment.cluster, SERVICES), ""
         except ClientError as error:
@@ -187,7 +188,15 @@ class TopSource:
 
     def _no_ecs(self, why: str) -> tuple[list[status.ServiceStatus], str]:
         self._ecs_retry_at = self.clock() + SLOW_REFRESH_SECONDS
-        return [], f"ECS: task counts not shown ({why})"
+        return self._local_services(f"ECS: task counts not shown ({why})")
+
+    def _local_services(self, note: str) -> tuple[list[status.ServiceStatus], str]:
+        """Without ECS, the local supervisor's worker processes (no request), if it is running."""
+        counts = task_counts.read(task_counts.report_path(self.deployment.names))
+        if counts is None:
+            return [], note
+        services = [status.ServiceStatus(name, running, desired, 0) for name, (running, desired) in counts.items()]
+        return services, "tasks: the local supervisor's worker processes (no ECS cluster)"
 
 
 def run(

@@ -27,6 +27,7 @@ import pytest
 from common.job_ids import job_id_for_message
 from common.ledger.schema import JobStatus
 from common.messages import BackgroundJob
+from common.names import BACKGROUND_JOB_SERVICE, MAIN_JOB_SERVICE
 from fleet.cli.clients import Clients
 from fleet.cli.deployment import Deployment
 from fleet.cli.ledger import Ledger
@@ -181,7 +182,7 @@ def test_cancelling_a_succeeded_job_exits_non_zero_and_changes_nothing(fleet: Fl
 def test_a_steady_fleet_top_refresh_makes_fewer_than_ten_requests(
     fleet: Fleet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Counted by the local proxy: a `fleet top` refresh after the first costs 7 requests locally (no ECS)."""
+    """Counted by the local proxy: a refresh after the first costs 7 requests locally (4 SQS, 3 Query; no ECS)."""
     for name, value in {
         **EMULATOR_CREDENTIALS,
         "AWS_ENDPOINT_URL": fleet.worker_endpoint,
@@ -201,7 +202,11 @@ def test_a_steady_fleet_top_refresh_makes_fewer_than_ten_requests(
     counts = []
     for _ in range(4):
         before = top_calls()
-        source.refresh(datetime.now(UTC))
+        view = source.refresh(datetime.now(UTC))
         counts.append(top_calls() - before)
     assert [7, 7, 7, 7] == counts
+    # No ECS locally: the supervisor's own report of its worker processes, at no request.
+    assert {MAIN_JOB_SERVICE: (1, 1), BACKGROUND_JOB_SERVICE: (1, 1)} == {
+        service.name: (service.running, service.desired) for service in view.services
+    }
     record("fleet_top_requests_per_refresh", counts=counts)
