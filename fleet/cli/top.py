@@ -17,6 +17,7 @@ So a refresh makes 8 requests, 9 on the minute (``fleet top`` prints the count i
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections import Counter
@@ -192,7 +193,8 @@ class TopSource:
 
     def _local_services(self, note: str) -> tuple[list[status.ServiceStatus], str]:
         """Without ECS, the local supervisor's worker processes (no request), if it is running."""
-        counts = task_counts.read(task_counts.report_path(self.deployment.names))
+        endpoint = os.environ.get("AWS_ENDPOINT_URL", "").strip()
+        counts = task_counts.read(task_counts.report_path(self.deployment.names, endpoint)) if endpoint else None
         if counts is None:
             return [], note
         services = [status.ServiceStatus(name, running, desired, 0) for name, (running, desired) in counts.items()]

@@ -277,6 +277,10 @@ class LocalFleet:
                 self._check(worker)
             reported = self._report_task_counts(reported)
 
+    def _task_report_paths(self) -> set[Path]:
+        """Found by `fleet top` through either endpoint the CLI may point at: the emulator or the proxy."""
+        return {task_counts.report_path(self.names, url) for url in (self.endpoint, self._worker_endpoint())}
+
     def _report_task_counts(self, reported: dict[str, tuple[int, int]]) -> dict[str, tuple[int, int]]:
         """Running and desired workers per service, for `fleet top` (what ECS reports on AWS)."""
         counts = {
@@ -287,7 +291,8 @@ class LocalFleet:
             for service in SERVICES
         }
         if counts != reported:
-            task_counts.write(task_counts.report_path(self.names), counts)
+            for path in self._task_report_paths():
+                task_counts.write(path, counts)
         return counts
 
     def _check(self, worker: Worker) -> None:
@@ -317,7 +322,8 @@ class LocalFleet:
         if self._emulator is not None and self._emulator.poll() is None:
             stop_emulator(self._emulator)
         shutil.rmtree(self._state_dir, ignore_errors=True)
-        task_counts.remove(task_counts.report_path(self.names))
+        for path in self._task_report_paths():
+            task_counts.remove(path)
         if self._emulator is not None:  # a start that failed before it has its one error line only
             _say("fleet stopped")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,9 +21,11 @@ from common.names import FleetNames
 Counts = Mapping[str, tuple[int, int]]
 
 
-def report_path(names: FleetNames) -> Path:
-    """One file per deployment prefix, in the temporary directory both processes share."""
-    return Path(tempfile.gettempdir()) / f"fleet-local-{names.prefix}-tasks.json"
+def report_path(names: FleetNames, endpoint: str) -> Path:
+    """One file per deployment and emulator endpoint (two local fleets may run side by side), in the
+    temporary directory both processes share."""
+    where = re.sub(r"[^A-Za-z0-9.-]+", "_", endpoint.split("://", 1)[-1]).strip("_")
+    return Path(tempfile.gettempdir()) / f"fleet-local-{names.prefix}-{where}-tasks.json"
 
 
 def write(path: Path, counts: Counts) -> None:
