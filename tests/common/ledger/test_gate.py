@@ -333,3 +333,27 @@ def test_progress_reaches_the_ledger_while_the_job_runs(aws_fleet, run_workers, 
     assert item["progressNote"].startswith("step ")
     _cancel(aws_fleet, job.job_id)
     wait_until(lambda: _drained(aws_fleet), timeout=15, what="the job stopped")
+
+
+def test_a_cancelled_job_that_fails_is_not_retried(aws_fleet, run_workers, monkeypatch):
+    """Its retry would be refused by the ledger anyway: the message is deleted at once, the item stays cancelled."""
+    runs: list[str] = []
+
+    def fails_once_cancelled(context: JobContext) -> None:
+        runs.append(context.job_id)
+        context.cancelled.wait(30)
+        raise RuntimeError("the cleanup after the cancel went wrong")
+
+    _register(monkeypatch, "fragile", fails_once_cancelled)
+    job = _job(75, job_type="fragile")
+    _send(aws_fleet, [job])
+    # A retry would wait out a 60 s backoff before its redelivery was refused: "at once" is observable.
+    run_workers(visibility_timeout_seconds=2, retry_base_seconds=60.0)
+    wait_until(lambda: runs, timeout=30, what="the job started")
+    _cancel(aws_fleet, job.job_id)
+    wait_until(lambda: _drained(aws_fleet), timeout=20, what="the failed, cancelled job's message deleted")
+
+    item = _ledger(aws_fleet).get(job.job_id) or {}
+    assert [job.job_id] == runs
+    assert (JobStatus.CANCELLED, 1) == (item["status"], item["attempts"])
+    assert [] == aws_fleet.receive_all(aws_fleet.urls.background_dlq, attempts=1)
