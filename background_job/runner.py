@@ -1,15 +1,22 @@
-"""Runs one background job message: validate, dispatch by jobType, record the lifecycle, pick the outcome."""
+"""Runs one background job message: validate, dispatch by jobType, record the lifecycle, pick the outcome.
+
+It is also the ledger gate's :class:`~common.ledger.gate.JobSignals`: it hands over a running job's latest
+progress, tells its context of an operator's cancel, and writes ``job.cancelled`` into the stream of a
+job deleted unrun.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from background_job.api import JobContext, JobHandler, PermanentJobError, RetryLater
+from background_job.api import Cancellation, JobCancelled, JobContext, JobHandler, PermanentJobError, RetryLater
 from common import metrics, side_channels
 from common.job_log.log import JobLog, OutageBreaker
-from common.ledger.client import InvalidResult, encode_result
+from common.ledger.client import InvalidResult, JobRef, encode_result
+from common.ledger.progress import Progress, ProgressCell
 from common.logging import bound_context, get_logger
 from common.messages import BackgroundJob, MalformedMessage, parse_background_job
 from common.metrics import MetricsEmitter
@@ -23,6 +30,16 @@ if TYPE_CHECKING:
     from mypy_boto3_logs import CloudWatchLogsClient
 
 log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Running:
+    """One running attempt, for the watchdog's report and the ledger gate's signals."""
+
+    job: BackgroundJob
+    log: JobLog
+    cancellation: Cancellation = field(default_factory=Cancellation)
+    progress: ProgressCell = field(default_factory=ProgressCell)
 
 
 class JobRunner:
@@ -49,8 +66,8 @@ class JobRunner:
         self._shutdown = shutdown
         self._logs_breaker = OutageBreaker(logs_outage_cooldown_seconds)
         self._time_limits = time_limits or {}
-        #: The job log and job of each running attempt, by message ID, for the watchdog's report.
-        self._running: dict[str, tuple[BackgroundJob, JobLog]] = {}
+        #: Each running attempt by message ID, for the watchdog's report and the ledger's signals.
+        self._running: dict[str, _Running] = {}
 
     def __call__(self, message: InboundMessage) -> Outcome:
         job = parse_background_job(message.body, message.attributes)
@@ -63,16 +80,44 @@ class JobRunner:
             job_log = self._open_log(job, message)
             with side_channels.JOB_LOG.guard():
                 job_log.open()
-            self._running[message.message_id] = (job, job_log)
+            running = self._running[message.message_id] = _Running(job, job_log)
             try:
-                outcome = self._execute(handler, job, message, job_log, deadline)
+                outcome = self._execute(handler, running, message, deadline)
             finally:
                 self._running.pop(message.message_id, None)
                 # Ending ships the stream: a side channel, it can neither fail nor change the outcome.
                 with side_channels.JOB_LOG.guard():
                     job_log.end()
             # The slot is free now; the message settles once the stream has the job's last events.
-            return outcome.settled_after(job_log.when_shipped)
+            return outcome.settled_after(job_log.when_shipped).with_progress(running.progress.latest())
+
+    # -- the ledger gate's JobSignals --------------------------------------------------------------
+
+    def progress(self, message_id: str) -> Progress | None:
+        running = self._running.get(message_id)
+        return running.progress.latest() if running is not None else None
+
+    def cancel_requested(self, message_id: str) -> None:
+        running = self._running.get(message_id)
+        if running is None:
+            return  # it ended meanwhile: its outcome write keeps both facts
+        running.cancellation.request()
+        with side_channels.JOB_LOG.guard():
+            running.log.warning("job.cancel_requested", stops_if_the_job_checks=True)
+
+    def cancelled_unrun(self, job: JobRef, message: InboundMessage) -> None:
+        """``job.cancelled`` in the job's own stream, so ``fleet job`` shows why it never ran."""
+        job_log = JobLog(
+            logs=self._logs,
+            log_group=self._log_group,
+            job_id=job.job_id,
+            context={"correlationId": job.correlation_id, "jobType": job.job_type, "attempt": message.receive_count},
+            on_delivery_failure=lambda count: self._metrics.emit({metrics.JOB_LOG_DELIVERY_FAILURES: count}),
+            breaker=self._logs_breaker,
+        )
+        job_log.open()
+        job_log.warning("job.cancelled", ran=False, message_id=message.message_id)
+        job_log.end()
 
     def _open_log(self, job: BackgroundJob, message: InboundMessage) -> JobLog:
         return JobLog(
@@ -94,7 +139,8 @@ class JobRunner:
         Called on the watchdog's thread while the job's own thread may still run; what that thread
         returns later is discarded by the dispatcher.
         """
-        job, job_log = self._running.get(message.message_id, (None, None))
+        running = self._running.get(message.message_id)
+        job, job_log = (running.job, running.log) if running is not None else (None, None)
         will_retry = message.receive_count < self._max_receive_count
         fields = {
             "limit_seconds": attempt.limit_seconds,
@@ -115,8 +161,9 @@ class JobRunner:
         return Outcome.retry(f"timed out after {attempt.limit_seconds:g} s")
 
     def _execute(
-        self, handler: JobHandler, job: BackgroundJob, message: InboundMessage, job_log: JobLog, deadline: float | None
+        self, handler: JobHandler, running: _Running, message: InboundMessage, deadline: float | None
     ) -> Outcome:
+        job, job_log = running.job, running.log
         waited_ms = max(0, int(time.time() * 1000) - message.sent_timestamp_ms)
         with side_channels.JOB_LOG.guard():
             job_log.info("job.started", queued_for_ms=waited_ms, redelivered=message.receive_count > 1)
@@ -130,11 +177,17 @@ class JobRunner:
             log=job_log,
             shutdown=self._shutdown,
             deadline=deadline,
+            cancelled=running.cancellation,
+            progress_report=running.progress,
         )
         try:
             result_json = encode_result(handler(context))
             if _attempt_timed_out():
                 return self._returned_late(job_log, started)
+        except JobCancelled as stop:
+            if _attempt_timed_out():
+                return self._returned_late(job_log, started)
+            outcome = self._stopped_on_cancel(job_log, started, stop)
         except RetryLater as request:
             outcome = self._failed(job_log, message, request, level="info", retry=True)
         except (PermanentJobError, InvalidResult) as error:
@@ -152,6 +205,14 @@ class JobRunner:
         with side_channels.METRICS.guard():
             self._record_metrics(job, outcome, started, waited_ms)
         return outcome
+
+    @staticmethod
+    def _stopped_on_cancel(job_log: JobLog, started: float, stop: JobCancelled) -> Outcome:
+        duration_ms = round((time.monotonic() - started) * 1000)
+        with side_channels.JOB_LOG.guard():
+            job_log.warning("job.cancelled", ran=True, duration_ms=duration_ms, detail=str(stop)[:1000])
+        log.info("job.cancelled", ran=True, duration_ms=duration_ms)
+        return Outcome.stopped_on_cancel(duration_ms=duration_ms)
 
     def _returned_late(self, job_log: JobLog, started: float) -> Outcome:
         """The job returned after its attempt was settled as timed out: reported, never counted as a success."""
@@ -178,11 +239,12 @@ class JobRunner:
         return Outcome.retry(reason) if retry else Outcome.quarantine(reason[:1000])
 
     def _record_metrics(self, job: BackgroundJob, outcome: Outcome, started: float, waited_ms: int) -> None:
-        succeeded = outcome.verdict is Verdict.DONE
+        succeeded = outcome.verdict is Verdict.DONE and not outcome.cancelled
         self._metrics.emit(
             {
                 metrics.JOBS_SUCCEEDED: 1 if succeeded else 0,
-                metrics.JOBS_FAILED: 0 if succeeded else 1,
+                metrics.JOBS_FAILED: 0 if succeeded or outcome.cancelled else 1,
+                metrics.JOBS_CANCELLED: 1 if outcome.cancelled else 0,
                 metrics.JOB_DURATION: round((time.monotonic() - started) * 1000),
                 metrics.JOB_QUEUE_LATENCY: waited_ms,
             },

@@ -9,7 +9,7 @@ from background_job.runner import JobRunner
 from background_job.time_limits import time_limits
 from common import aws
 from common.ledger.client import JobLedger
-from common.ledger.gate import LedgerGate
+from common.ledger.gate import JobSignals, LedgerGate
 from common.metrics import MetricsEmitter
 from common.names import BACKGROUND_JOB_SERVICE
 from common.settings import Settings
@@ -58,7 +58,7 @@ def build(
         queue_url=settings.background_queue_url,
         dlq_url=settings.background_dlq_url,
         shutdown=shutdown,
-        hooks=_ledger_gate(settings, metrics_emitter, dynamodb, pool_size),
+        hooks=_ledger_gate(settings, metrics_emitter, dynamodb, pool_size, runner),
         make_dispatcher=lambda: PoolDispatcher(
             runner,
             settings.concurrency,
@@ -71,7 +71,11 @@ def build(
 
 
 def _ledger_gate(
-    settings: Settings, metrics_emitter: MetricsEmitter, dynamodb: DynamoDBClient | None, pool_size: int
+    settings: Settings,
+    metrics_emitter: MetricsEmitter,
+    dynamodb: DynamoDBClient | None,
+    pool_size: int,
+    signals: JobSignals,
 ) -> DeliveryHooks | None:
     """The job ledger's claim and records, unless JOB_LEDGER_TABLE is empty (then at-least-once only)."""
     if not settings.job_ledger_table:
@@ -83,5 +87,8 @@ def _ledger_gate(
         retention_days=settings.job_ledger_retention_days,
     )
     return LedgerGate(
-        ledger=ledger, unavailable_policy=settings.job_ledger_unavailable, metrics_emitter=metrics_emitter
+        ledger=ledger,
+        unavailable_policy=settings.job_ledger_unavailable,
+        metrics_emitter=metrics_emitter,
+        signals=signals,
     )

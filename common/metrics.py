@@ -33,6 +33,8 @@ JOB_QUEUE_LATENCY: Final = "JobQueueLatency"
 JOB_LOG_DELIVERY_FAILURES: Final = "JobLogDeliveryFailures"
 #: Redeliveries of jobs the ledger shows as succeeded: deleted without running (common/ledger/client.py).
 JOBS_DUPLICATE_SKIPPED: Final = "JobsDuplicateSkipped"
+#: Deliveries of jobs an operator cancelled (``fleet cancel``) deleted unrun, and jobs that stopped on it.
+JOBS_CANCELLED: Final = "JobsCancelled"
 
 UNITS: Final[Mapping[str, str]] = {
     TRIGGERS_RECEIVED: "Count",
@@ -45,6 +47,7 @@ UNITS: Final[Mapping[str, str]] = {
     JOB_QUEUE_LATENCY: "Milliseconds",
     JOB_LOG_DELIVERY_FAILURES: "Count",
     JOBS_DUPLICATE_SKIPPED: "Count",
+    JOBS_CANCELLED: "Count",
 }
 
 

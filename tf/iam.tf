@@ -269,3 +269,32 @@ data "aws_iam_policy_document" "job_ledger_reader" {
     }
   }
 }
+
+# For operators running `fleet cancel` (fleet/cli/cancel.py): one UpdateItem that may write only the
+# cancel's own attributes (dynamodb:Attributes, documented in "Using IAM policy conditions for
+# fine-grained access control"), so a canceller can neither rewrite a job's result nor delete items.
+data "aws_iam_policy_document" "job_canceller" {
+  statement {
+    sid       = "CancelJobs"
+    actions   = ["dynamodb:UpdateItem"]
+    resources = [aws_dynamodb_table.jobs.arn]
+
+    condition {
+      test     = "ForAllValues:StringEquals"
+      variable = "dynamodb:Attributes"
+      values   = ["jobId", "status", "cancelRequestedAt", "cancelledBy", "cancelReason", "updatedAt", "expiresAt"]
+    }
+  }
+
+  statement {
+    sid       = "DecryptThroughDynamoDb"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.this.arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["dynamodb.${var.aws_region}.amazonaws.com"]
+    }
+  }
+}

@@ -95,6 +95,11 @@ output "job_ledger_status_index_name" {
   value       = one([for index in aws_dynamodb_table.jobs.global_secondary_index : index.name])
 }
 
+output "job_canceller_policy_json" {
+  description = "IAM policy for operators running fleet cancel: UpdateItem on the table limited to the cancel's attributes, kms:Decrypt through DynamoDB."
+  value       = data.aws_iam_policy_document.job_canceller.json
+}
+
 output "job_ledger_reader_policy_json" {
   description = "IAM policy for operators (fleet job / fleet jobs): GetItem on the table, Query on the status index, kms:Decrypt through DynamoDB."
   value       = data.aws_iam_policy_document.job_ledger_reader.json

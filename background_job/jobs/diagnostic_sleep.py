@@ -8,6 +8,10 @@ exercise the time limit (``JOB_TIMEOUT_SECONDS``):
   well-behaved long job does with ``job.time_left()``;
 - ``data.forever``: block forever in a call that never returns (``Event().wait()``), as a hung network
   call does: the worker fails the attempt at its limit and counts the slot as lost.
+
+It also behaves as a long job should towards an operator: it reports its progress (seconds slept of
+``data.seconds``) with ``job.progress()``, and stops on ``fleet cancel`` (it waits on ``job.cancelled``
+and raises JobCancelled). ``data.ignoreCancel`` makes it run to the end regardless, to show that case.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import threading
 import time
 from typing import Final
 
-from background_job.api import JobContext, PermanentJobError
+from background_job.api import JobCancelled, JobContext, PermanentJobError
 
 JOB_TYPE: Final = "diagnostic-sleep"
 MAX_SECONDS: Final = 3600.0
@@ -33,12 +37,16 @@ def run(job: JobContext) -> None:
     if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 <= seconds <= MAX_SECONDS:
         raise PermanentJobError(f"data.seconds must be a number from 0 to {MAX_SECONDS:g}")
     job.log.info("job.step", step="sleep", seconds=seconds)
-    if job.data.get("stopEarly") is not True:
-        time.sleep(seconds)
-        return
+    stop_early, obey_cancel = job.data.get("stopEarly") is True, job.data.get("ignoreCancel") is not True
     end = time.monotonic() + seconds
     while (remaining := end - time.monotonic()) > 0:
-        if job.time_left() <= STOP_MARGIN_SECONDS:
+        if stop_early and job.time_left() <= STOP_MARGIN_SECONDS:
             job.log.info("job.step", step="stopped_early", seconds_left=round(remaining, 1))
             return
-        time.sleep(min(_STEP_SECONDS, remaining))
+        job.progress(round(1 - remaining / seconds, 3), f"{seconds - remaining:.0f} of {seconds:g} s")
+        if obey_cancel:
+            if job.cancelled.wait(min(_STEP_SECONDS, remaining)):
+                job.log.info("job.step", step="stopped_on_cancel", seconds_left=round(remaining, 1))
+                raise JobCancelled(f"cancelled with {remaining:.1f} s left")
+        else:
+            time.sleep(min(_STEP_SECONDS, remaining))

@@ -27,6 +27,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from common.ledger import schema
+from common.ledger.progress import Progress
 from common.ledger.schema import JobStatus
 
 if TYPE_CHECKING:
@@ -56,6 +57,18 @@ class ClaimResult(Enum):
     ALREADY_SUCCEEDED = "already_succeeded"
     #: Another delivery holds a live lease (or comes earlier in this batch): try again later.
     BUSY = "busy"
+    #: An operator cancelled the job (``fleet cancel``): delete the message without running it.
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseCheck:
+    """What a lease extension learnt, from the refused items' old images (no extra read)."""
+
+    #: Another delivery took the job over: it may run twice.
+    lost: frozenset[str] = frozenset()
+    #: An operator asked to cancel the job: its context is told, so it can stop.
+    cancelled: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +96,8 @@ class LedgerOutcome:
     duration_ms: int | None = None
     result_json: str | None = None
     error: str = ""
+    #: The job's latest progress report, written with the outcome.
+    progress: Progress | None = None
 
 
 def encode_result(value: object) -> str | None:
@@ -204,6 +219,7 @@ class JobLedger:
                 updates[claim.job.job_id] = self._claim_update(claim, now)
         refused = self._write(updates)
         skipped = {job_id for job_id, old in refused.items() if _status(old) == JobStatus.SUCCEEDED}
+        cancelled = {job_id for job_id, old in refused.items() if job_id not in skipped and is_cancelled(old)}
         self._count_duplicates(skipped)
         results: list[ClaimResult] = []
         seen: set[str] = set()
@@ -211,6 +227,8 @@ class JobLedger:
             job_id = claim.job.job_id
             if job_id in skipped:
                 results.append(ClaimResult.ALREADY_SUCCEEDED)
+            elif job_id in cancelled:
+                results.append(ClaimResult.CANCELLED)
             elif job_id in refused or job_id in seen:
                 results.append(ClaimResult.BUSY)
             else:
@@ -218,31 +236,46 @@ class JobLedger:
             seen.add(job_id)
         return results
 
-    def extend_leases(self, job_ids: Sequence[str]) -> set[str]:
-        """Extend this worker's leases (with the visibility heartbeat); return the jobs whose lease was lost."""
+    def extend_leases(self, job_ids: Sequence[str], progress: Mapping[str, Progress] | None = None) -> LeaseCheck:
+        """Extend this worker's leases (with the visibility heartbeat), carrying each job's latest progress.
+
+        The condition (this worker, still ``running``) fails once an operator cancelled the job; the
+        refused item's old image tells a cancel from a lost lease at no extra request.
+        """
         now = self._clock()
         updates = {}
         for job_id in dict.fromkeys(job_ids):
             update = _Update(job_id)
             update.set(schema.ATTR_LEASE_UNTIL, _n(self._lease_until_ms(now)))
+            if progress and (report := progress.get(job_id)) is not None:
+                _set_progress(update, report)
             update.condition = (
                 f"{update.name(schema.ATTR_WORKER_ID)} = {update.value('me', _s(self.worker_id))}"
                 f" AND {update.name(schema.ATTR_STATUS)} = {update.value('running', _s(JobStatus.RUNNING))}"
             )
             updates[job_id] = update
-        return set(self._write(updates))
+        refused = self._write(updates)
+        cancelled = frozenset(job_id for job_id, old in refused.items() if is_cancelled(old))
+        return LeaseCheck(lost=frozenset(refused) - cancelled, cancelled=cancelled)
 
-    def record(self, outcomes: Sequence[LedgerOutcome]) -> None:
-        """Finished attempts; a failure or death never overwrites a success."""
+    def record(self, outcomes: Sequence[LedgerOutcome]) -> set[str]:
+        """Finished attempts; a failure or death never overwrites a success.
+
+        Returns the jobs whose retry (failed) or release (queued) was refused because an operator
+        cancelled them: their item stays ``cancelled`` and their message is not worth handing back.
+        """
         now = self._clock()
         updates = {}
         for outcome in outcomes:
             update = self._stamped(outcome.job_id, now)
             update.set(schema.ATTR_STATUS, _s(outcome.status))
             update.set(schema.ATTR_ATTEMPT, _n(outcome.attempt))
+            if outcome.progress is not None:
+                _set_progress(update, outcome.progress)
             self._describe_outcome(update, outcome, now, self.worker_id)
             updates[outcome.job_id] = update
-        self._write(updates)  # a refused failed/dead means the job had already succeeded: nothing to do
+        refused = self._write(updates)  # a refused failed/dead otherwise means the job had already succeeded
+        return {job_id for job_id, old in refused.items() if is_cancelled(old) and _status(old) != JobStatus.SUCCEEDED}
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         """The job's item as plain Python values, or None."""
@@ -283,10 +316,12 @@ class JobLedger:
         )
         status, lease = update.name(schema.ATTR_STATUS), update.name(schema.ATTR_LEASE_UNTIL)
         # (":status" is "running" and ":workerId", ":messageId", ":attempt" this claim's, as set above.)
-        # Free, or not succeeded and not leased: either not running, its lease expired, or it is this
-        # very delivery asking again (botocore retried a claim whose answer was lost).
+        # Free, or not succeeded, not cancelled and not leased: either not running, its lease expired, or
+        # it is this very delivery asking again (botocore retried a claim whose answer was lost).
         update.condition = (
             f"attribute_not_exists({status}) OR ({status} <> {update.value('succeeded', _s(JobStatus.SUCCEEDED))}"
+            f" AND {status} <> {update.value('cancelled', _s(JobStatus.CANCELLED))}"
+            f" AND attribute_not_exists({update.name(schema.ATTR_CANCEL_REQUESTED_AT)})"
             f" AND ({status} <> :status OR {lease} < {update.value('now', _n(int(now * 1000)))}"
             f" OR ({update.name(schema.ATTR_WORKER_ID)} = :workerId"
             f" AND {update.name(schema.ATTR_MESSAGE_ID)} = :messageId"
@@ -296,14 +331,17 @@ class JobLedger:
 
     @staticmethod
     def _describe_outcome(update: _Update, outcome: LedgerOutcome, now: float, worker_id: str) -> None:
-        if outcome.status is JobStatus.SUCCEEDED:
+        # A success (or a job that stopped on a cancel) is written over "cancelled": the item then keeps
+        # both facts, cancelRequestedAt and how the job ended.
+        if outcome.status in (JobStatus.SUCCEEDED, JobStatus.CANCELLED):
             update.set(schema.ATTR_FINISHED_AT, _s(iso_timestamp(now)))
             if outcome.duration_ms is not None:
                 update.set(schema.ATTR_DURATION_MS, _n(outcome.duration_ms))
+        if outcome.status is JobStatus.SUCCEEDED:
             if outcome.result_json is not None:
                 update.set(schema.ATTR_RESULT, _s(outcome.result_json))
             return
-        if outcome.status is not JobStatus.QUEUED:  # QUEUED: a claim given back unstarted, no error
+        if outcome.status in (JobStatus.RETRYING, JobStatus.DEAD):  # QUEUED: a claim given back unstarted, no error
             field_name = schema.ATTR_DEAD_REASON if outcome.status is JobStatus.DEAD else schema.ATTR_LAST_ERROR
             update.set(field_name, _s(outcome.error[:_TEXT_LIMIT] or "unknown"))
         status, lease = update.name(schema.ATTR_STATUS), update.name(schema.ATTR_LEASE_UNTIL)
@@ -315,6 +353,11 @@ class JobLedger:
             f" OR {update.name(schema.ATTR_WORKER_ID)} = {update.value('me', _s(worker_id))}"
             f" OR {lease} < {update.value('now', _n(int(now * 1000)))}))"
         )
+        if outcome.status in (JobStatus.RETRYING, JobStatus.QUEUED):
+            # A retry or a release would make a cancelled job claimable-looking again: it stays cancelled.
+            update.condition = (
+                f"({update.condition}) AND attribute_not_exists({update.name(schema.ATTR_CANCEL_REQUESTED_AT)})"
+            )
 
     def _count_duplicates(self, job_ids: set[str]) -> None:
         updates = {}
@@ -380,3 +423,14 @@ class JobLedger:
 
 def _status(item: Mapping[str, Any]) -> str:
     return str(item.get(schema.ATTR_STATUS, {}).get("S", ""))
+
+
+def is_cancelled(item: Mapping[str, Any]) -> bool:
+    """An item (DynamoDB JSON) an operator cancelled: ``cancelled``, or any state with a cancel request."""
+    return _status(item) == JobStatus.CANCELLED or schema.ATTR_CANCEL_REQUESTED_AT in item
+
+
+def _set_progress(update: _Update, progress: Progress) -> None:
+    update.set(schema.ATTR_PROGRESS, _n(progress.value))
+    update.set(schema.ATTR_PROGRESS_NOTE, _s(progress.note))
+    update.set(schema.ATTR_PROGRESS_AT, _s(iso_timestamp(progress.at)))

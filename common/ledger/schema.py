@@ -12,15 +12,18 @@ States and who writes them::
     retrying   background_job, an attempt failed and the job will be retried (lastError, attempt)
     dead       background_job, quarantined or handed to the DLQ on its last attempt (deadReason): the
                job's final failure, the only state ``fleet jobs --failed`` lists
+    cancelled  an operator (``fleet cancel``: cancelRequestedAt, cancelledBy, cancelReason), or
+               background_job when a job stopped on the request (raised JobCancelled)
 
 One vocabulary everywhere: the ledger, the CLI's reading of the logs when the ledger is off, and the CLI
 (issue 34). ``retrying`` was written ``failed`` before; :data:`LEGACY_RETRYING` reads such items (they
 expire with the table's TTL) as ``retrying``, never as a final failure.
 
-A claim succeeds when the item does not exist or is not ``succeeded``, and is not ``running`` under a
-lease that is still live. Timestamps are UTC ISO-8601 with milliseconds and a ``Z``
-(``2026-12-02T17:05:00.123Z``), so they sort as strings in the status index; the lease is epoch
-milliseconds, so conditions can compare it as a number.
+A claim succeeds when the item does not exist or is not ``succeeded``, is not cancelled (neither
+``cancelled`` nor carrying ``cancelRequestedAt``), and is not ``running`` under a lease that is still
+live. Timestamps are UTC ISO-8601 with milliseconds and a ``Z`` (``2026-12-02T17:05:00.123Z``), so
+they sort as strings in the status index; the lease is epoch milliseconds, so conditions can compare
+it as a number.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ class JobStatus(StrEnum):
     SUCCEEDED = "succeeded"
     RETRYING = "retrying"
     DEAD = "dead"
+    CANCELLED = "cancelled"
 
 
 #: What ``retrying`` was written as before issue 34; readers map it to RETRYING.
@@ -66,8 +70,19 @@ ATTR_LAST_ERROR: Final = "lastError"  # S, at most 1000 characters
 ATTR_DEAD_REASON: Final = "deadReason"  # S, at most 1000 characters
 ATTR_DUPLICATES_SKIPPED: Final = "duplicatesSkipped"  # N, redeliveries skipped because it had succeeded
 ATTR_EXPIRES_AT: Final = "expiresAt"  # N, epoch seconds: the table's TTL attribute
+ATTR_CANCEL_REQUESTED_AT: Final = "cancelRequestedAt"  # S ISO-8601, kept whatever the job's outcome
+ATTR_CANCELLED_BY: Final = "cancelledBy"  # S, who asked (user@host of the operator)
+ATTR_CANCEL_REASON: Final = "cancelReason"  # S, at most 1000 characters
+ATTR_PROGRESS: Final = "progress"  # N, the job's latest job.progress() value (a fraction or a count)
+ATTR_PROGRESS_NOTE: Final = "progressNote"  # S, at most 200 characters
+ATTR_PROGRESS_AT: Final = "progressAt"  # S ISO-8601, when the job reported it
 
 #: A result is stored in the item; DynamoDB items are at most 400 KB, and a ledger is no blob store.
 MAX_RESULT_BYTES: Final = 32 * 1024
+#: Final states: a cancel request is refused once a job is in one of them.
+FINAL_STATUSES: Final = (JobStatus.SUCCEEDED, JobStatus.DEAD)
+#: Text attributes written from operator or job input are cut to these lengths.
+MAX_REASON_CHARS: Final = 1000
+MAX_PROGRESS_NOTE_CHARS: Final = 200
 #: Items expire this long after their last update unless JOB_LEDGER_RETENTION_DAYS says otherwise.
 DEFAULT_RETENTION_DAYS: Final = 30

@@ -57,6 +57,8 @@ class Lease:
     ledger_job: str | None = None
     ledger_claimed: bool = False
     ledger_recorded: bool = False
+    #: Set once the ledger said an operator cancelled this running job (its job was told).
+    cancel_requested: bool = False
 
     @property
     def receipt_handle(self) -> str:

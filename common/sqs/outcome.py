@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
+from common.ledger.progress import Progress
+
 #: Takes the call that settles the delivery and makes it once a side channel of the job has caught up
 #: (its log is shipped), within a bound of its own; until then the job's slot is free but its message
 #: is not settled.
@@ -32,6 +34,13 @@ class Outcome:
     result_json: str | None = field(default=None, compare=False)
     #: Set by a handler whose job still has output in flight when it returns (see SettleGate).
     settle_after: SettleGate | None = field(default=None, compare=False, repr=False)
+    #: A DONE verdict for a job that stopped because an operator cancelled it: deleted, recorded ``cancelled``.
+    cancelled: bool = field(default=False, compare=False)
+    #: The job's latest progress report, written with the outcome (common/ledger/progress.py).
+    progress: Progress | None = field(default=None, compare=False)
+
+    def with_progress(self, progress: Progress | None) -> Outcome:
+        return self if progress is None else replace(self, progress=progress)
 
     def settled_after(self, gate: SettleGate) -> Outcome:
         return replace(self, settle_after=gate)
@@ -39,6 +48,11 @@ class Outcome:
     @classmethod
     def done(cls, *, duration_ms: int | None = None, result_json: str | None = None) -> Outcome:
         return cls(Verdict.DONE, duration_ms=duration_ms, result_json=result_json)
+
+    @classmethod
+    def stopped_on_cancel(cls, *, duration_ms: int | None = None) -> Outcome:
+        """The job stopped on an operator's cancel: nothing to retry, the message is deleted."""
+        return cls(Verdict.DONE, "cancelled", duration_ms=duration_ms, cancelled=True)
 
     @classmethod
     def retry(cls, reason: str) -> Outcome:

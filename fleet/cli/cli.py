@@ -26,7 +26,20 @@ from botocore.exceptions import (
 from botocore.exceptions import ConnectionError as AwsConnectionError
 
 from common.job_ids import InvalidJobId, require_job_id
-from fleet.cli import dlq, fleet_status, job_lookup, jobs, ledger, redrive, schedules, send, send_later, timeline
+from fleet.cli import (
+    cancel,
+    dlq,
+    fleet_status,
+    job_lookup,
+    jobs,
+    ledger,
+    redrive,
+    schedules,
+    send,
+    send_later,
+    timeline,
+    top,
+)
 from fleet.cli.clients import Clients, endpoint_description
 from fleet.cli.deployment import Deployment, NoDeploymentChosen, local_endpoint
 from fleet.cli.errors import OpsError, UsageError
@@ -218,6 +231,7 @@ def cmd_job(args: argparse.Namespace, deployment: Deployment, runtime: Runtime) 
             sleep=runtime.sleep,
             poll_seconds=args.poll,
             first_event_timeout=args.wait,
+            progress=lambda: _progress_of(job_id, deployment, runtime),
         )
         if summary is None:
             raise OpsError(
@@ -262,6 +276,15 @@ def cmd_job(args: argparse.Namespace, deployment: Deployment, runtime: Runtime) 
     return EXIT_OK
 
 
+def _progress_of(job_id: str, deployment: Deployment, runtime: Runtime) -> str | None:
+    """The job's latest progress from the ledger (one GetItem per poll), None without a report or a ledger."""
+    try:
+        recorded = _ledger(deployment, runtime).get(job_id)
+    except ledger.LedgerUnavailable:
+        return None
+    return recorded.progress_text() if recorded and recorded.progress is not None else None
+
+
 def cmd_jobs(args: argparse.Namespace, deployment: Deployment, runtime: Runtime) -> int:
     now = datetime.now(UTC)
     since = now - jobs.parse_since(args.since)
@@ -285,6 +308,27 @@ def _statuses(args: argparse.Namespace) -> tuple[str, ...]:
             raise UsageError(f"--status {args.status!r}: expected one of {', '.join(ledger.ALL_STATUSES)}")
         return (args.status,)
     return ledger.FAILED_STATUSES if args.failed else ledger.ALL_STATUSES
+
+
+def cmd_cancel(args: argparse.Namespace, deployment: Deployment, runtime: Runtime) -> int:
+    job_id = require_job_id(args.job_id.strip().upper())
+    table = ledger.table_name(deployment.names, os.environ)
+    report = cancel.cancel(
+        runtime.clients.dynamodb, table, job_id, reason=args.reason, by=cancel.operator_identity(), environ=os.environ
+    )
+    (runtime.out if report.ok else runtime.err).write(cancel.render(report))
+    return EXIT_OK if report.ok else EXIT_ERROR
+
+
+def cmd_top(args: argparse.Namespace, deployment: Deployment, runtime: Runtime) -> int:
+    return top.run(
+        runtime.clients,
+        deployment,
+        ledger_table=ledger.table_name(deployment.names, os.environ),
+        out=runtime.out,
+        interval=args.interval,
+        once=args.once,
+    )
 
 
 def cmd_dlq_peek(args: argparse.Namespace, deployment: Deployment, runtime: Runtime) -> int:
@@ -340,6 +384,18 @@ def _positive(text: str) -> int:
     return value
 
 
+def _add_cancel_and_top(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    stop = commands.add_parser("cancel", help="cancel a job: it never runs, or a running one is told to stop")
+    stop.add_argument("job_id", metavar="JOB_ID")
+    stop.add_argument("--reason", default="", help="why, stored in the ledger and shown by fleet job")
+    stop.set_defaults(command=cmd_cancel)
+
+    live = commands.add_parser("top", help="a live view of queues, recent jobs and tasks (Ctrl-C to quit)")
+    live.add_argument("--interval", type=float, default=2.0, metavar="SECONDS", help="refresh every (default: 2)")
+    live.add_argument("--once", action="store_true", help="print one snapshot and exit (the default off a terminal)")
+    live.set_defaults(command=cmd_top)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="fleet", description="Operate the message-driven worker fleet.")
     root.add_argument("--project", help="project name (default: $FLEET_PROJECT_NAME or message-driven-microservices)")
@@ -368,6 +424,7 @@ def parser() -> argparse.ArgumentParser:
     schedules.register(commands)
 
     _add_job_commands(commands)
+    _add_cancel_and_top(commands)
     _add_dlq_commands(commands)
     return root
 
@@ -393,7 +450,9 @@ def _add_job_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
     listing = commands.add_parser("jobs", help="recent jobs, from the job ledger (else the job streams)")
     listing.add_argument("--since", default="1h", help="how far back, e.g. 30m, 1h, 2d (default: 1h)")
     listing.add_argument("--failed", action="store_true", help="only final failures (dead); retrying jobs may succeed")
-    listing.add_argument("--status", help="only jobs in this state: queued, running, retrying, succeeded, dead")
+    listing.add_argument(
+        "--status", help="only jobs in this state: queued, running, retrying, succeeded, dead, cancelled"
+    )
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(command=cmd_jobs)
 

@@ -127,6 +127,11 @@ def render_ledger_job(job: LedgerJob) -> str:
         lines.append(f"last error   {job.last_error}")
     if job.dead_reason and job.status == JobStatus.DEAD.value:
         lines.append(f"dead reason  {job.dead_reason}")
+    if job.progress is not None:
+        lines.append(f"progress     {job.progress_text()}  (at {job.progress_at or '-'})")
+    if job.cancel_requested_at:
+        reason = f": {job.cancel_reason}" if job.cancel_reason else ""
+        lines.append(f"cancelled    at {job.cancel_requested_at} by {job.cancelled_by or '-'}{reason}")
     lines.append("source       job ledger, timeline from the logs")
     return "\n".join(lines) + "\n"
 

@@ -20,6 +20,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from common.ledger.schema import (
     ATTR_ATTEMPTS,
+    ATTR_CANCEL_REASON,
+    ATTR_CANCEL_REQUESTED_AT,
+    ATTR_CANCELLED_BY,
     ATTR_CORRELATION_ID,
     ATTR_DEAD_REASON,
     ATTR_DURATION_MS,
@@ -28,6 +31,9 @@ from common.ledger.schema import (
     ATTR_JOB_TYPE,
     ATTR_LAST_ERROR,
     ATTR_LEASE_UNTIL,
+    ATTR_PROGRESS,
+    ATTR_PROGRESS_AT,
+    ATTR_PROGRESS_NOTE,
     ATTR_RESULT,
     ATTR_STARTED_AT,
     ATTR_STATUS,
@@ -73,6 +79,12 @@ class LedgerJob:
     result: str
     last_error: str
     dead_reason: str
+    cancel_requested_at: str = ""
+    cancelled_by: str = ""
+    cancel_reason: str = ""
+    progress: float | None = None
+    progress_note: str = ""
+    progress_at: str = ""
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> LedgerJob:
@@ -82,7 +94,7 @@ class LedgerJob:
             value = plain.get(name)
             return value if isinstance(value, str) else ""
 
-        lease, duration = plain.get(ATTR_LEASE_UNTIL), plain.get(ATTR_DURATION_MS)
+        lease, duration, progress = plain.get(ATTR_LEASE_UNTIL), plain.get(ATTR_DURATION_MS), plain.get(ATTR_PROGRESS)
         return cls(
             job_id=text(ATTR_JOB_ID),
             status=current_status(text(ATTR_STATUS)),
@@ -98,7 +110,20 @@ class LedgerJob:
             result=text(ATTR_RESULT),
             last_error=text(ATTR_LAST_ERROR),
             dead_reason=text(ATTR_DEAD_REASON),
+            cancel_requested_at=text(ATTR_CANCEL_REQUESTED_AT),
+            cancelled_by=text(ATTR_CANCELLED_BY),
+            cancel_reason=text(ATTR_CANCEL_REASON),
+            progress=float(progress) if progress is not None else None,
+            progress_note=text(ATTR_PROGRESS_NOTE),
+            progress_at=text(ATTR_PROGRESS_AT),
         )
+
+    def progress_text(self) -> str:
+        """``42%`` for a fraction, ``1200`` for a count, with the note; ``-`` without a report."""
+        if self.progress is None:
+            return "-"
+        shown = f"{self.progress:.0%}" if self.progress <= 1 else f"{self.progress:g}"
+        return f"{shown} {self.progress_note}".rstrip()
 
     def result_value(self) -> Any:  # noqa: ANN401 - a job's result is any JSON value
         """The result as JSON if it parses (it is stored as JSON text), else the text itself."""
@@ -123,6 +148,12 @@ class LedgerJob:
             "result": self.result_value(),
             "last_error": self.last_error or None,
             "dead_reason": self.dead_reason or None,
+            "cancel_requested_at": self.cancel_requested_at or None,
+            "cancelled_by": self.cancelled_by or None,
+            "cancel_reason": self.cancel_reason or None,
+            "progress": self.progress,
+            "progress_note": self.progress_note or None,
+            "progress_at": self.progress_at or None,
         }
 
 

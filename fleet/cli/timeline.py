@@ -14,10 +14,11 @@ A job-stream line that is not JSON (older streams; a writer cut an oversized eve
 raw text, and an event the job log summarised because it was too large (``"truncated": true`` with
 ``originalBytes``) is shown with a marker: neither is dropped.
 
-Status: dead after a quarantine; succeeded after a ``job.succeeded``; failed when the last
-``job.failed`` will not be retried; running once a ``job.started`` is seen; queued while only main-job
-events exist. Attempts count the ``job.started`` events; the duration runs from the trigger's
-SentTimestamp to the final event.
+Status, in the ledger's words: dead after a quarantine, or when the last ``job.failed`` will not be
+retried; succeeded after a ``job.succeeded``; cancelled after a ``job.cancelled`` (deleted unrun, or
+stopped on an operator's cancel); retrying when the last ``job.failed`` has no ``job.started`` after it;
+running once a ``job.started`` is seen; queued while only main-job events exist. Attempts count the
+``job.started`` events; the duration is the successful run's.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ DEAD_EVENTS: Final = frozenset({"message.quarantined", "message.dead_lettered", 
 #: Main-job lines are written after SentTimestamp; a little slack covers clock differences.
 _SEARCH_SLACK: Final = timedelta(minutes=5)
 #: The job states, named as the ledger names them (common/ledger/schema.py): one vocabulary (issue 34).
-TERMINAL: Final = frozenset({JobStatus.SUCCEEDED.value, JobStatus.DEAD.value})
+TERMINAL: Final = frozenset({JobStatus.SUCCEEDED.value, JobStatus.DEAD.value, JobStatus.CANCELLED.value})
 #: main_job's lines about a job that come before any of its runs, whatever their timestamps say:
 #: main_job logs ``background_job.queued`` after SendMessageBatch returns, by which time a fast worker may
 #: already have run the job, so its line can carry a later time than ``job.started`` or even
@@ -194,6 +195,9 @@ def summarize(job_id: str, events: Sequence[TimelineEvent]) -> JobSummary:
     elif "job.succeeded" in names:
         status = "succeeded"
         terminal = next(event for event in events if event.name == "job.succeeded")
+    elif "job.cancelled" in names:
+        status = "cancelled"
+        terminal = next(event for event in events if event.name == "job.cancelled")
     elif "trigger.completed" in names and attempts == 0:
         status = "succeeded"  # triggerBackgroundJob false: main_job did all there was to do
         terminal = next(event for event in events if event.name == "trigger.completed")
@@ -319,6 +323,18 @@ def read(logs: CloudWatchLogsClient, names: FleetNames, job_id: str) -> Timeline
     return Timeline(summarize(job_id, events), events)
 
 
+
+def _show_new_progress(
+    progress: Callable[[], str | None] | None, last: str | None, write: Callable[[str], object]
+) -> str | None:
+    """Print the job's progress as a line of its own when it changed; return the latest shown."""
+    now = progress() if progress is not None else None
+    if now is None or now == last:
+        return last
+    write(f"{'':<24}  {'ledger':<8}  {'progress':<24}  {now}\n")
+    return now
+
+
 def follow(
     logs: CloudWatchLogsClient,
     names: FleetNames,
@@ -329,14 +345,18 @@ def follow(
     poll_seconds: float,
     note: Callable[[str], object] = lambda _text: None,
     first_event_timeout: float = 60.0,
+    progress: Callable[[], str | None] | None = None,
 ) -> JobSummary | None:
-    """Print events as they appear until the job succeeds or fails for good; return its summary.
+    """Print events as they appear until the job ends for good; return its summary.
 
     A job with no events at all may not exist (a mistyped ID) or not be queued yet: say so once, with
     how long this waits, and return None if nothing shows up by then instead of polling forever.
+    ``progress``, when given, reads the job's latest progress (from the ledger); each new value is
+    printed as a ``progress`` line, between the events.
     """
     shown: set[tuple[str, ...]] = set()
     waited = 0.0
+    last_progress: str | None = None
     while True:
         timeline = read(logs, names, job_id)
         if not timeline.events and not shown:
@@ -348,6 +368,7 @@ def follow(
             if event.key not in shown:
                 shown.add(event.key)
                 write(render_event(event))
+        last_progress = _show_new_progress(progress, last_progress, write)
         if timeline.summary.status in TERMINAL:
             return timeline.summary
         sleep(poll_seconds)

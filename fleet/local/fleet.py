@@ -39,6 +39,7 @@ from common.settings import (
     ENV_TRIGGER_QUEUE_URL,
     Settings,
 )
+from fleet.local import task_counts
 from fleet.local.aws_proxy import FAULT_KINDS, AwsProxy
 from fleet.local.emulator import EmulatorError, child_preexec, port_is_free, start_emulator, stop_emulator
 from fleet.local.log_shipper import LogShipper
@@ -339,11 +340,31 @@ class LocalFleet:
 
     # --- supervision --------------------------------------------------------------------------------
     def _supervise(self) -> None:
+        reported: dict[str, tuple[int, int]] = {}
         while not self._stopping.wait(0.5):
             if self._emulator is not None and self._emulator.poll() is not None:
                 raise FleetError("moto server exited unexpectedly")
             for worker in self._workers:
                 self._check(worker)
+            reported = self._report_task_counts(reported)
+
+    def _task_report_paths(self) -> set[Path]:
+        """Found by `fleet top` through either endpoint the CLI may point at: the emulator or the proxy."""
+        return {task_counts.report_path(self.names, url) for url in (self.endpoint, self._worker_endpoint())}
+
+    def _report_task_counts(self, reported: dict[str, tuple[int, int]]) -> dict[str, tuple[int, int]]:
+        """Running and desired workers per service, for `fleet top` (what ECS reports on AWS)."""
+        counts = {
+            service: (
+                sum(1 for w in self._workers if w.service == service and w.process and w.process.poll() is None),
+                sum(1 for w in self._workers if w.service == service),
+            )
+            for service in SERVICES
+        }
+        if counts != reported:
+            for path in self._task_report_paths():
+                task_counts.write(path, counts)
+        return counts
 
     def _check(self, worker: Worker) -> None:
         now = time.monotonic()
@@ -374,6 +395,8 @@ class LocalFleet:
         if self._emulator is not None and self._emulator.poll() is None:
             stop_emulator(self._emulator)
         shutil.rmtree(self._state_dir, ignore_errors=True)
+        for path in self._task_report_paths():
+            task_counts.remove(path)
         if self._emulator is not None:  # a start that failed before it has its one error line only
             _say(
                 "fleet stopped. The emulator kept everything in memory: its queues, DLQs, job ledger and logs "

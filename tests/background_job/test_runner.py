@@ -25,6 +25,7 @@ from common.sqs.settlement import Outcome, Verdict
 from common.sqs.shutdown import Shutdown
 from tests.conftest import MAX_RECEIVE_COUNT, AwsFleet
 from tests.faults import FaultInjector
+from tests.waiting import wait_until
 
 SENT_MS = 1_795_300_000_000
 JOB_ID = job_id_for_message("trigger-message-1", SENT_MS)
@@ -214,3 +215,23 @@ def test_throttled_create_log_stream_is_retried(harness: Harness) -> None:
 
     assert 5 == faults.injected["CreateLogStream"]
     assert "job.succeeded" == harness.stream_events()[-1]["message"]
+
+
+def test_a_job_told_of_a_cancel_stops_and_is_counted_cancelled_with_its_progress(harness: Harness) -> None:
+    """The gate's cancel sets job.cancelled; diagnostic-sleep stops: a DONE verdict marked cancelled, JobsCancelled."""
+    outcomes: list[Outcome] = []
+    worker = threading.Thread(target=lambda: outcomes.append(harness.run("diagnostic-sleep", seconds=60)))
+    worker.start()
+    wait_until(lambda: harness.runner.progress("bg-message-1"), timeout=10, what="the job's first progress report")
+
+    harness.runner.cancel_requested("bg-message-1")
+    worker.join(timeout=10)
+
+    [outcome] = outcomes
+    [emitted] = [line for line in harness.emitted() if metrics.JOBS_CANCELLED in line]
+    assert (Verdict.DONE, True) == (outcome.verdict, outcome.cancelled)
+    assert outcome.progress is not None
+    assert (1, 0, 0) == (emitted[metrics.JOBS_CANCELLED], emitted[metrics.JOBS_FAILED], emitted[metrics.JOBS_SUCCEEDED])
+    assert ["job.cancel_requested", "job.cancelled"] == [
+        e["message"] for e in harness.stream_events() if e["message"].startswith("job.cancel")
+    ]

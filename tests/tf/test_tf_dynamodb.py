@@ -120,3 +120,24 @@ def test_operator_reader_policy_reads_one_item_and_queries_only_the_status_index
     assert "aws_dynamodb_table.jobs.name" in outputs["job_ledger_table_name"]["value"]
     assert "aws_dynamodb_table.jobs.arn" in outputs["job_ledger_table_arn"]["value"]
     assert "global_secondary_index" in outputs["job_ledger_status_index_name"]["value"]
+
+
+def test_operator_canceller_policy_writes_only_the_cancel_attributes(tf_config) -> None:
+    """fleet cancel's UpdateItem, limited by dynamodb:Attributes to exactly what request_cancel writes."""
+    statements = _statements(tf_config, "job_canceller")
+    cancel = statements["CancelJobs"]
+    (condition,) = cancel["condition"]
+    written = {
+        schema.ATTR_JOB_ID,
+        schema.ATTR_STATUS,
+        schema.ATTR_CANCEL_REQUESTED_AT,
+        schema.ATTR_CANCELLED_BY,
+        schema.ATTR_CANCEL_REASON,
+        schema.ATTR_UPDATED_AT,
+        schema.ATTR_EXPIRES_AT,
+    }
+    assert (["dynamodb:UpdateItem"], ["${aws_dynamodb_table.jobs.arn}"]) == (cancel["actions"], cancel["resources"])
+    assert ("ForAllValues:StringEquals", "dynamodb:Attributes") == (condition["test"], condition["variable"])
+    assert written == set(condition["values"])
+    output = tf_config.outputs["job_canceller_policy_json"]["value"]
+    assert "${data.aws_iam_policy_document.job_canceller.json}" == output

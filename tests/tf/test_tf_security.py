@@ -42,7 +42,9 @@ def test_kms_key_policy_is_inline_and_scopes_each_service_principal(tf_config) -
     assert "aws_iam_role.main_job_task.arn" not in policy
 
 
-@pytest.mark.parametrize("document", ["main_job_task", "background_job_task", "trigger_producer", "job_ledger_reader"])
+@pytest.mark.parametrize(
+    "document", ["main_job_task", "background_job_task", "trigger_producer", "job_ledger_reader", "job_canceller"]
+)
 def test_every_iam_kms_statement_is_limited_to_a_service_by_via_service(tf_config, document: str) -> None:
     """kms:ViaService belongs on the IAM statements: that is where the key's use is decided."""
     kms = [s for s in _policy_statements(tf_config, document) if s["actions"][0].startswith("kms:")]

@@ -18,6 +18,7 @@ from common.ledger.client import (
     InvalidResult,
     JobLedger,
     JobRef,
+    LeaseCheck,
     LedgerOutcome,
     LedgerUnavailable,
     encode_result,
@@ -134,7 +135,7 @@ def test_an_expired_lease_is_taken_over(dynamodb, clock):
     clock.now += LEASE_SECONDS + 1
     second = make_ledger(dynamodb, clock, "worker-b")
     assert [ClaimResult.CLAIMED] == second.claim([claim(1, attempt=2)])
-    assert {job(1).job_id} == first.extend_leases([job(1).job_id])
+    assert {job(1).job_id} == first.extend_leases([job(1).job_id]).lost
     item = second.get(job(1).job_id)
     assert item is not None
     assert ("worker-b", 2, 2) == (item[schema.ATTR_WORKER_ID], item[schema.ATTR_ATTEMPT], item[schema.ATTR_ATTEMPTS])
@@ -145,7 +146,7 @@ def test_extending_a_held_lease_keeps_other_workers_out(dynamodb, clock):
     ledger = make_ledger(dynamodb, clock)
     ledger.claim([claim(1)])
     clock.now += LEASE_SECONDS - 5
-    assert set() == ledger.extend_leases([job(1).job_id])
+    assert LeaseCheck() == ledger.extend_leases([job(1).job_id])
     clock.now += 10
     assert [ClaimResult.BUSY] == make_ledger(dynamodb, clock, "worker-b").claim([claim(1, attempt=2)])
 

@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 
 from background_job import service
-from background_job.api import JobContext
+from background_job.api import JobCancelled, JobContext
 from background_job.jobs import REGISTRY
 from common.job_ids import job_id_for_message
+from common.job_log.log import job_stream_name
+from common.ledger.cancel import request_cancel
 from common.ledger.client import Claim, ClaimResult, JobLedger, JobRef, LedgerOutcome
 from common.ledger.gate import LedgerGate
 from common.ledger.schema import JobStatus
@@ -43,11 +45,54 @@ class SideEffects:
         return {"jobId": context.job_id, "answer": 42}
 
 
+class LongJob:
+    """Runs until cancelled (or ``seconds``), reporting progress; ``cooperative`` jobs stop on the cancel."""
+
+    def __init__(self, *, cooperative: bool, seconds: float = 20.0) -> None:
+        self.cooperative = cooperative
+        self.seconds = seconds
+        self.started = threading.Event()
+        self.saw_cancel = threading.Event()
+        self.finished: list[str] = []
+
+    def __call__(self, context: JobContext) -> object:
+        self.started.set()
+        steps = int(self.seconds / 0.1)
+        for step in range(steps):
+            context.progress(step / steps, f"step {step}")
+            if context.cancelled.wait(0.1):
+                self.saw_cancel.set()
+                if self.cooperative:
+                    self.finished.append("stopped")
+                    raise JobCancelled(f"stopping at step {step}")
+        self.finished.append("completed")
+        return None
+
+
 @pytest.fixture
 def effects(monkeypatch: pytest.MonkeyPatch) -> SideEffects:
     counter = SideEffects()
     monkeypatch.setattr(service, "REGISTRY", {**REGISTRY, COUNTING: counter})
     return counter
+
+
+def _register(monkeypatch: pytest.MonkeyPatch, job_type: str, handler: Any) -> None:
+    monkeypatch.setattr(service, "REGISTRY", {**service.REGISTRY, job_type: handler})
+
+
+def _cancel(fleet: AwsFleet, job_id: str) -> None:
+    answer = request_cancel(fleet.dynamodb, fleet.names.job_ledger_table, job_id, by="test", reason="mistake")
+    assert answer.accepted
+
+
+def _stream_events(fleet: AwsFleet, job_id: str) -> list[str]:
+    try:
+        events = fleet.logs.get_log_events(
+            logGroupName=fleet.names.background_job_log_group, logStreamName=job_stream_name(job_id)
+        )["events"]
+    except fleet.logs.exceptions.ResourceNotFoundException:
+        return []
+    return [event["message"] for event in events]
 
 
 def _job(number: int, job_type: str = COUNTING) -> BackgroundJob:
@@ -223,3 +268,112 @@ def test_an_attempt_that_will_be_retried_is_retrying_in_the_ledger_not_failed(aw
     item = _ledger(aws_fleet).get(job.job_id)
     assert item is not None
     assert (JobStatus.RETRYING, "boom") == (item["status"], item["lastError"])
+
+
+def test_a_job_cancelled_before_it_is_consumed_is_deleted_unrun(aws_fleet, run_workers, effects):
+    """Cancelled while queued: never run, its message deleted, job.cancelled in its own stream."""
+    job = _job(70)
+    _ledger(aws_fleet).mark_queued([JobRef(job.job_id, COUNTING, job.correlation_id)])
+    _cancel(aws_fleet, job.job_id)
+    _send(aws_fleet, [job])
+    run_workers()
+    wait_until(lambda: _drained(aws_fleet), timeout=30, what="the cancelled job's message deleted")
+    wait_until(
+        lambda: any("job.cancelled" in line for line in _stream_events(aws_fleet, job.job_id)),
+        timeout=30,
+        what="job.cancelled in the job's stream",
+    )
+
+    assert {} == dict(effects.runs)
+    assert JobStatus.CANCELLED == (_ledger(aws_fleet).get(job.job_id) or {})["status"]
+    assert [] == aws_fleet.receive_all(aws_fleet.urls.background_dlq, attempts=1)
+
+
+def test_a_redelivery_of_a_cancelled_job_is_deleted_unrun(aws_fleet, run_workers, effects):
+    """Every later delivery of a cancelled job (a duplicate message) meets the same refusal."""
+    job = _job(71)
+    _cancel(aws_fleet, job.job_id)
+    _send(aws_fleet, [job, job, job])
+    run_workers()
+    wait_until(lambda: _drained(aws_fleet), timeout=30, what="all three deliveries deleted")
+    assert {} == dict(effects.runs)
+
+
+def test_a_running_job_sees_the_cancel_on_its_context_and_stops(aws_fleet, run_workers, monkeypatch):
+    """The lease extension tells the job within about half a visibility timeout; it stops, recorded cancelled."""
+    long_job = LongJob(cooperative=True)
+    _register(monkeypatch, "long", long_job)
+    job = _job(72, job_type="long")
+    _send(aws_fleet, [job])
+    run_workers(visibility_timeout_seconds=4)
+    assert long_job.started.wait(30)
+    _cancel(aws_fleet, job.job_id)
+    wait_until(lambda: _drained(aws_fleet), timeout=15, what="the cancelled job stopped and was deleted")
+
+    item = _ledger(aws_fleet).get(job.job_id) or {}
+    assert ["stopped"] == long_job.finished
+    assert (JobStatus.CANCELLED, "test") == (item["status"], item["cancelledBy"])
+    assert "finishedAt" in item
+    assert "progress" in item
+    assert [] == aws_fleet.receive_all(aws_fleet.urls.background_dlq, attempts=1)
+
+
+def test_a_job_that_ignores_the_cancel_runs_to_the_end_and_the_ledger_keeps_both_facts(
+    aws_fleet, run_workers, monkeypatch
+):
+    """It is told, finishes anyway, and the item shows succeeded with cancelRequestedAt."""
+    long_job = LongJob(cooperative=False, seconds=5.0)
+    _register(monkeypatch, "long", long_job)
+    job = _job(73, job_type="long")
+    _send(aws_fleet, [job])
+    run_workers(visibility_timeout_seconds=2)
+    assert long_job.started.wait(30)
+    _cancel(aws_fleet, job.job_id)
+    wait_until(lambda: _drained(aws_fleet), timeout=20, what="the job ran to its end")
+
+    item = _ledger(aws_fleet).get(job.job_id) or {}
+    assert long_job.saw_cancel.is_set()
+    assert ["completed"] == long_job.finished
+    assert JobStatus.SUCCEEDED == item["status"]
+    assert "cancelRequestedAt" in item
+
+
+def test_progress_reaches_the_ledger_while_the_job_runs(aws_fleet, run_workers, monkeypatch):
+    """job.progress() costs no request; the next lease extension carries the latest report."""
+    long_job = LongJob(cooperative=True)
+    _register(monkeypatch, "long", long_job)
+    job = _job(74, job_type="long")
+    _send(aws_fleet, [job])
+    run_workers(visibility_timeout_seconds=2)
+    ledger = _ledger(aws_fleet)
+    wait_until(lambda: "progress" in (ledger.get(job.job_id) or {}), timeout=30, what="progress in the ledger")
+
+    item = ledger.get(job.job_id) or {}
+    assert JobStatus.RUNNING == item["status"]
+    assert item["progressNote"].startswith("step ")
+    _cancel(aws_fleet, job.job_id)
+    wait_until(lambda: _drained(aws_fleet), timeout=15, what="the job stopped")
+
+
+def test_a_cancelled_job_that_fails_is_not_retried(aws_fleet, run_workers, monkeypatch):
+    """Its retry would be refused by the ledger anyway: the message is deleted at once, the item stays cancelled."""
+    runs: list[str] = []
+
+    def fails_once_cancelled(context: JobContext) -> None:
+        runs.append(context.job_id)
+        context.cancelled.wait(30)
+        raise RuntimeError("the cleanup after the cancel went wrong")
+
+    _register(monkeypatch, "fragile", fails_once_cancelled)
+    job = _job(75, job_type="fragile")
+    _send(aws_fleet, [job])
+    # A retry would wait out a 60 s backoff before its redelivery was refused: "at once" is observable.
+    run_workers(visibility_timeout_seconds=2, retry_base_seconds=60.0)
+    wait_until(lambda: runs, timeout=30, what="the job started")
+    _cancel(aws_fleet, job.job_id)
+    wait_until(lambda: _drained(aws_fleet), timeout=20, what="the failed, cancelled job's message deleted")
+
+    item = _ledger(aws_fleet).get(job.job_id) or {}
+    assert [job.job_id] == runs
+    assert (JobStatus.CANCELLED, 1) == (item["status"], item["attempts"])
+    assert [] == aws_fleet.receive_all(aws_fleet.urls.background_dlq, attempts=1)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 
+import boto3
+
 from common.job_ids import job_id_for_message
 from common.job_log.log import job_stream_name
+from fleet.local.provision import provision_job_ledger
 
-from .conftest import job_start, later, new_job_id
+from .conftest import REGION, job_start, later, new_job_id
 
 
 def _events(result) -> list[list[str]]:
@@ -302,3 +305,39 @@ def test_job_needs_exactly_one_of_an_id_and_a_message_id(fleet, now):
 
     assert (2, 2) == (neither.code, both.code)
     assert "give a JOB_ID or --message-id MESSAGE_ID" in neither.err
+
+
+def test_follow_shows_progress_from_the_ledger_and_stops_when_the_job_is_cancelled(fleet, now):
+    """Each new progress report is one line; a job.cancelled event ends --follow with exit 1."""
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    provision_job_ledger(dynamodb, fleet.names.job_ledger_table)
+    job_id = new_job_id(12, now)
+    sent = job_start(job_id)
+    fleet.job_event(job_id, "job.started", later(sent, seconds=1), attempt=1)
+
+    def progress(value: str, note: str) -> None:
+        item = {"jobId": {"S": job_id}, "status": {"S": "running"}, "updatedAt": {"S": "2026-12-04T10:00:00.000Z"}}
+        item |= {"progress": {"N": value}, "progressNote": {"S": note}}
+        dynamodb.put_item(TableName=fleet.names.job_ledger_table, Item=item)
+
+    progress("0.25", "a quarter")
+    steps = iter(
+        [
+            lambda: None,  # the same report again: not printed twice
+            lambda: progress("0.5", "half"),
+            lambda: fleet.job_event(job_id, "job.cancelled", later(sent, seconds=3), ran=True),
+        ]
+    )
+
+    def next_step() -> None:
+        next(steps)()
+
+    fleet.on_sleep = next_step
+
+    result = fleet.run("job", job_id, "--follow", "--poll", "0.5")
+
+    assert 1 == result.code
+    assert ["25% a quarter", "50% half"] == [
+        line.split("progress", 1)[1].strip() for line in result.out.splitlines() if " progress " in line
+    ]
+    assert "cancelled" == _summary(result)["status"]

@@ -1,0 +1,136 @@
+"""An operator's cancel request against moto's DynamoDB: one write, refused on final states, seen by workers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from common.ledger import schema
+from common.ledger.cancel import request_cancel
+from common.ledger.client import Claim, ClaimResult, JobLedger, JobRef, LeaseCheck, LedgerOutcome
+from common.ledger.progress import Progress
+from common.ledger.schema import JobStatus
+from fleet.local.provision import provision_job_ledger
+from tests.conftest import RequestCounter
+
+TABLE = "fleet-test-jobs"
+JOB = JobRef(job_id="01JOB000000000000000000031", job_type="diagnostic-sleep", correlation_id="corr-31")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def dynamodb() -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        provision_job_ledger(client, TABLE)
+        yield client
+
+
+def _ledger(dynamodb: Any, worker: str = "worker-a") -> JobLedger:
+    return JobLedger(dynamodb=dynamodb, table_name=TABLE, lease_seconds=60, worker_id=worker, clock=Clock())
+
+
+def _cancel(dynamodb: Any, reason: str = "sent by mistake") -> Any:
+    return request_cancel(dynamodb, TABLE, JOB.job_id, by="ops@laptop", reason=reason, now=1_800_000_100.0)
+
+
+def test_cancelling_an_unknown_job_costs_one_write_and_keeps_it_cancelled_when_main_job_queues_it(dynamodb):
+    """A job ID main_job has not created yet: one UpdateItem creates it cancelled; the queued write keeps that."""
+    counter = RequestCounter()
+    counter.attach(dynamodb)
+    answer = _cancel(dynamodb)
+    assert {"UpdateItem": 1} == dict(counter.calls)
+    assert (True, "") == (answer.accepted, answer.status)
+
+    ledger = _ledger(dynamodb)
+    ledger.mark_queued([JOB])
+    item = ledger.get(JOB.job_id) or {}
+    assert JobStatus.CANCELLED == item[schema.ATTR_STATUS]
+    assert ("ops@laptop", "sent by mistake") == (item[schema.ATTR_CANCELLED_BY], item[schema.ATTR_CANCEL_REASON])
+    assert "2027-01-15T08:01:40.000Z" == item[schema.ATTR_CANCEL_REQUESTED_AT]
+    assert JOB.job_type == item[schema.ATTR_JOB_TYPE]
+
+
+def test_a_cancelled_job_is_refused_at_every_claim(dynamodb):
+    """Its claim answers CANCELLED, on the first delivery and on every later one, and it never turns running."""
+    ledger = _ledger(dynamodb)
+    ledger.mark_queued([JOB])
+    _cancel(dynamodb)
+    assert [ClaimResult.CANCELLED] == ledger.claim([Claim(JOB, "message-1", 1)])
+    assert [ClaimResult.CANCELLED] == _ledger(dynamodb, "worker-b").claim([Claim(JOB, "message-2", 2)])
+    assert JobStatus.CANCELLED == (ledger.get(JOB.job_id) or {})[schema.ATTR_STATUS]
+
+
+def test_cancelling_a_succeeded_job_is_refused_with_its_state_and_changes_nothing(dynamodb):
+    """A final state refuses the request; the answer names it from the old image, and the item is untouched."""
+    ledger = _ledger(dynamodb)
+    ledger.claim([Claim(JOB, "message-1", 1)])
+    ledger.record([LedgerOutcome(JOB.job_id, JobStatus.SUCCEEDED, 1, duration_ms=5)])
+    before = ledger.get(JOB.job_id)
+
+    answer = _cancel(dynamodb)
+
+    assert (False, JobStatus.SUCCEEDED) == (answer.accepted, answer.status)
+    assert before == ledger.get(JOB.job_id)
+
+
+def test_cancelling_twice_is_refused_as_already_cancelled_and_keeps_the_first_request(dynamodb):
+    """The second request does not overwrite who asked first, or when."""
+    _cancel(dynamodb, reason="first")
+    answer = _cancel(dynamodb, reason="second")
+    assert (False, JobStatus.CANCELLED) == (answer.accepted, answer.status)
+    assert "first" == answer.item[schema.ATTR_CANCEL_REASON]
+
+
+def test_a_running_job_learns_of_the_cancel_from_its_lease_extension(dynamodb):
+    """The extension is refused, and the old image tells a cancel from a lost lease."""
+    ledger = _ledger(dynamodb)
+    ledger.claim([Claim(JOB, "message-1", 1)])
+    _cancel(dynamodb)
+    assert LeaseCheck(cancelled=frozenset({JOB.job_id})) == ledger.extend_leases([JOB.job_id])
+
+
+def test_a_job_that_ignores_the_cancel_keeps_both_facts(dynamodb):
+    """Its success is written over `cancelled`, and cancelRequestedAt stays: both facts are in the item."""
+    ledger = _ledger(dynamodb)
+    ledger.claim([Claim(JOB, "message-1", 1)])
+    _cancel(dynamodb)
+    ledger.record([LedgerOutcome(JOB.job_id, JobStatus.SUCCEEDED, 1, duration_ms=9)])
+    item = ledger.get(JOB.job_id) or {}
+    assert (JobStatus.SUCCEEDED, "ops@laptop") == (item[schema.ATTR_STATUS], item[schema.ATTR_CANCELLED_BY])
+
+
+def test_a_retry_of_a_cancelled_job_is_refused_and_it_stays_cancelled(dynamodb):
+    """A failure would look retryable: the write is refused, reported as cancelled, and the item is unchanged."""
+    ledger = _ledger(dynamodb)
+    ledger.claim([Claim(JOB, "message-1", 1)])
+    _cancel(dynamodb)
+    assert {JOB.job_id} == ledger.record([LedgerOutcome(JOB.job_id, JobStatus.RETRYING, 1, error="boom")])
+    assert JobStatus.CANCELLED == (ledger.get(JOB.job_id) or {})[schema.ATTR_STATUS]
+
+
+def test_progress_rides_on_the_lease_extension(dynamodb):
+    """The latest report is written by the extension the heartbeat makes anyway: no request of its own."""
+    ledger = _ledger(dynamodb)
+    ledger.claim([Claim(JOB, "message-1", 1)])
+    counter = RequestCounter()
+    counter.attach(dynamodb)
+    ledger.extend_leases([JOB.job_id], {JOB.job_id: Progress(0.25, "3 of 12 files", 1_800_000_050.0)})
+    assert {"TransactWriteItems": 1} == dict(counter.calls)
+    item = ledger.get(JOB.job_id) or {}
+    assert (0.25, "3 of 12 files", "2027-01-15T08:00:50.000Z") == (
+        float(item[schema.ATTR_PROGRESS]),
+        item[schema.ATTR_PROGRESS_NOTE],
+        item[schema.ATTR_PROGRESS_AT],
+    )

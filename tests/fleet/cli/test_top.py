@@ -1,0 +1,101 @@
+"""Tests for `fleet top` (fleet/cli/top.py, fleet/cli/top_view.py): a snapshot off a terminal, and its cost."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+
+from common.ledger.schema import JobStatus
+from common.names import BACKGROUND_JOB_SERVICE, MAIN_JOB_SERVICE
+from fleet.cli.clients import Clients
+from fleet.cli.deployment import Deployment
+from fleet.cli.ledger import Ledger
+from fleet.cli.top import RequestCount, TopSource
+from fleet.local.provision import provision_job_ledger
+
+from .conftest import PROJECT, REGION, new_job_id
+
+
+@pytest.fixture
+def ledger_put(fleet):
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    provision_job_ledger(dynamodb, fleet.names.job_ledger_table)
+
+    def put(index: int, status: JobStatus, updated: datetime, **extra: dict[str, str]) -> str:
+        job_id = new_job_id(index, updated - timedelta(seconds=5))
+        stamp = updated.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        item = {
+            "jobId": {"S": job_id},
+            "status": {"S": status.value},
+            "updatedAt": {"S": stamp},
+            "jobType": {"S": "diagnostic-sleep"},
+            "attempts": {"N": "1"},
+            **extra,
+        }
+        dynamodb.put_item(TableName=fleet.names.job_ledger_table, Item=item)
+        return job_id
+
+    return put
+
+
+def test_top_prints_one_snapshot_of_queues_jobs_and_counts_off_a_terminal(fleet, ledger_put):
+    """Not a terminal: one snapshot with each queue's depth, the DLQ highlighted, per-minute outcomes, newest jobs."""
+    now = datetime.now(UTC)
+    for _ in range(3):
+        fleet.sqs.send_message(QueueUrl=fleet.urls["background"], MessageBody="{}")
+    fleet.sqs.send_message(QueueUrl=fleet.urls["background-dlq"], MessageBody="{}")
+    for index in range(4):
+        ledger_put(index, JobStatus.SUCCEEDED, now - timedelta(seconds=index), durationMs={"N": "1500"})
+    ledger_put(10, JobStatus.DEAD, now - timedelta(seconds=1))
+    running = ledger_put(11, JobStatus.RUNNING, now, progress={"N": "0.4"}, progressNote={"S": "4 of 10 files"})
+
+    result = fleet.run("top")
+
+    lines = result.out.splitlines()
+    background = next(line for line in lines if f"{fleet.names.background_queue} " in line)
+    dlq = next(line for line in lines if fleet.names.background_dlq in line)
+    minute = next(line for line in lines if line.lstrip("│ ").startswith(now.strftime("%H:%M")))
+    assert 0 == result.code
+    assert ["3", "0", "0"] == background.replace("│", " ").split()[1:4]
+    assert "<< DLQ holds messages" in dlq
+    assert ["4", "0", "1", "0"] == minute.replace("│", " ").split()[1:5]
+    assert any(running in line and "40% 4 of 10 files" in line for line in lines)
+    assert 6 == sum(1 for line in lines if "diagnostic-sleep" in line)
+
+
+def _ecs_services(fleet, desired: int) -> None:
+    """The cluster and both services as tf/ecs.tf names them, in moto's ECS."""
+    ecs = boto3.client("ecs", region_name=REGION)
+    cluster = Deployment.from_env(project=PROJECT, environment=None).cluster
+    ecs.create_cluster(clusterName=cluster)
+    container = {"name": "worker", "image": "worker", "memory": 512}
+    ecs.register_task_definition(family="worker", containerDefinitions=[container])
+    for service in (MAIN_JOB_SERVICE, BACKGROUND_JOB_SERVICE):
+        ecs.create_service(cluster=cluster, serviceName=service, taskDefinition="worker", desiredCount=desired)
+
+
+def test_top_shows_running_and_desired_tasks_per_service(fleet, ledger_put):
+    """With an ECS cluster (on AWS), each service's running and desired task counts are shown."""
+    _ecs_services(fleet, desired=3)
+    result = fleet.run("top")
+    rows = [line.replace("│", " ").split() for line in result.out.splitlines()]
+    services = {row[0]: row[2] for row in rows if row[:1] in ([MAIN_JOB_SERVICE], [BACKGROUND_JOB_SERVICE])}
+    assert {MAIN_JOB_SERVICE: "3", BACKGROUND_JOB_SERVICE: "3"} == services
+
+
+def test_a_steady_refresh_makes_fewer_than_ten_requests(fleet, ledger_put):
+    """After the first refresh (queue URLs, ages), each refresh costs 4 SQS + 3 ledger Queries + 1 ECS = 8."""
+    _ecs_services(fleet, desired=1)
+    clients = Clients.from_environment()
+    counter = RequestCount(clients)
+    deployment = Deployment.from_env(project=PROJECT, environment=None)
+    source = TopSource(clients, deployment, Ledger(clients.dynamodb, fleet.names.job_ledger_table))
+    source.refresh(datetime.now(UTC))
+    counts = []
+    for _ in range(4):
+        before = counter.total
+        source.refresh(datetime.now(UTC))
+        counts.append(counter.total - before)
+    assert [8, 8, 8, 8] == counts
