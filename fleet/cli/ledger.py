@@ -172,15 +172,19 @@ class Ledger:
         item = response.get("Item")
         return LedgerJob.from_item(item) if item else None
 
-    def by_status(self, statuses: Iterable[str], *, since: datetime) -> list[LedgerJob]:
-        """Jobs in these states updated at or after ``since``, newest first: one Query per status."""
+    def by_status(self, statuses: Iterable[str], *, since: datetime, legacy: bool = True) -> list[LedgerJob]:
+        """Jobs in these states updated at or after ``since``, newest first: one Query per status.
+
+        ``legacy`` also finds ``retrying`` items written ``failed`` before issue 34 (one Query more);
+        a reader of the last few minutes only (``fleet top``) can leave it off: no worker writes them now.
+        """
         if not self._table:
             raise LedgerUnavailable("job ledger off (JOB_LEDGER_TABLE is empty): listing from the logs")
         start = since.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         found: list[LedgerJob] = []
         for status in statuses:
             found += self._query(status, start)
-            if status == JobStatus.RETRYING.value:
+            if legacy and status == JobStatus.RETRYING.value:
                 found += self._query(LEGACY_RETRYING, start)  # items written before the rename
         return sorted(found, key=lambda job: job.updated_at, reverse=True)
 

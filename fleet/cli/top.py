@@ -155,7 +155,7 @@ class TopSource:
         try:
             for state in half:
                 since = max(window_start, self._read_at.get(state, window_start) - _OVERLAP)
-                for job in self.ledger.by_status([state], since=since):
+                for job in self.ledger.by_status([state], since=since, legacy=False):
                     known = self._jobs.get(job.job_id)
                     if known is None or known.updated_at <= job.updated_at:
                         self._jobs[job.job_id] = job

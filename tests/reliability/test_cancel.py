@@ -103,6 +103,17 @@ def _first_in_state(fleet: Fleet, status: str) -> str | None:
     return page["Items"][0]["jobId"]["S"] if page["Items"] else None
 
 
+def _peek(fleet: Fleet, queue: str) -> list[dict[str, Any]]:
+    """The queue's visible messages, left visible (VisibilityTimeout 0), with their SentTimestamp."""
+    return fleet.sqs.receive_message(
+        QueueUrl=fleet.queues[queue], AttributeNames=["SentTimestamp"], VisibilityTimeout=0, WaitTimeSeconds=1
+    ).get("Messages", [])
+
+
+def _main_job_receive_failures(fleet: Fleet) -> int:
+    return sum(1 for line in fleet.main_job_log() if line.get("event") == "receive.failed")
+
+
 def _starts(fleet: Fleet, job_id: str) -> int:
     return sum(1 for event in fleet.job_stream(job_id) if event.get("message") == "job.started")
 
@@ -111,10 +122,16 @@ def test_a_job_cancelled_before_its_trigger_is_consumed_never_runs_nor_does_its_
     """Cancelled by job ID while its trigger waits: main_job queues it, the worker deletes it unrun, twice."""
     fleet.set_faults([{"operation": "ReceiveMessage", "kind": "unavailable"}])  # nothing is consumed meanwhile
     try:
+        # A long poll that reached the emulator before the rule would still catch the trigger: wait until
+        # main_job itself says its receives fail (its long poll in progress has ended by then).
+        refused = _main_job_receive_failures(fleet)
+        wait_until(
+            lambda: _main_job_receive_failures(fleet) > refused, timeout=60, what="main_job's receives refused"
+        )
         [message_id] = fleet.send("trigger", [_trigger("cancel-early", seconds=1)])
-        [peeked] = fleet.sqs.receive_message(
-            QueueUrl=fleet.queues["trigger"], AttributeNames=["SentTimestamp"], VisibilityTimeout=0
-        )["Messages"]
+        # A receive may come back empty although the message is there (SQS documents it for short polls;
+        # the emulator's serialised receive can too): poll until it shows, with a deadline.
+        [peeked] = wait_until(lambda: _peek(fleet, "trigger"), timeout=30, what="the trigger in its queue")
         job_id = job_id_for_message(message_id, int(peeked["Attributes"]["SentTimestamp"]))
         cancelled = _fleet_cli(fleet, "cancel", job_id, "--reason", "sent by mistake")
     finally:
