@@ -193,6 +193,13 @@ class Fleet:
         group = self.names.background_job_log_group
         return worker_lines(message for _, message in self.service_lines(group, "background-job/"))
 
+    def job_stream_exists(self, job_id: str) -> bool:
+        """True once the job's own stream exists: the job log creates it as the job starts."""
+        streams = self.logs.describe_log_streams(
+            logGroupName=self.names.background_job_log_group, logStreamNamePrefix=job_stream_name(job_id)
+        )["logStreams"]
+        return any(stream["logStreamName"] == job_stream_name(job_id) for stream in streams)
+
     def job_stream(self, job_id: str) -> list[dict[str, Any]]:
         """The events of one job's own stream (empty until it exists)."""
         try:

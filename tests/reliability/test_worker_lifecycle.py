@@ -123,7 +123,14 @@ def test_sigterm_finishes_running_jobs_releases_unstarted_ones_and_exits_zero() 
         first = WorkerProcess.start("background_job", env)
         second: WorkerProcess | None = None
         try:
-            wait_until(lambda: fleet.depth("background") == (0, 2), timeout=30, what="both jobs to start")
+            wait_until(lambda: fleet.depth("background") == (0, 2), timeout=30, what="both jobs received")
+            # Received is not started: a signal between the receive and the dispatch releases them unstarted
+            # (as it must). A job's stream is created as the job starts, so wait for both streams.
+            wait_until(
+                lambda: all(fleet.job_stream_exists(job_id) for job_id in running.values()),
+                timeout=30,
+                what="both jobs started",
+            )
             first.terminate()
             wait_until(lambda: first.events("worker.shutdown_requested"), timeout=10, what="the signal to land")
             # Sent after the signal: a poll already in flight may return them (they are released at once),

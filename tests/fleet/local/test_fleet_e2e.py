@@ -6,10 +6,7 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +17,7 @@ from common.job_log.log import job_stream_name
 from common.names import FleetNames
 from common.sqs.quarantine import ATTR_REASON
 from tests.aws_cli import aws_cli
+from tests.fleet.local.started_fleet import started_fleet
 from tests.waiting import wait_until
 
 NAMES = FleetNames.for_deployment("message-driven-microservices", "e2e")
@@ -72,11 +70,6 @@ class RunningFleet:
         return [e["message"] for e in self.tail(NAMES.background_job_log_group, "--log-stream-names", stream)]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
 
 @pytest.fixture(scope="module")
 def fleet() -> Iterator[RunningFleet]:
@@ -90,31 +83,9 @@ def fleet() -> Iterator[RunningFleet]:
         "MAX_RECEIVE_COUNT": "3",
         "RETRY_BASE_SECONDS": "1",
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "fleet.local.fleet", "--port", str(_free_port())],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    console: list[str] = []
-    pump = threading.Thread(target=lambda: console.extend(iter(process.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
-    pump.start()
-
-    def ready() -> dict[str, Any] | None:
-        for line in list(console):
-            if line.startswith('{"event": "fleet.ready"'):
-                return dict(json.loads(line))
-        assert process.poll() is None, "".join(console)
-        return None
-
-    announcement = wait_until(ready, timeout=60, what="fleet.ready")
-    yield RunningFleet(process, announcement["endpoint"], announcement["queues"], console)
-    process.send_signal(signal.SIGTERM)
-    exit_code = process.wait(timeout=60)
-    pump.join(timeout=10)
-    process.stdout.close()  # type: ignore[union-attr]
-    assert 0 == exit_code, "".join(console[-40:])
+    with started_fleet(env) as started:
+        announcement = started.announcement
+        yield RunningFleet(started.process, announcement["endpoint"], announcement["queues"], started.console)
 
 
 def test_trigger_sent_with_the_aws_cli_runs_a_job_visible_with_aws_logs_tail(fleet: RunningFleet) -> None:

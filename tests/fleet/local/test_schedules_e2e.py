@@ -5,11 +5,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,6 +19,7 @@ import pytest
 
 from common.job_ids import job_id_for_tick, job_timestamp
 from common.names import FleetNames
+from tests.fleet.local.started_fleet import started_fleet
 from tests.waiting import wait_until
 
 NAMES = FleetNames.for_deployment("message-driven-microservices", "sched")
@@ -77,11 +75,6 @@ class ScheduledFleet:
         return item if item and item["status"]["S"] == "succeeded" else None
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScheduledFleet]:
@@ -99,31 +92,9 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScheduledFleet]:
         "VISIBILITY_TIMEOUT_SECONDS": "10",
         "SHUTDOWN_GRACE_SECONDS": "10",
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "fleet.local.fleet", "--port", str(_free_port())],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    console: list[str] = []
-    pump = threading.Thread(target=lambda: console.extend(iter(process.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
-    pump.start()
-
-    def ready() -> dict[str, Any] | None:
-        for line in list(console):
-            if line.startswith('{"event": "fleet.ready"'):
-                return dict(json.loads(line))
-        assert process.poll() is None, "".join(console)
-        return None
-
-    announcement = wait_until(ready, timeout=60, what="fleet.ready")
-    yield ScheduledFleet(process, announcement["endpoint"], announcement["queues"], console)
-    process.send_signal(signal.SIGTERM)
-    exit_code = process.wait(timeout=60)
-    pump.join(timeout=10)
-    process.stdout.close()  # type: ignore[union-attr]
-    assert 0 == exit_code, "".join(console[-40:])
+    with started_fleet(env) as started:
+        announcement = started.announcement
+        yield ScheduledFleet(started.process, announcement["endpoint"], announcement["queues"], started.console)
 
 
 def test_start_up_prints_each_schedules_next_fire_time(fleet: ScheduledFleet) -> None:
