@@ -21,7 +21,7 @@ from common.ledger.schema import JobStatus
 from common.messages import BackgroundJob
 from common.metrics import MetricsEmitter
 from common.names import BACKGROUND_JOB_SERVICE
-from common.sqs.in_flight import InFlight
+from common.sqs.in_flight import InFlight, Lease
 from common.sqs.inbound import InboundMessage
 from common.sqs.outcome import Outcome
 from common.sqs.shutdown import Shutdown
@@ -229,9 +229,8 @@ def test_an_unknown_job_type_is_dead_in_the_ledger_with_its_reason(aws_fleet, ru
     assert "unknown jobType 'no-such-job'" in item["deadReason"]
 
 
-def test_a_claim_released_unstarted_is_given_back_so_the_next_delivery_runs_at_once(aws_fleet):
-    """Shutdown or a stale receive-ahead buffer releases a claimed job: the ledger frees it, not BUSY for a lease."""
-    job = _job(60)
+def _claimed(aws_fleet: AwsFleet, job: BackgroundJob) -> tuple[LedgerGate, Lease]:
+    """``job`` sent, received and claimed through a gate, as the consumer admits a delivery."""
     _send(aws_fleet, [job])
     [raw] = aws_fleet.receive_all(aws_fleet.urls.background, attempts=1)
     [lease] = InFlight(30).open([InboundMessage.from_sqs(raw)])
@@ -239,6 +238,13 @@ def test_a_claim_released_unstarted_is_given_back_so_the_next_delivery_runs_at_o
         ledger=_ledger(aws_fleet), unavailable_policy="retry", metrics_emitter=MetricsEmitter("test", "test")
     )
     assert [lease] == gate.admit([lease])
+    return gate, lease
+
+
+def test_a_claim_released_unstarted_is_given_back_so_the_next_delivery_runs_at_once(aws_fleet):
+    """Shutdown or a stale receive-ahead buffer releases a claimed job: the ledger frees it, not BUSY for a lease."""
+    job = _job(60)
+    gate, lease = _claimed(aws_fleet, job)
 
     gate.releasing([lease])
 
@@ -254,13 +260,7 @@ def test_a_claim_released_unstarted_is_given_back_so_the_next_delivery_runs_at_o
 def test_an_attempt_that_will_be_retried_is_retrying_in_the_ledger_not_failed(aws_fleet):
     """One vocabulary: a failed attempt with attempts left is `retrying` (a final failure is `dead`)."""
     job = _job(70)
-    _send(aws_fleet, [job])
-    [raw] = aws_fleet.receive_all(aws_fleet.urls.background, attempts=1)
-    [lease] = InFlight(30).open([InboundMessage.from_sqs(raw)])
-    gate = LedgerGate(
-        ledger=_ledger(aws_fleet), unavailable_policy="retry", metrics_emitter=MetricsEmitter("test", "test")
-    )
-    assert [lease] == gate.admit([lease])
+    gate, lease = _claimed(aws_fleet, job)
     lease.finish(Outcome.retry("boom"))
 
     gate.settling([lease], lambda _lease: False)
