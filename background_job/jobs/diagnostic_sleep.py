@@ -12,10 +12,15 @@ exercise the time limit (``JOB_TIMEOUT_SECONDS``):
 It also behaves as a long job should towards an operator: it reports its progress (seconds slept of
 ``data.seconds``) with ``job.progress()``, and stops on ``fleet cancel`` (it waits on ``job.cancelled``
 and raises JobCancelled). ``data.ignoreCancel`` makes it run to the end regardless, to show that case.
+
+Counting runs, not log lines: when the worker's environment sets ``DIAGNOSTIC_EFFECTS_FILE`` (operator
+configuration, never the payload), each run that reaches its end appends one line, the job ID, to that
+file, as a job's external side effect would happen. The reliability scenarios count effects from it.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import Final
@@ -27,6 +32,8 @@ MAX_SECONDS: Final = 3600.0
 #: With ``stopEarly``, how much of the time limit the job leaves unused.
 STOP_MARGIN_SECONDS: Final = 1.0
 _STEP_SECONDS: Final = 0.1
+#: Where each finished run appends its job ID (unset: no effect is written).
+ENV_EFFECTS_FILE: Final = "DIAGNOSTIC_EFFECTS_FILE"
 
 
 def run(job: JobContext) -> None:
@@ -50,3 +57,16 @@ def run(job: JobContext) -> None:
                 raise JobCancelled(f"cancelled with {remaining:.1f} s left")
         else:
             time.sleep(min(_STEP_SECONDS, remaining))
+    _record_effect(job)
+
+
+def _record_effect(job: JobContext) -> None:
+    """One O_APPEND write per run, so concurrent runs in several processes never interleave a line."""
+    path = os.environ.get(ENV_EFFECTS_FILE, "").strip()
+    if not path:
+        return
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(descriptor, f"{job.job_id}\n".encode())
+    finally:
+        os.close(descriptor)

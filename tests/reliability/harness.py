@@ -375,3 +375,8 @@ def job_ids_by_message(main_job_log: Iterable[dict[str, Any]]) -> dict[str, set[
 def emf_total(lines: Iterable[dict[str, Any]], metric: str) -> float:
     """Sum of one EMF metric over the lines that carry it."""
     return sum(float(line[metric]) for line in lines if "_aws" in line and metric in line)
+
+
+def effects(path: Path) -> Counter[str]:
+    """Runs per job ID, from diagnostic-sleep's effect file (DIAGNOSTIC_EFFECTS_FILE): side effects, not log lines."""
+    return Counter(path.read_text().split()) if path.exists() else Counter()
