@@ -4,8 +4,10 @@ The write sets ``status = cancelled`` with who, why and when, under the conditio
 reached a final state (``succeeded``, ``dead``) and is not cancelled already. It needs no prior read and
 works for every other case in the same single write:
 
-- a job ID main_job has not created yet: the item is created ``cancelled``; main_job's ``queued``
-  write keeps an existing status (``if_not_exists``), so the job stays cancelled and its claim is refused;
+- a job ID main_job has not created yet: the item is created ``cancelled``, with its ``by-day`` key
+  (``queuedDay``, from the job ID, ``if_not_exists`` like every creating write), so listings find it;
+  main_job's ``queued`` write keeps an existing status (``if_not_exists``), so the job stays cancelled
+  and its claim is refused;
 - a queued or failed job: its next claim is refused and the message deleted unrun;
 - a running job: its next lease extension is refused (it is no longer ``running``), which tells the
   worker, and the job's context, within about half a visibility timeout.
@@ -26,6 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from common.ledger import schema
 from common.ledger.client import LedgerUnavailable, iso_timestamp
+from common.ledger.days import queued_day
 from common.ledger.schema import JobStatus
 
 if TYPE_CHECKING:
@@ -64,7 +67,7 @@ def request_cancel(
             Key={schema.ATTR_JOB_ID: {"S": job_id}},
             UpdateExpression=(
                 "SET #status = :cancelled, #requested = :now, #by = :by, #reason = :reason,"
-                " #updated = :now, #expires = :expires"
+                " #updated = :now, #expires = :expires, #day = if_not_exists(#day, :day)"
             ),
             ConditionExpression="attribute_not_exists(#status) OR NOT #status IN (:succeeded, :dead, :cancelled)",
             ExpressionAttributeNames={
@@ -74,6 +77,7 @@ def request_cancel(
                 "#reason": schema.ATTR_CANCEL_REASON,
                 "#updated": schema.ATTR_UPDATED_AT,
                 "#expires": schema.ATTR_EXPIRES_AT,
+                "#day": schema.ATTR_QUEUED_DAY,
             },
             ExpressionAttributeValues={
                 ":cancelled": {"S": JobStatus.CANCELLED},
@@ -83,6 +87,7 @@ def request_cancel(
                 ":by": {"S": by[:200] or "unknown"},
                 ":reason": {"S": reason[: schema.MAX_REASON_CHARS]},
                 ":expires": {"N": str(int(moment) + retention_days * 86_400)},
+                ":day": {"S": queued_day(job_id, moment)},
             },
             ReturnValues="ALL_OLD",
             ReturnValuesOnConditionCheckFailure="ALL_OLD",

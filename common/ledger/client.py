@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Final
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from common.ledger import schema
+from common.ledger import days, schema
 from common.ledger.progress import Progress
 from common.ledger.schema import JobStatus
 
@@ -120,7 +120,7 @@ def default_worker_id() -> str:
 
 
 def iso_timestamp(epoch_seconds: float) -> str:
-    """UTC ISO-8601 with milliseconds and ``Z``, so timestamps sort as strings in the status index."""
+    """UTC ISO-8601 with milliseconds and ``Z``, so timestamps sort as strings."""
     moment = datetime.fromtimestamp(epoch_seconds, UTC)
     return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
 
@@ -294,6 +294,9 @@ class JobLedger:
         update = _Update(job_id)
         update.set(schema.ATTR_UPDATED_AT, _s(iso_timestamp(now)), keep_existing=keep_existing)
         update.set(schema.ATTR_EXPIRES_AT, _n(int(now) + self._retention_seconds), keep_existing=keep_existing)
+        # Every write that can create the item sets the by-day key; if_not_exists keeps it unchanged after,
+        # so the index is written once per job (an unchanged key and no projected change write nothing).
+        update.set(schema.ATTR_QUEUED_DAY, _s(days.queued_day(job_id, now)), keep_existing=True)
         return update
 
     @staticmethod
@@ -344,6 +347,8 @@ class JobLedger:
         if outcome.status in (JobStatus.RETRYING, JobStatus.DEAD):  # QUEUED: a claim given back unstarted, no error
             field_name = schema.ATTR_DEAD_REASON if outcome.status is JobStatus.DEAD else schema.ATTR_LAST_ERROR
             update.set(field_name, _s(outcome.error[:_TEXT_LIMIT] or "unknown"))
+        if outcome.status is JobStatus.DEAD:  # the sparse failures index: only a death enters it
+            update.set(schema.ATTR_FAILED_DAY, _s(days.utc_day(now)))
         status, lease = update.name(schema.ATTR_STATUS), update.name(schema.ATTR_LEASE_UNTIL)
         # Never over a success, nor over another worker's live lease: a stale attempt's failure must not
         # make a job claimable while someone else runs it.

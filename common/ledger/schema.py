@@ -22,8 +22,21 @@ expire with the table's TTL) as ``retrying``, never as a final failure.
 A claim succeeds when the item does not exist or is not ``succeeded``, is not cancelled (neither
 ``cancelled`` nor carrying ``cancelRequestedAt``), and is not ``running`` under a lease that is still
 live. Timestamps are UTC ISO-8601 with milliseconds and a ``Z`` (``2026-12-02T17:05:00.123Z``), so
-they sort as strings in the status index; the lease is epoch milliseconds, so conditions can compare
-it as a number.
+they sort as strings; the lease is epoch milliseconds, so conditions can compare it as a number.
+
+Two global secondary indexes list jobs without a Scan, each written as rarely as a listing allows
+(issue 28: an index write is billed like a table write, and a change of an index key costs two):
+
+- ``by-day`` (hash ``queuedDay``, range ``jobId``, KEYS_ONLY): every job, by the UTC day of its job ID's
+  ULID time. The write that creates the item sets ``queuedDay`` (``if_not_exists``) and nothing changes
+  it, so a job enters the index once and later updates (which touch no projected attribute) write
+  nothing to it. A ULID sorts by time, so "jobs queued since T" is a range on ``jobId``.
+- ``failures`` (hash ``failedDay``, range ``jobId``, KEYS_ONLY), sparse: only the write that makes a
+  job ``dead`` sets ``failedDay`` (the UTC day it died), so a success never enters it.
+
+Both project keys only: the listing attributes come from BatchGetItem on the table, so neither index
+ever carries ``result`` (up to 32 KiB) and its cost does not grow with it. The day strings come from
+:mod:`common.ledger.days`.
 """
 
 from __future__ import annotations
@@ -47,13 +60,17 @@ LEGACY_RETRYING: Final = "failed"
 
 #: The table is ``<prefix>-jobs`` (common.names.FleetNames.job_ledger_table).
 JOB_LEDGER_TABLE_SUFFIX: Final = "jobs"
-#: GSI: partition ``status``, sort ``updatedAt``: "dead jobs in the last hour" is one Query.
-STATUS_INDEX: Final = "by-status"
+#: GSI: partition ``queuedDay``, sort ``jobId``, KEYS_ONLY: the jobs queued on a UTC day, in time order.
+DAY_INDEX: Final = "by-day"
+#: Sparse GSI: partition ``failedDay``, sort ``jobId``, KEYS_ONLY: the jobs that died on a UTC day.
+FAILURES_INDEX: Final = "failures"
 
 # Attribute names (the item is camelCase, like the message contract).
 ATTR_JOB_ID: Final = "jobId"  # S, table hash key
-ATTR_STATUS: Final = "status"  # S, index hash key
-ATTR_UPDATED_AT: Final = "updatedAt"  # S ISO-8601, index range key
+ATTR_STATUS: Final = "status"  # S
+ATTR_UPDATED_AT: Final = "updatedAt"  # S ISO-8601, the last write's time (in no index)
+ATTR_QUEUED_DAY: Final = "queuedDay"  # S YYYY-MM-DD, by-day hash key: UTC day of the job ID's time, never changed
+ATTR_FAILED_DAY: Final = "failedDay"  # S YYYY-MM-DD, failures hash key: UTC day the job became dead
 ATTR_JOB_TYPE: Final = "jobType"  # S
 ATTR_CORRELATION_ID: Final = "correlationId"  # S
 ATTR_QUEUED_AT: Final = "queuedAt"  # S ISO-8601

@@ -7,7 +7,14 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from common.ledger.schema import ATTR_EXPIRES_AT, ATTR_JOB_ID, ATTR_STATUS, ATTR_UPDATED_AT, STATUS_INDEX
+from common.ledger.schema import (
+    ATTR_EXPIRES_AT,
+    ATTR_FAILED_DAY,
+    ATTR_JOB_ID,
+    ATTR_QUEUED_DAY,
+    DAY_INDEX,
+    FAILURES_INDEX,
+)
 from common.names import FleetNames
 
 if TYPE_CHECKING:
@@ -81,26 +88,33 @@ def provision(
 
 
 def provision_job_ledger(dynamodb: Any, table: str) -> None:  # noqa: ANN401 - no dynamodb stubs installed
-    """The job ledger as tf/ creates it: key jobId, GSI by-status (status, updatedAt, ALL), TTL expiresAt."""
+    """The job ledger as tf/ creates it: key jobId, GSIs by-day and failures (keys only), TTL expiresAt."""
     with contextlib.suppress(dynamodb.exceptions.ResourceInUseException):  # idempotent
         dynamodb.create_table(
             TableName=table,
             BillingMode="PAY_PER_REQUEST",
             AttributeDefinitions=[
-                {"AttributeName": name, "AttributeType": "S"} for name in (ATTR_JOB_ID, ATTR_STATUS, ATTR_UPDATED_AT)
+                {"AttributeName": name, "AttributeType": "S"}
+                for name in (ATTR_JOB_ID, ATTR_QUEUED_DAY, ATTR_FAILED_DAY)
             ],
             KeySchema=[{"AttributeName": ATTR_JOB_ID, "KeyType": "HASH"}],
             GlobalSecondaryIndexes=[
-                {
-                    "IndexName": STATUS_INDEX,
-                    "KeySchema": [
-                        {"AttributeName": ATTR_STATUS, "KeyType": "HASH"},
-                        {"AttributeName": ATTR_UPDATED_AT, "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "ALL"},
-                }
+                _day_index(DAY_INDEX, ATTR_QUEUED_DAY),
+                _day_index(FAILURES_INDEX, ATTR_FAILED_DAY),
             ],
         )
     dynamodb.update_time_to_live(
         TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": ATTR_EXPIRES_AT}
     )
+
+
+def _day_index(name: str, day_attribute: str) -> dict[str, Any]:
+    """A GSI keyed on a UTC day and the job ID, projecting keys only (tf/dynamodb.tf)."""
+    return {
+        "IndexName": name,
+        "KeySchema": [
+            {"AttributeName": day_attribute, "KeyType": "HASH"},
+            {"AttributeName": ATTR_JOB_ID, "KeyType": "RANGE"},
+        ],
+        "Projection": {"ProjectionType": "KEYS_ONLY"},
+    }

@@ -6,7 +6,7 @@ import pytest
 
 from common import settings
 from common.ledger import schema
-from common.ledger.schema import DEFAULT_RETENTION_DAYS, STATUS_INDEX
+from common.ledger.schema import DAY_INDEX, DEFAULT_RETENTION_DAYS, FAILURES_INDEX
 from common.names import FleetNames
 from common.settings import LEDGER_UNAVAILABLE_POLICIES, Settings
 
@@ -28,14 +28,15 @@ def test_table_name_key_index_and_ttl_are_the_ledger_schema_constants(tf_config)
     assert schema.ATTR_JOB_ID == table["hash_key"]
     assert "range_key" not in table
     attributes = {a["name"]: a["type"] for a in table["attribute"]}
-    assert {schema.ATTR_JOB_ID: "S", schema.ATTR_STATUS: "S", schema.ATTR_UPDATED_AT: "S"} == attributes
-    (index,) = table["global_secondary_index"]
-    assert (STATUS_INDEX, schema.ATTR_STATUS, schema.ATTR_UPDATED_AT, "ALL") == (
-        index["name"],
-        index["hash_key"],
-        index["range_key"],
-        index["projection_type"],
-    )
+    assert {schema.ATTR_JOB_ID: "S", schema.ATTR_QUEUED_DAY: "S", schema.ATTR_FAILED_DAY: "S"} == attributes
+    indexes = [
+        (index["name"], index["hash_key"], index["range_key"], index["projection_type"])
+        for index in table["global_secondary_index"]
+    ]
+    assert [
+        (DAY_INDEX, schema.ATTR_QUEUED_DAY, schema.ATTR_JOB_ID, "KEYS_ONLY"),
+        (FAILURES_INDEX, schema.ATTR_FAILED_DAY, schema.ATTR_JOB_ID, "KEYS_ONLY"),
+    ] == indexes
     (ttl,) = table["ttl"]
     assert {"attribute_name": schema.ATTR_EXPIRES_AT, "enabled": True} == ttl
 
@@ -95,7 +96,7 @@ def test_each_task_gets_the_ledger_table_and_its_settings(tf_config, local: str,
     ],
 )
 def test_task_roles_get_only_their_item_actions_on_the_table(tf_config, document: str, sid: str, actions) -> None:
-    """A transaction of Updates needs UpdateItem per item; no worker reads an item back (only operators do)."""
+    """Single-item conditional UpdateItems; a refusal is answered from its old image, so no worker reads."""
     statements = _statements(tf_config, document)
     dynamodb = [s for s in statements.values() if any(a.startswith("dynamodb:") for a in s["actions"])]
     assert [statements[sid]] == dynamodb
@@ -103,23 +104,27 @@ def test_task_roles_get_only_their_item_actions_on_the_table(tf_config, document
     assert ["${aws_dynamodb_table.jobs.arn}"] == statements[sid]["resources"]
 
 
-def test_operator_reader_policy_reads_one_item_and_queries_only_the_status_index(tf_config) -> None:
-    """GetItem on the table, Query on by-status (no Scan), kms:Decrypt through DynamoDB; exposed as an output."""
+def test_operator_reader_policy_reads_items_and_queries_only_the_two_day_indexes(tf_config) -> None:
+    """GetItem/BatchGetItem on the table, Query on by-day and failures only (no Scan), kms:Decrypt; an output."""
     statements = _statements(tf_config, "job_ledger_reader")
-    assert (["dynamodb:GetItem"], ["${aws_dynamodb_table.jobs.arn}"]) == (
-        statements["ReadOneJob"]["actions"],
-        statements["ReadOneJob"]["resources"],
+    assert (["dynamodb:GetItem", "dynamodb:BatchGetItem"], ["${aws_dynamodb_table.jobs.arn}"]) == (
+        statements["ReadJobs"]["actions"],
+        statements["ReadJobs"]["resources"],
     )
-    assert (["dynamodb:Query"], [f"${{aws_dynamodb_table.jobs.arn}}/index/{STATUS_INDEX}"]) == (
-        statements["ListJobsByStatus"]["actions"],
-        statements["ListJobsByStatus"]["resources"],
+    indexes = [f"${{aws_dynamodb_table.jobs.arn}}/index/{name}" for name in (DAY_INDEX, FAILURES_INDEX)]
+    assert (["dynamodb:Query"], indexes) == (
+        statements["ListJobsByDay"]["actions"],
+        statements["ListJobsByDay"]["resources"],
     )
     assert ["kms:Decrypt"] == statements["DecryptThroughDynamoDb"]["actions"]
+    granted = {action for statement in statements.values() for action in statement["actions"]}
+    assert {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "kms:Decrypt"} == granted
     outputs = tf_config.outputs
     assert "${data.aws_iam_policy_document.job_ledger_reader.json}" == outputs["job_ledger_reader_policy_json"]["value"]
     assert "aws_dynamodb_table.jobs.name" in outputs["job_ledger_table_name"]["value"]
     assert "aws_dynamodb_table.jobs.arn" in outputs["job_ledger_table_arn"]["value"]
-    assert "global_secondary_index" in outputs["job_ledger_status_index_name"]["value"]
+    assert f'"{schema.ATTR_QUEUED_DAY}"' in outputs["job_ledger_day_index_name"]["value"]
+    assert f'"{schema.ATTR_FAILED_DAY}"' in outputs["job_ledger_failures_index_name"]["value"]
 
 
 def test_operator_canceller_policy_writes_only_the_cancel_attributes(tf_config) -> None:
@@ -135,6 +140,7 @@ def test_operator_canceller_policy_writes_only_the_cancel_attributes(tf_config) 
         schema.ATTR_CANCEL_REASON,
         schema.ATTR_UPDATED_AT,
         schema.ATTR_EXPIRES_AT,
+        schema.ATTR_QUEUED_DAY,
     }
     assert (["dynamodb:UpdateItem"], ["${aws_dynamodb_table.jobs.arn}"]) == (cancel["actions"], cancel["resources"])
     assert ("ForAllValues:StringEquals", "dynamodb:Attributes") == (condition["test"], condition["variable"])

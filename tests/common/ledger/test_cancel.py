@@ -9,6 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from common.job_ids import job_id_for_message
 from common.ledger import schema
 from common.ledger.cancel import request_cancel
 from common.ledger.client import Claim, ClaimResult, JobLedger, JobRef, LeaseCheck, LedgerOutcome
@@ -134,3 +135,33 @@ def test_progress_rides_on_the_lease_extension(dynamodb):
         item[schema.ATTR_PROGRESS_NOTE],
         item[schema.ATTR_PROGRESS_AT],
     )
+
+
+def test_a_cancel_that_creates_the_item_puts_it_in_by_day_under_its_job_ids_day(dynamodb):
+    """The item a cancel creates gets queuedDay from the job ID (if_not_exists), so `fleet jobs` lists it."""
+    job_id = job_id_for_message("message-early", 1_700_000_000_000)  # 2023-11-14, whatever the cancel's time
+    request_cancel(dynamodb, TABLE, job_id, by="ops@laptop", reason="early", now=1_800_000_100.0)
+    listed = dynamodb.query(
+        TableName=TABLE,
+        IndexName=schema.DAY_INDEX,
+        KeyConditionExpression="#d = :d",
+        ExpressionAttributeNames={"#d": schema.ATTR_QUEUED_DAY},
+        ExpressionAttributeValues={":d": {"S": "2023-11-14"}},
+    )["Items"]
+    assert [job_id] == [item[schema.ATTR_JOB_ID]["S"] for item in listed]
+
+
+def test_a_cancel_keeps_the_queued_day_main_job_wrote(dynamodb):
+    """An existing item's queuedDay is never rewritten, so the cancel writes nothing more to the index."""
+    ledger = _ledger(dynamodb)
+    queued = JobRef(job_id_for_message("message-q", 1_700_000_000_000), "diagnostic-sleep", "corr")
+    ledger.mark_queued([queued])
+    dynamodb.update_item(
+        TableName=TABLE,
+        Key={schema.ATTR_JOB_ID: {"S": queued.job_id}},
+        UpdateExpression="SET #d = :d",
+        ExpressionAttributeNames={"#d": schema.ATTR_QUEUED_DAY},
+        ExpressionAttributeValues={":d": {"S": "written-by-main-job"}},
+    )
+    request_cancel(dynamodb, TABLE, queued.job_id, by="ops@laptop", reason="", now=1_800_000_100.0)
+    assert "written-by-main-job" == (ledger.get(queued.job_id) or {})[schema.ATTR_QUEUED_DAY]

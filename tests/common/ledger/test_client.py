@@ -11,6 +11,7 @@ import pytest
 from botocore.config import Config
 from moto import mock_aws
 
+from common.job_ids import job_id_for_message
 from common.ledger import schema
 from common.ledger.client import (
     Claim,
@@ -24,6 +25,7 @@ from common.ledger.client import (
     encode_result,
     iso_timestamp,
 )
+from common.ledger.days import utc_day
 from common.ledger.schema import JobStatus
 from fleet.local.provision import provision_job_ledger
 from tests.conftest import RequestCounter
@@ -303,18 +305,55 @@ def test_a_missing_table_is_unavailable_not_a_crash(clock):
             ledger.get("anything")
 
 
-def test_the_status_index_lists_jobs_by_status_and_time(dynamodb, clock):
-    """updatedAt sorts as a string, so the index answers "failed since T" with one Query."""
-    ledger = make_ledger(dynamodb, clock)
-    ledger.claim([claim(1), claim(2)])
-    ledger.record([LedgerOutcome(job(1).job_id, JobStatus.RETRYING, 1, error="boom")])
-    clock.now += 3600
-    ledger.record([LedgerOutcome(job(2).job_id, JobStatus.RETRYING, 1, error="boom")])
+def _ulid_job(index: int, at: float) -> JobRef:
+    """A job whose ID is a real ULID of ``at`` (the by-day key comes from the ID's time)."""
+    return JobRef(job_id=job_id_for_message(f"m-{index}", int(at * 1000)), job_type="t", correlation_id=f"c-{index}")
+
+
+def _index_ids(dynamodb: Any, index: str, attribute: str, day: str) -> list[str]:
     response = dynamodb.query(
         TableName=TABLE,
-        IndexName=schema.STATUS_INDEX,
-        KeyConditionExpression="#s = :s AND #u >= :since",
-        ExpressionAttributeNames={"#s": schema.ATTR_STATUS, "#u": schema.ATTR_UPDATED_AT},
-        ExpressionAttributeValues={":s": {"S": JobStatus.RETRYING}, ":since": {"S": iso_timestamp(clock.now - 60)}},
+        IndexName=index,
+        KeyConditionExpression="#d = :d",
+        ExpressionAttributeNames={"#d": attribute},
+        ExpressionAttributeValues={":d": {"S": day}},
     )
-    assert [job(2).job_id] == [item[schema.ATTR_JOB_ID]["S"] for item in response["Items"]]
+    return [item[schema.ATTR_JOB_ID]["S"] for item in response["Items"]]
+
+
+def test_every_write_that_creates_an_item_sets_queued_day_from_the_job_id_once(dynamodb, clock):
+    """queuedDay is the ULID's UTC day, set by queued, a first claim or a first outcome, never changed after."""
+    ledger = make_ledger(dynamodb, clock)
+    day = utc_day(clock.now)
+    queued, claimed, recorded = (_ulid_job(index, clock.now - 60) for index in range(3))
+    clock.now += 86_400  # every write happens the next day: the key still follows the job ID
+    ledger.mark_queued([queued])
+    ledger.claim([Claim(claimed, "message-c", 1)])
+    ledger.record([LedgerOutcome(recorded.job_id, JobStatus.QUEUED, 1)])
+    clock.now += 86_400
+    ledger.claim([Claim(queued, "message-q", 1)])
+    ledger.record([LedgerOutcome(queued.job_id, JobStatus.SUCCEEDED, 1, duration_ms=5)])
+
+    assert {day} == {ledger.get(job.job_id)[schema.ATTR_QUEUED_DAY] for job in (queued, claimed, recorded)}
+    assert sorted(job.job_id for job in (queued, claimed, recorded)) == sorted(
+        _index_ids(dynamodb, schema.DAY_INDEX, schema.ATTR_QUEUED_DAY, day)
+    )
+
+
+def test_only_the_write_that_makes_a_job_dead_sets_failed_day(dynamodb, clock):
+    """The failures index is sparse: a dead job is in it under the day it died; success and retry never."""
+    ledger = make_ledger(dynamodb, clock)
+    dead, fine, retried = (_ulid_job(index, clock.now) for index in range(3))
+    ledger.claim([Claim(job, f"message-{index}", 1) for index, job in enumerate((dead, fine, retried))])
+    clock.now += 86_400
+    ledger.record(
+        [
+            LedgerOutcome(dead.job_id, JobStatus.DEAD, 1, error="boom"),
+            LedgerOutcome(fine.job_id, JobStatus.SUCCEEDED, 1, duration_ms=5),
+            LedgerOutcome(retried.job_id, JobStatus.RETRYING, 1, error="boom"),
+        ]
+    )
+
+    assert utc_day(clock.now) == ledger.get(dead.job_id)[schema.ATTR_FAILED_DAY]
+    assert [None, None] == [ledger.get(job.job_id).get(schema.ATTR_FAILED_DAY) for job in (fine, retried)]
+    assert [dead.job_id] == _index_ids(dynamodb, schema.FAILURES_INDEX, schema.ATTR_FAILED_DAY, utc_day(clock.now))

@@ -5,7 +5,14 @@ from __future__ import annotations
 import boto3
 from moto import mock_aws
 
-from common.ledger.schema import ATTR_EXPIRES_AT, ATTR_JOB_ID, ATTR_STATUS, ATTR_UPDATED_AT, STATUS_INDEX
+from common.ledger.schema import (
+    ATTR_EXPIRES_AT,
+    ATTR_FAILED_DAY,
+    ATTR_JOB_ID,
+    ATTR_QUEUED_DAY,
+    DAY_INDEX,
+    FAILURES_INDEX,
+)
 from common.names import FleetNames
 from fleet.local.provision import MAXIMUM_MESSAGE_SIZE_BYTES, provision
 
@@ -21,22 +28,23 @@ def _provision_twice() -> tuple[object, object]:
     return sqs, (dynamodb, urls)
 
 
-def test_job_ledger_table_has_the_contracts_key_index_and_ttl() -> None:
-    """The ledger table under the Terraform name: jobId key, by-status (status, updatedAt, ALL), TTL expiresAt."""
+def test_job_ledger_table_has_the_contracts_key_indexes_and_ttl() -> None:
+    """The ledger table under the Terraform name: jobId key, by-day and failures (day, jobId, KEYS_ONLY), TTL."""
     with mock_aws():
         _, (dynamodb, _) = _provision_twice()
         table = dynamodb.describe_table(TableName=NAMES.job_ledger_table)["Table"]  # type: ignore[attr-defined]
         ttl = dynamodb.describe_time_to_live(TableName=NAMES.job_ledger_table)  # type: ignore[attr-defined]
 
-    [index] = table["GlobalSecondaryIndexes"]
+    indexes = {index["IndexName"]: index for index in table["GlobalSecondaryIndexes"]}
     assert [{"AttributeName": ATTR_JOB_ID, "KeyType": "HASH"}] == table["KeySchema"]
     assert "PAY_PER_REQUEST" == table["BillingModeSummary"]["BillingMode"]
-    assert STATUS_INDEX == index["IndexName"]
-    assert [
-        {"AttributeName": ATTR_STATUS, "KeyType": "HASH"},
-        {"AttributeName": ATTR_UPDATED_AT, "KeyType": "RANGE"},
-    ] == index["KeySchema"]
-    assert {"ProjectionType": "ALL"} == index["Projection"]
+    assert {DAY_INDEX, FAILURES_INDEX} == set(indexes)
+    for name, day in ((DAY_INDEX, ATTR_QUEUED_DAY), (FAILURES_INDEX, ATTR_FAILED_DAY)):
+        assert [
+            {"AttributeName": day, "KeyType": "HASH"},
+            {"AttributeName": ATTR_JOB_ID, "KeyType": "RANGE"},
+        ] == indexes[name]["KeySchema"]
+        assert {"ProjectionType": "KEYS_ONLY"} == indexes[name]["Projection"]
     assert {"TimeToLiveStatus": "ENABLED", "AttributeName": ATTR_EXPIRES_AT} == ttl["TimeToLiveDescription"]
 
 
