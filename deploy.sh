@@ -455,29 +455,32 @@ smoke_report_task() {
 }
 
 # Sends one diagnostic job through the deployed trigger queue; waits for its ledger item to succeed.
+# The job ID is a ULID of the trigger's SentTimestamp, which SQS stamps during the send: the job is in
+# the by-day index (keys only) between the smallest ULID of "before the send" and the largest of "after
+# it", widened by FLEET_SMOKE_CLOCK_SLACK_SECONDS (30) for this machine's clock. Those few keys are read
+# with BatchGetItem (100 a request) and the one carrying the smoke's correlationId must read succeeded.
 smoke_run_job() {
   local region="$1" sha="$2"
-  local queue table index correlation since count
+  local queue table index correlation low high day count
   queue="$(tf_output trigger_queue_url)"
   table="$(tf_output job_ledger_table_name)"
-  index="$(tf_output job_ledger_status_index_name)"
+  index="$(tf_output job_ledger_day_index_name)"
   correlation="deploy-smoke-${sha}-$(date +%s)"
-  # The status index's range key is updatedAt: read only what changed since shortly before the send.
-  since="$(python3 -c 'import datetime as d; print((d.datetime.now(d.timezone.utc) - d.timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S"))')"
+  low="$(smoke_ulid_bound "-${FLEET_SMOKE_CLOCK_SLACK_SECONDS:-30}" 0000000000000000)"
   log "Smoke test: sending a diagnostic job (correlationId ${correlation})"
   if ! aws sqs send-message --region "${region}" --queue-url "${queue}" --query MessageId --output text \
     --message-body "{\"trigger\":\"deploy-smoke\",\"jobType\":\"diagnostic-sleep\",\"data\":{\"seconds\":0},\"correlationId\":\"${correlation}\"}" >/dev/null; then
     err "could not send the diagnostic trigger to ${queue}"
     return 1
   fi
+  high="$(smoke_ulid_bound "${FLEET_SMOKE_CLOCK_SLACK_SECONDS:-30}" ZZZZZZZZZZZZZZZZ)"
   local deadline=$((SECONDS + ${FLEET_SMOKE_TIMEOUT_SECONDS:-600}))
   while true; do
-    count="$(aws dynamodb query --region "${region}" --table-name "${table}" --index-name "${index}" \
-      --key-condition-expression '#s = :s AND updatedAt >= :t' --filter-expression 'correlationId = :c' \
-      --expression-attribute-names '{"#s":"status"}' \
-      --expression-attribute-values "{\":s\":{\"S\":\"succeeded\"},\":t\":{\"S\":\"${since}\"},\":c\":{\"S\":\"${correlation}\"}}" \
-      --query Count --output text)" || count=0
-    if [[ "${count}" =~ ^[1-9] ]]; then
+    count=0
+    for day in $(smoke_ulid_days "${low}" "${high}"); do
+      count=$((count + $(smoke_count_succeeded "${region}" "${table}" "${index}" "${day}" "${low}" "${high}" "${correlation}")))
+    done
+    if ((count > 0)); then
       return 0
     fi
     if (( SECONDS >= deadline )); then
@@ -486,6 +489,66 @@ smoke_run_job() {
     fi
     sleep "${FLEET_SMOKE_POLL_SECONDS:-10}"
   done
+}
+
+# The ULID bound of now + OFFSET seconds: its 10 time characters (Crockford base32 epoch ms) + SUFFIX.
+smoke_ulid_bound() {
+  python3 -c 'import sys, time
+ms = int((time.time() + float(sys.argv[1])) * 1000)
+alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+print("".join(alphabet[(ms >> (5 * i)) & 31] for i in range(9, -1, -1)) + sys.argv[2])' "$1" "$2"
+}
+
+# The UTC days (by-day partitions) from the time in ULID LOW to that in ULID HIGH: one, or two across midnight.
+smoke_ulid_days() {
+  python3 -c 'import sys, datetime as d
+alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+days = []
+for ulid in sys.argv[1:]:
+    ms = 0
+    for char in ulid[:10]:
+        ms = ms * 32 + alphabet.index(char)
+    day = d.datetime.fromtimestamp(ms / 1000, d.timezone.utc).strftime("%Y-%m-%d")
+    days += [day] if day not in days else []
+print(" ".join(days))' "$1" "$2"
+}
+
+# How many of the jobs queued on DAY between ULIDs LOW and HIGH carry CORRELATION and read succeeded.
+smoke_count_succeeded() {
+  local region="$1" table="$2" index="$3" day="$4" low="$5" high="$6" correlation="$7"
+  local ids id total=0
+  local batch=()
+  ids="$(aws dynamodb query --region "${region}" --table-name "${table}" --index-name "${index}" \
+    --key-condition-expression 'queuedDay = :d AND jobId BETWEEN :low AND :high' \
+    --expression-attribute-values "{\":d\":{\"S\":\"${day}\"},\":low\":{\"S\":\"${low}\"},\":high\":{\"S\":\"${high}\"}}" \
+    --query 'Items[].jobId.S' --output text)" || ids=""
+  for id in ${ids}; do
+    [[ "${id}" == "None" ]] && continue
+    batch+=("${id}")
+    if ((${#batch[@]} == 100)); then # BatchGetItem's limit
+      total=$((total + $(smoke_batch_succeeded "${region}" "${table}" "${correlation}" "${batch[@]}")))
+      batch=()
+    fi
+  done
+  if ((${#batch[@]} > 0)); then
+    total=$((total + $(smoke_batch_succeeded "${region}" "${table}" "${correlation}" "${batch[@]}")))
+  fi
+  echo "${total}"
+}
+
+# One BatchGetItem of the job IDs after the first three arguments: how many carry CORRELATION and succeeded.
+smoke_batch_succeeded() {
+  local region="$1" table="$2" correlation="$3" keys="" id found
+  shift 3
+  for id in "$@"; do
+    keys="${keys:+${keys},}{\"jobId\":{\"S\":\"${id}\"}}"
+  done
+  found="$(aws dynamodb batch-get-item --region "${region}" \
+    --request-items "{\"${table}\":{\"Keys\":[${keys}],\"ProjectionExpression\":\"correlationId, #s\",\"ExpressionAttributeNames\":{\"#s\":\"status\"}}}" \
+    --query "length(Responses.\"${table}\"[?correlationId.S=='${correlation}' && status.S=='succeeded'])" \
+    --output text)" || found=0
+  [[ "${found}" =~ ^[0-9]+$ ]] || found=0
+  echo "${found}"
 }
 
 smoke_stop_tasks() {

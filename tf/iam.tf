@@ -118,7 +118,7 @@ data "aws_iam_policy_document" "main_job_task" {
     resources = [aws_sqs_queue.dlq["trigger"].arn]
   }
 
-  # A TransactWriteItems of Update actions is authorised per item as dynamodb:UpdateItem.
+  # The queued write is one conditional UpdateItem per job (issue 28: 1 write unit, not a transaction's 2).
   statement {
     sid       = "RecordQueuedJobs"
     actions   = ["dynamodb:UpdateItem"]
@@ -174,9 +174,9 @@ data "aws_iam_policy_document" "background_job_task" {
     resources = ["${aws_cloudwatch_log_group.this["background_job"].arn}:log-stream:${local.job_stream_root}/*"]
   }
 
-  # Claims, lease extensions and outcomes are Update actions (a TransactWriteItems of Updates is
-  # authorised per item as UpdateItem); a refused claim is answered from the item's old image in the
-  # cancellation reasons (ALL_OLD), so no GetItem.
+  # Claims, lease extensions and outcomes are single-item conditional UpdateItems; a refused one is
+  # answered from the item's old image (ReturnValuesOnConditionCheckFailure=ALL_OLD), so no read.
+  # The indexes are written by DynamoDB itself, so the role needs nothing on index/*.
   statement {
     sid       = "ClaimAndRecordJobs"
     actions   = ["dynamodb:UpdateItem"]
@@ -244,17 +244,22 @@ data "aws_iam_policy_document" "trigger_producer" {
   }
 }
 
+# fleet job: GetItem; fleet jobs / fleet top: a Query per UTC day on by-day or failures (keys only), then
+# BatchGetItem of the listed items. Never Scan, never Query on the table itself.
 data "aws_iam_policy_document" "job_ledger_reader" {
   statement {
-    sid       = "ReadOneJob"
-    actions   = ["dynamodb:GetItem"]
+    sid       = "ReadJobs"
+    actions   = ["dynamodb:GetItem", "dynamodb:BatchGetItem"]
     resources = [aws_dynamodb_table.jobs.arn]
   }
 
   statement {
-    sid       = "ListJobsByStatus"
-    actions   = ["dynamodb:Query"]
-    resources = ["${aws_dynamodb_table.jobs.arn}/index/by-status"]
+    sid     = "ListJobsByDay"
+    actions = ["dynamodb:Query"]
+    resources = [
+      "${aws_dynamodb_table.jobs.arn}/index/by-day",
+      "${aws_dynamodb_table.jobs.arn}/index/failures",
+    ]
   }
 
   statement {
@@ -282,7 +287,7 @@ data "aws_iam_policy_document" "job_canceller" {
     condition {
       test     = "ForAllValues:StringEquals"
       variable = "dynamodb:Attributes"
-      values   = ["jobId", "status", "cancelRequestedAt", "cancelledBy", "cancelReason", "updatedAt", "expiresAt"]
+      values   = ["jobId", "status", "cancelRequestedAt", "cancelledBy", "cancelReason", "updatedAt", "expiresAt", "queuedDay"]
     }
   }
 

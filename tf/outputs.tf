@@ -90,9 +90,14 @@ output "job_ledger_table_arn" {
   value       = aws_dynamodb_table.jobs.arn
 }
 
-output "job_ledger_status_index_name" {
-  description = "GSI of the job ledger that lists jobs by status and updatedAt."
-  value       = one([for index in aws_dynamodb_table.jobs.global_secondary_index : index.name])
+output "job_ledger_day_index_name" {
+  description = "GSI of the job ledger that lists jobs by the UTC day of their job ID (queuedDay, jobId; keys only)."
+  value       = one([for index in aws_dynamodb_table.jobs.global_secondary_index : index.name if index.hash_key == "queuedDay"])
+}
+
+output "job_ledger_failures_index_name" {
+  description = "Sparse GSI of the job ledger that lists dead jobs by the UTC day they died (failedDay, jobId; keys only)."
+  value       = one([for index in aws_dynamodb_table.jobs.global_secondary_index : index.name if index.hash_key == "failedDay"])
 }
 
 output "job_canceller_policy_json" {
@@ -101,7 +106,7 @@ output "job_canceller_policy_json" {
 }
 
 output "job_ledger_reader_policy_json" {
-  description = "IAM policy for operators (fleet job / fleet jobs): GetItem on the table, Query on the status index, kms:Decrypt through DynamoDB."
+  description = "IAM policy for operators (fleet job / fleet jobs / fleet top): GetItem and BatchGetItem on the table, Query on the by-day and failures indexes, kms:Decrypt through DynamoDB."
   value       = data.aws_iam_policy_document.job_ledger_reader.json
 }
 

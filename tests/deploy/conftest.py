@@ -38,7 +38,7 @@ TF_OUTPUTS: Mapping[str, str] = {
     "sns_topic_arn": f"arn:aws:sns:eu-west-1:123456789012:{PREFIX}-alarms",
     "aws_region": "eu-west-1",
     "job_ledger_table_name": f"{PREFIX}-jobs",
-    "job_ledger_status_index_name": "by-status",
+    "job_ledger_day_index_name": "by-day",
 }
 
 

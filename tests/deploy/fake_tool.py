@@ -16,7 +16,9 @@ Installed under the tool's name in a directory put first on PATH. Every call app
   ``python -m pytest``.
 - update's smoke test: ``ecs run-task`` starts ``task-<service>``; FAKE_RUN_TASK_FAILS=<service> makes
   it start none. FAKE_TASK_STATES: JSON object task id -> "lastStatus<TAB>healthStatus" (default
-  RUNNING, HEALTHY). FAKE_JOB_SUCCEEDED: what ``dynamodb query --query Count`` prints (default 1).
+  RUNNING, HEALTHY). FAKE_JOB_IDS: the job IDs ``dynamodb query`` lists from the by-day index
+  (default one, SMOKE_JOB_ID); FAKE_JOB_SUCCEEDED: what ``dynamodb batch-get-item`` counts as the smoke
+  job succeeded (default 1).
 
 As ``python3``, ``-m venv DIR`` makes a fake venv whose python, ruff, mypy, shellcheck and hadolint
 are this fake too; its ``python -c`` runs the real interpreter (deploy.sh hashes pyproject.toml so).
@@ -32,6 +34,7 @@ from pathlib import Path
 
 ECR_PASSWORD = "fake-ecr-password"
 GIT_SHA = "abc1234"
+SMOKE_JOB_ID = "01KBNJ5W000000000000000000"
 IMAGES = [{"imageDigest": "sha256:aaaa", "imageTag": GIT_SHA}, {"imageDigest": "sha256:bbbb"}]
 
 
@@ -153,6 +156,8 @@ def _aws_smoke(args: list[str]) -> int:
     elif command == ["sqs", "send-message"]:
         sys.stdout.write("fake-message-id\n")
     elif command == ["dynamodb", "query"]:
+        sys.stdout.write(os.environ.get("FAKE_JOB_IDS", SMOKE_JOB_ID) + "\n")
+    elif command == ["dynamodb", "batch-get-item"]:
         sys.stdout.write(os.environ.get("FAKE_JOB_SUCCEEDED", "1") + "\n")
     return 0
 

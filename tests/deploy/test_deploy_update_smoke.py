@@ -12,7 +12,7 @@ import json
 import pytest
 
 from .conftest import PREFIX, TF_OUTPUTS, Deploy
-from .fake_tool import GIT_SHA, NETWORK
+from .fake_tool import GIT_SHA, NETWORK, SMOKE_JOB_ID
 
 CLUSTER = TF_OUTPUTS["ecs_cluster_name"]
 SERVICES = [TF_OUTPUTS["main_job_service_name"], TF_OUTPUTS["background_job_service_name"]]
@@ -53,9 +53,15 @@ def test_update_runs_one_task_of_each_new_revision_and_a_job_end_to_end(deploy: 
     assert "diagnostic-sleep" == body["jobType"]
     assert body["correlationId"].startswith(f"deploy-smoke-{GIT_SHA}-")
     (query,) = _aws(deploy, "dynamodb", "query")
-    assert f"{PREFIX}-jobs" == query[query.index("--table-name") + 1]
-    assert body["correlationId"] in query[query.index("--expression-attribute-values") + 1]
-    assert '"succeeded"' in query[query.index("--expression-attribute-values") + 1]
+    assert (f"{PREFIX}-jobs", "by-day") == (
+        query[query.index("--table-name") + 1],
+        query[query.index("--index-name") + 1],
+    )
+    (read,) = _aws(deploy, "dynamodb", "batch-get-item")
+    keys = json.loads(read[read.index("--request-items") + 1])[f"{PREFIX}-jobs"]["Keys"]
+    assert [{"jobId": {"S": SMOKE_JOB_ID}}] == keys
+    assert f"correlationId.S=='{body['correlationId']}'" in read[read.index("--query") + 1]
+    assert "status.S=='succeeded'" in read[read.index("--query") + 1]
     assert TASKS == _stopped(deploy)
     assert "ran a job end to end" in result.stderr
 
