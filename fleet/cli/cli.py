@@ -289,12 +289,17 @@ def cmd_jobs(args: argparse.Namespace, deployment: Deployment, runtime: Runtime)
     now = datetime.now(UTC)
     since = now - jobs.parse_since(args.since)
     statuses = _statuses(args)
+    reader = _ledger(deployment, runtime)
     try:
-        listed = _ledger(deployment, runtime).by_status(statuses, since=since)
+        if args.failed and not args.status:  # died since, from the sparse failures index
+            listing = reader.failed_since(since, now=now)
+        else:  # queued since, from by-day; the state is filtered from the items
+            listing = reader.queued_since(since, now=now, statuses=statuses)
     except ledger.LedgerUnavailable as note:
         runtime.err.write(f"fleet: note: {note}\n")
     else:
-        runtime.out.write(jobs.ledger_to_json(listed) if args.json else jobs.render_ledger(listed))
+        runtime.out.write(jobs.ledger_to_json(listing.jobs) if args.json else jobs.render_ledger(listing.jobs))
+        runtime.err.write(listing.cost_note() + "\n")
         return EXIT_OK
     found = jobs.recent_jobs(runtime.clients.logs, deployment.names.background_job_log_group, since=since, now=now)
     found = [summary for summary in found if summary.status in statuses]
@@ -448,8 +453,12 @@ def _add_job_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
     job.set_defaults(command=cmd_job)
 
     listing = commands.add_parser("jobs", help="recent jobs, from the job ledger (else the job streams)")
-    listing.add_argument("--since", default="1h", help="how far back, e.g. 30m, 1h, 2d (default: 1h)")
-    listing.add_argument("--failed", action="store_true", help="only final failures (dead); retrying jobs may succeed")
+    listing.add_argument(
+        "--since", default="1h", help="jobs queued since (with --failed: died since), e.g. 30m, 1h, 2d (default: 1h)"
+    )
+    listing.add_argument(
+        "--failed", action="store_true", help="only final failures (dead) that died in the window; retrying may succeed"
+    )
     listing.add_argument(
         "--status", help="only jobs in this state: queued, running, retrying, succeeded, dead, cancelled"
     )

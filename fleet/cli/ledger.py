@@ -1,4 +1,11 @@
-"""Reading the job ledger for operators: one GetItem per job, one Query per status on ``by-status``.
+"""Reading the job ledger for operators: one GetItem per job; listings by UTC day on the keys-only indexes.
+
+``fleet jobs --since`` is one Query per UTC day in the window on ``by-day`` (jobs *queued* since: the
+time in the job ID), ``--failed`` one per day on the sparse ``failures`` index (jobs that *died* since);
+both then read the listed items with BatchGetItem (eventually consistent, half a read unit per 4 KB) and
+filter the state here. Each listing reports the read units DynamoDB says it consumed.
+Items written before the indexes existed have no ``queuedDay``: ``fleet job <id>`` (GetItem) finds them,
+listings do not (TTL ages them out).
 
 The table is ``JOB_LEDGER_TABLE`` when that variable is set (empty turns the ledger off, as for the
 workers), else the deployment's ``<prefix>-jobs`` (:attr:`common.names.FleetNames.job_ledger_table`),
@@ -10,7 +17,8 @@ the commands print before falling back to the logs. The ledger is never scanned.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -18,6 +26,7 @@ from typing import Any, Final
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import BotoCoreError, ClientError
 
+from common.ledger.days import days_in, first_job_id_at
 from common.ledger.schema import (
     ATTR_ATTEMPTS,
     ATTR_CANCEL_REASON,
@@ -26,6 +35,7 @@ from common.ledger.schema import (
     ATTR_CORRELATION_ID,
     ATTR_DEAD_REASON,
     ATTR_DURATION_MS,
+    ATTR_FAILED_DAY,
     ATTR_FINISHED_AT,
     ATTR_JOB_ID,
     ATTR_JOB_TYPE,
@@ -34,13 +44,15 @@ from common.ledger.schema import (
     ATTR_PROGRESS,
     ATTR_PROGRESS_AT,
     ATTR_PROGRESS_NOTE,
+    ATTR_QUEUED_DAY,
     ATTR_RESULT,
     ATTR_STARTED_AT,
     ATTR_STATUS,
     ATTR_UPDATED_AT,
     ATTR_WORKER_ID,
+    DAY_INDEX,
+    FAILURES_INDEX,
     LEGACY_RETRYING,
-    STATUS_INDEX,
     JobStatus,
 )
 from common.names import FleetNames
@@ -48,6 +60,11 @@ from common.settings import ENV_JOB_LEDGER_TABLE
 from fleet.cli.render import from_millis
 
 _DESERIALIZER: Final = TypeDeserializer()
+#: BatchGetItem takes at most 100 keys a request (DynamoDB API reference).
+BATCH_GET_LIMIT: Final = 100
+#: Rounds of asking again for UnprocessedKeys, with exponential backoff from this many seconds.
+_UNPROCESSED_ROUNDS: Final = 5
+_UNPROCESSED_BACKOFF: Final = 0.05
 
 
 class LedgerUnavailable(Exception):
@@ -157,53 +174,179 @@ class LedgerJob:
         }
 
 
-class Ledger:
-    """The ledger table of one deployment, through a DynamoDB client."""
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """Jobs listed from the indexes, and what the listing cost (DynamoDB's own ConsumedCapacity)."""
 
-    def __init__(self, dynamodb: Any, table: str) -> None:  # noqa: ANN401 - no DynamoDB stubs are installed
+    jobs: list[LedgerJob]
+    requests: int
+    read_units: float
+
+    def cost_note(self) -> str:
+        """One line for stderr: requests and read units as DynamoDB reported them."""
+        return (
+            f"fleet: note: ledger read {self.requests} request(s), {self.read_units:g} read units"
+            " (DynamoDB's ConsumedCapacity; the local emulator's figure is its own)"
+        )
+
+
+@dataclass
+class _Reads:
+    """The requests a listing made and the read units DynamoDB said they consumed."""
+
+    requests: int = 0
+    read_units: float = 0.0
+
+    def count(self, response: Mapping[str, Any]) -> None:
+        self.requests += 1
+        consumed = response.get("ConsumedCapacity") or []
+        for entry in consumed if isinstance(consumed, list) else [consumed]:
+            self.read_units += float(entry.get("CapacityUnits") or 0)
+
+
+class Ledger:
+    """The ledger table of one deployment, through a DynamoDB client: GetItem, Query, BatchGetItem; never Scan."""
+
+    def __init__(
+        self,
+        dynamodb: Any,  # noqa: ANN401 - no DynamoDB stubs are installed
+        table: str,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._dynamodb = dynamodb
         self._table = table
+        self._sleep = sleep
 
     def get(self, job_id: str) -> LedgerJob | None:
-        """The job's item (one strongly consistent GetItem), or None if the ledger has none."""
-        if not self._table:
-            raise LedgerUnavailable("job ledger off (JOB_LEDGER_TABLE is empty): status from the logs")
+        """The job's item (one strongly consistent GetItem), or None if the ledger has none.
+
+        Finds every item, including one written before the indexes existed (no ``queuedDay``).
+        """
+        self._require("ledger off (JOB_LEDGER_TABLE is empty): status from the logs")
         response = self._call("get_item", TableName=self._table, Key={ATTR_JOB_ID: {"S": job_id}}, ConsistentRead=True)
         item = response.get("Item")
         return LedgerJob.from_item(item) if item else None
 
-    def by_status(self, statuses: Iterable[str], *, since: datetime, legacy: bool = True) -> list[LedgerJob]:
-        """Jobs in these states updated at or after ``since``, newest first: one Query per status.
+    def queued_since(self, since: datetime, *, now: datetime, statuses: Iterable[str] | None = None) -> Listing:
+        """Jobs queued at or after ``since`` (their job ID's time), newest first, in ``statuses`` if given.
 
-        ``legacy`` also finds ``retrying`` items written ``failed`` before issue 34 (one Query more);
-        a reader of the last few minutes only (``fleet top``) can leave it off: no worker writes them now.
+        One Query per UTC day on ``by-day`` (``jobId >=`` the smallest ULID of ``since``), then
+        BatchGetItem (eventually consistent, 100 keys a request) for the items; the state is filtered here.
         """
-        if not self._table:
-            raise LedgerUnavailable("job ledger off (JOB_LEDGER_TABLE is empty): listing from the logs")
-        start = since.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        found: list[LedgerJob] = []
-        for status in statuses:
-            found += self._query(status, start)
-            if legacy and status == JobStatus.RETRYING.value:
-                found += self._query(LEGACY_RETRYING, start)  # items written before the rename
-        return sorted(found, key=lambda job: job.updated_at, reverse=True)
+        self._require("ledger off (JOB_LEDGER_TABLE is empty): listing from the logs")
+        reads = _Reads()
+        first = first_job_id_at(since)
+        job_ids = [
+            job_id
+            for day in days_in(since, now)
+            for job_id in self._index_keys(reads, DAY_INDEX, ATTR_QUEUED_DAY, day, first)
+        ]
+        wanted = set(statuses) if statuses is not None else None
+        jobs = [job for job in self._items(reads, job_ids) if wanted is None or job.status in wanted]
+        return Listing(sorted(jobs, key=lambda job: job.job_id, reverse=True), reads.requests, reads.read_units)
 
-    def _query(self, status: str, start: str) -> list[LedgerJob]:
-        jobs: list[LedgerJob] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": STATUS_INDEX,
-            "KeyConditionExpression": "#status = :status AND #updated >= :since",
-            "ExpressionAttributeNames": {"#status": ATTR_STATUS, "#updated": ATTR_UPDATED_AT},
-            "ExpressionAttributeValues": {":status": {"S": status}, ":since": {"S": start}},
-            "ScanIndexForward": False,
-        }
+    def failed_since(self, since: datetime, *, now: datetime) -> Listing:
+        """Jobs that died at or after ``since`` and are still dead, newest death first.
+
+        One Query per UTC day on the sparse ``failures`` index (only dead jobs are in it), then
+        BatchGetItem; a job redriven since it died (no longer ``dead``) is left out.
+        """
+        self._require("ledger off (JOB_LEDGER_TABLE is empty): listing from the logs")
+        reads = _Reads()
+        job_ids = [
+            job_id
+            for day in days_in(since, now)
+            for job_id in self._index_keys(reads, FAILURES_INDEX, ATTR_FAILED_DAY, day)
+        ]
+        start = iso_text(since)
+        jobs = [
+            job for job in self._items(reads, job_ids) if job.status == JobStatus.DEAD.value and job.updated_at >= start
+        ]
+        return Listing(sorted(jobs, key=lambda job: job.updated_at, reverse=True), reads.requests, reads.read_units)
+
+    def newest_job_ids(self, since: datetime, *, now: datetime, limit: int) -> list[str]:
+        """At most ``limit`` job IDs queued at or after ``since``, newest first: one page per day, newest day first.
+
+        Bounded whatever the load (``fleet top``): today's Query, and yesterday's only when the window
+        crosses midnight and today's page was not full.
+        """
+        self._require("ledger off (JOB_LEDGER_TABLE is empty)")
+        first = first_job_id_at(since)
+        found: list[str] = []
+        for day in reversed(days_in(since, now)):
+            page = self._call(
+                "query", **self._index_query(DAY_INDEX, ATTR_QUEUED_DAY, day, first), Limit=limit - len(found)
+            )
+            found += [item[ATTR_JOB_ID]["S"] for item in page.get("Items", [])]
+            if len(found) >= limit:
+                break
+        return found
+
+    def items(self, job_ids: Sequence[str]) -> list[LedgerJob]:
+        """The items of these jobs (BatchGetItem, eventually consistent); IDs with no item are left out."""
+        self._require("ledger off (JOB_LEDGER_TABLE is empty)")
+        return self._items(_Reads(), job_ids)
+
+    def _index_keys(self, reads: _Reads, index: str, day_attribute: str, day: str, first: str = "") -> list[str]:
+        kwargs = self._index_query(index, day_attribute, day, first)
+        found: list[str] = []
         while True:
             page = self._call("query", **kwargs)
-            jobs += [LedgerJob.from_item(item) for item in page.get("Items", [])]
+            reads.count(page)
+            found += [item[ATTR_JOB_ID]["S"] for item in page.get("Items", [])]
             if not page.get("LastEvaluatedKey"):
-                return jobs
+                return found
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _index_query(self, index: str, day_attribute: str, day: str, first: str) -> dict[str, Any]:
+        """A newest-first Query of one day's partition, from job ID ``first`` on when given."""
+        condition = "#day = :day" + (" AND #job >= :first" if first else "")
+        values: dict[str, Any] = {":day": {"S": day}}
+        names = {"#day": day_attribute}
+        if first:
+            values[":first"] = {"S": first}
+            names["#job"] = ATTR_JOB_ID
+        return {
+            "TableName": self._table,
+            "IndexName": index,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": False,
+            "ReturnConsumedCapacity": "TOTAL",
+        }
+
+    def _items(self, reads: _Reads, job_ids: Sequence[str]) -> list[LedgerJob]:
+        """BatchGetItem in requests of 100 keys; unprocessed keys are asked again with backoff (AWS's advice)."""
+        found: dict[str, LedgerJob] = {}
+        unique = list(dict.fromkeys(job_ids))
+        for start in range(0, len(unique), BATCH_GET_LIMIT):
+            pending: list[dict[str, Any]] = [
+                {ATTR_JOB_ID: {"S": job_id}} for job_id in unique[start : start + BATCH_GET_LIMIT]
+            ]
+            for attempt in range(_UNPROCESSED_ROUNDS):
+                if not pending:
+                    break
+                if attempt:
+                    self._sleep(_UNPROCESSED_BACKOFF * 2**attempt)
+                page = self._call(
+                    "batch_get_item",
+                    RequestItems={self._table: {"Keys": pending}},
+                    ReturnConsumedCapacity="TOTAL",
+                )
+                reads.count(page)
+                for item in page.get("Responses", {}).get(self._table, []):
+                    job = LedgerJob.from_item(item)
+                    found[job.job_id] = job
+                pending = list(page.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", []))
+            if pending:
+                raise LedgerUnavailable(f"job ledger {self._table} throttled the listing's reads: from the logs")
+        return [found[job_id] for job_id in unique if job_id in found]
+
+    def _require(self, note: str) -> None:
+        if not self._table:
+            raise LedgerUnavailable(f"job {note}")
 
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:  # noqa: ANN401
         try:
@@ -214,6 +357,11 @@ class Ledger:
         except BotoCoreError as error:
             raise LedgerUnavailable(f"job ledger {self._table} unreachable ({error}): from the logs") from None
         return response
+
+
+def iso_text(moment: datetime) -> str:
+    """The ledger's timestamp form (UTC, milliseconds, ``Z``), to compare with ``updatedAt``."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 ALL_STATUSES: Final = tuple(status.value for status in JobStatus)

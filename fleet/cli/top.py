@@ -5,14 +5,18 @@ What one refresh asks AWS, and why it stays under 10 requests whatever the load:
 - the four queues' depths: one GetQueueAttributes each (4). Their URLs are resolved once, at start;
 - the age of each queue's oldest message: one GetMetricData for all four, at most once a minute (SQS
   publishes ApproximateAgeOfOldestMessage once a minute, so asking more often only costs);
-- recent jobs from the ledger's ``by-status`` index, never a Scan: one Query per status, asking only
-  for items updated since that status was last read (a page, whatever the throughput). The six states
-  are read in two alternating halves of three, so each half is at most two refreshes old (3);
+- recent jobs from the ledger, never a Scan: one Query of today's ``by-day`` partition, newest first, for
+  at most :data:`NEWEST_LIMIT` job IDs queued in the last five minutes (keys only: a page, whatever the
+  throughput; a second Query for yesterday's partition only in the first five minutes after midnight
+  UTC), then one BatchGetItem for those of them not yet known to be final (at most 100 keys, one
+  request). So the per-minute counts cover the newest 100 jobs queued in the window; a busier fleet
+  is shown as a sample, and says so (1 + at most 1);
 - running and desired tasks: one ECS DescribeServices for both services (1). Without a cluster (the
   local fleet) the supervisor's own report is read instead (no request), and ECS is asked again only
   once a minute.
 
-So a refresh makes 8 requests, 9 on the minute (``fleet top`` prints the count it made).
+So a refresh makes at most 7 requests (6 when every listed job is final), one more across midnight and
+one more on the minute (``fleet top`` prints the count it made).
 """
 
 from __future__ import annotations
@@ -43,16 +47,13 @@ from fleet.local import task_counts
 SERVICES: Final = (MAIN_JOB_SERVICE, BACKGROUND_JOB_SERVICE)
 #: Jobs per minute are counted over this many minutes; items older than the window are forgotten.
 WINDOW_MINUTES: Final = 5
-#: The six states in two halves: each refresh reads one half.
-STATUS_HALVES: Final = (
-    (JobStatus.RUNNING, JobStatus.SUCCEEDED, JobStatus.RETRYING),
-    (JobStatus.QUEUED, JobStatus.DEAD, JobStatus.CANCELLED),
-)
+#: Job IDs a refresh lists (one Query page) and reads (one BatchGetItem: its limit is 100 keys).
+NEWEST_LIMIT: Final = 100
+#: States a job leaves only by a redrive: a known item in one of them is not read again.
+SETTLED: Final = frozenset({JobStatus.SUCCEEDED.value, JobStatus.DEAD.value})
 #: Outcomes counted per minute.
 OUTCOMES: Final = (JobStatus.SUCCEEDED, JobStatus.RETRYING, JobStatus.DEAD, JobStatus.CANCELLED)
 SLOW_REFRESH_SECONDS: Final = 60.0
-#: A Query asks from the last read minus this, so an item written just before it is never missed.
-_OVERLAP: Final = timedelta(seconds=5)
 NEWEST_JOBS: Final = 12
 #: Off a terminal there is no width to fit: wide enough for the longest queue names and the highlight.
 SNAPSHOT_WIDTH: Final = 140
@@ -82,20 +83,19 @@ class TopSource:
     _ages: dict[str, float | None] = field(default_factory=dict)
     _ages_at: float | None = None
     _jobs: dict[str, LedgerJob] = field(default_factory=dict)
-    _read_at: dict[str, datetime] = field(default_factory=dict)
-    _half: int = 0
+    _sampled: bool = False
     _ecs_retry_at: float | None = None
     _ledger_note: str = ""
 
-    def refresh(self, now: datetime, *, complete: bool = False) -> TopView:
-        """One refresh; ``complete`` reads all six states at once (a one-off snapshot has no next refresh)."""
+    def refresh(self, now: datetime) -> TopView:
+        """One refresh: queue depths, ages (once a minute), the newest jobs, the services."""
         if not self._queues:
             self._queues = fleet_queues(self.clients.sqs, self.deployment.names)  # once: URLs do not change
         depths = [self._depth(queue) for queue in self._queues]
         self._refresh_ages(now)
-        for _ in range(len(STATUS_HALVES) if complete else 1):
-            self._refresh_jobs(now)
+        self._refresh_jobs(now)
         services, note = self._services()
+        sample = f"jobs: the newest {NEWEST_LIMIT} queued in the last {WINDOW_MINUTES} minutes" if self._sampled else ""
         return TopView(
             taken_at=now,
             queues=[
@@ -105,7 +105,7 @@ class TopSource:
             per_minute=self._per_minute(now),
             newest=sorted(self._jobs.values(), key=lambda job: job.updated_at, reverse=True)[:NEWEST_JOBS],
             services=services,
-            notes=[text for text in (self._ledger_note, note) if text],
+            notes=[text for text in (self._ledger_note, sample, note) if text],
         )
 
     def _depth(self, queue: Queue) -> status.QueueStatus:
@@ -150,21 +150,22 @@ class TopSource:
             self._ages[queue.name] = values[0] if values else None
 
     def _refresh_jobs(self, now: datetime) -> None:
+        """List the newest job IDs of the window (one Query), read those not known final (one BatchGetItem)."""
         window_start = now - timedelta(minutes=WINDOW_MINUTES)
-        half, self._half = STATUS_HALVES[self._half], 1 - self._half
         try:
-            for state in half:
-                since = max(window_start, self._read_at.get(state, window_start) - _OVERLAP)
-                for job in self.ledger.by_status([state], since=since, legacy=False):
-                    known = self._jobs.get(job.job_id)
-                    if known is None or known.updated_at <= job.updated_at:
-                        self._jobs[job.job_id] = job
-                self._read_at[state] = now
+            listed = self.ledger.newest_job_ids(window_start, now=now, limit=NEWEST_LIMIT)
+            stale = [
+                job_id for job_id in listed if job_id not in self._jobs or self._jobs[job_id].status not in SETTLED
+            ]
+            for job in self.ledger.items(stale):
+                self._jobs[job.job_id] = job
             self._ledger_note = ""
         except LedgerUnavailable as note:
             self._ledger_note = str(note)
-        cutoff = _iso(window_start)
-        self._jobs = {key: job for key, job in self._jobs.items() if job.updated_at >= cutoff}
+            return
+        self._sampled = len(listed) >= NEWEST_LIMIT
+        kept = set(listed)
+        self._jobs = {key: job for key, job in self._jobs.items() if key in kept}
 
     def _per_minute(self, now: datetime) -> list[tuple[str, Counter[str]]]:
         """Jobs that reached an outcome in each of the last minutes, oldest first."""
@@ -216,13 +217,13 @@ def run(
     source = TopSource(clients, deployment, Ledger(clients.dynamodb, ledger_table))
     interval = min(max(interval, 1.0), 10.0)
 
-    def snapshot(complete: bool = False) -> Group:
+    def snapshot() -> Group:
         before = counter.total
-        view = source.refresh(datetime.now(UTC), complete=complete)
+        view = source.refresh(datetime.now(UTC))
         return render(view, requests=counter.total - before, interval=interval)
 
     if once or not _is_terminal(out):
-        Console(file=out, width=SNAPSHOT_WIDTH, force_terminal=False, color_system=None).print(snapshot(complete=True))
+        Console(file=out, width=SNAPSHOT_WIDTH, force_terminal=False, color_system=None).print(snapshot())
         return 0
     with Live(snapshot(), screen=True, auto_refresh=False) as live:
         while True:
@@ -232,7 +233,3 @@ def run(
 
 def _is_terminal(out: TextIO) -> bool:
     return out is sys.stdout and out.isatty()
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

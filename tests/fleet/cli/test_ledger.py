@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
+from common.ledger.days import days_in, queued_day, utc_day
 from common.ledger.schema import (
     ATTR_ATTEMPTS,
     ATTR_DEAD_REASON,
     ATTR_DURATION_MS,
+    ATTR_FAILED_DAY,
     ATTR_JOB_ID,
     ATTR_JOB_TYPE,
     ATTR_LAST_ERROR,
     ATTR_LEASE_UNTIL,
+    ATTR_QUEUED_DAY,
     ATTR_RESULT,
     ATTR_STATUS,
     ATTR_UPDATED_AT,
@@ -40,7 +44,8 @@ def table(fleet):
     name = fleet.names.job_ledger_table
     provision_job_ledger(dynamodb, name)
 
-    def put(job_id: str, status: str, updated, **extra) -> None:
+    def put(job_id: str, status: str, updated, *, indexed: bool = True, **extra) -> None:
+        """An item as the workers write it: queuedDay from the job ID, failedDay when dead (``indexed``)."""
         item = {
             ATTR_JOB_ID: {"S": job_id},
             ATTR_STATUS: {"S": str(status)},
@@ -49,6 +54,10 @@ def table(fleet):
             ATTR_ATTEMPTS: {"N": "1"},
             **extra,
         }
+        if indexed:
+            item[ATTR_QUEUED_DAY] = {"S": queued_day(job_id, updated.timestamp())}
+        if indexed and status == JobStatus.DEAD:
+            item[ATTR_FAILED_DAY] = {"S": utc_day(updated.timestamp())}
         dynamodb.put_item(TableName=name, Item=item)
 
     return put
@@ -136,7 +145,7 @@ def test_an_item_written_failed_before_the_rename_reads_as_retrying(fleet, table
 
     assert "retrying" == json.loads(shown.out)["status"]
     assert [(job_id, "retrying")] == [(job["job_id"], job["status"]) for job in json.loads(listed.out)]
-    assert ["GetItem", "Query", "Query"] == seen  # retrying, then the legacy name
+    assert ["GetItem"] + ["Query"] * _days_in_last(hours=1) + ["BatchGetItem"] == seen  # the state is filtered here
 
 
 def test_a_quarantined_job_shows_as_dead_with_its_reason(fleet, table, now):
@@ -151,33 +160,93 @@ def test_a_quarantined_job_shows_as_dead_with_its_reason(fleet, table, now):
     assert "dead reason  unknown jobType 'x'" in result.out.splitlines()
 
 
-def test_jobs_lists_from_the_status_index_one_query_per_status(fleet, table, now, monkeypatch):
-    """--failed queries dead on by-status (never a scan): final failures only, not jobs still retrying."""
-    retrying, dead, fine = (new_job_id(index, now) for index in (3, 4, 5))
+def _days_in_last(**window: float) -> int:
+    """How many UTC days (index partitions) the window ending now spans."""
+    end = datetime.now(UTC)
+    return len(days_in(end - timedelta(**window), end))
+
+
+def test_failed_lists_dead_jobs_from_the_sparse_failures_index_then_reads_them(fleet, table, now, monkeypatch):
+    """--failed: one Query per day on failures (never a scan), one BatchGetItem; dead only, not a redriven one."""
+    retrying, dead, fine, redriven = (new_job_id(index, now) for index in (3, 4, 5, 6))
     table(retrying, JobStatus.RETRYING, later(now, seconds=1))
     table(dead, JobStatus.DEAD, later(now, seconds=2), **{ATTR_DEAD_REASON: {"S": "malformed"}})
     table(fine, JobStatus.SUCCEEDED, later(now, seconds=3))
+    table(redriven, JobStatus.RUNNING, later(now, seconds=4), **{ATTR_FAILED_DAY: {"S": utc_day(now.timestamp())}})
     seen = _count_calls(monkeypatch)
 
     result = fleet.run("jobs", "--failed", "--since", "1h")
 
-    assert (0, "") == (result.code, result.err)
-    assert ["Query"] == seen
+    assert 0 == result.code, result.err
+    assert ["Query"] * _days_in_last(hours=1) + ["BatchGetItem"] == seen
     rows = result.out.splitlines()
     assert ["JOB", "ID", "TYPE", "STATUS", "ATTEMPTS", "DURATION", "UPDATED"] == rows[0].split()
     assert [dead] == [row.split()[0] for row in rows[1:]]
     assert "dead" == rows[1].split()[2]
 
 
-def test_jobs_status_and_since_select_the_window(fleet, table, now):
-    """--status S lists only that state; items updated before --since are left out."""
-    recent, old = new_job_id(6, now), new_job_id(7, now)
+def test_failed_means_died_in_the_window_whenever_the_job_was_queued(fleet, table, now):
+    """A job queued three days ago that died ten minutes ago is listed; one that died two hours ago is not."""
+    old_but_recently_dead, long_dead = new_job_id(11, later(now, days=-3)), new_job_id(12, later(now, hours=-3))
+    table(old_but_recently_dead, JobStatus.DEAD, now)
+    table(long_dead, JobStatus.DEAD, later(now, hours=-2))
+
+    result = fleet.run("jobs", "--failed", "--since", "1h", "--json")
+
+    assert [old_but_recently_dead] == [job["job_id"] for job in json.loads(result.out)]
+
+
+def test_jobs_status_and_since_select_jobs_queued_in_the_window(fleet, table, now):
+    """--status S lists only that state; a job queued before --since is left out, however recently updated."""
+    recent, old = new_job_id(6, now), new_job_id(7, later(now, hours=-3))
     table(recent, JobStatus.RUNNING, later(now, seconds=1))
-    table(old, JobStatus.RUNNING, later(now, hours=-3))
+    table(old, JobStatus.RUNNING, later(now, seconds=2))
+    table(new_job_id(8, now), JobStatus.SUCCEEDED, later(now, seconds=3))
 
     result = fleet.run("jobs", "--status", "running", "--since", "1h", "--json")
 
     assert [recent] == [job["job_id"] for job in json.loads(result.out)]
+
+
+def test_jobs_since_queries_each_utc_day_of_the_window_and_lists_newest_first(fleet, table, now, monkeypatch):
+    """--since 2d spans three day partitions: one Query each, jobs from every day, newest job ID first."""
+    today, two_days_ago = new_job_id(13, now), new_job_id(14, later(now, hours=-40))
+    table(today, JobStatus.SUCCEEDED, later(now, seconds=1))
+    table(two_days_ago, JobStatus.SUCCEEDED, later(now, hours=-40))
+    seen = _count_calls(monkeypatch)
+
+    result = fleet.run("jobs", "--since", "2d", "--json")
+
+    assert [today, two_days_ago] == [job["job_id"] for job in json.loads(result.out)]
+    assert ["Query"] * _days_in_last(days=2) + ["BatchGetItem"] == seen
+
+
+def test_a_listing_reads_its_items_100_keys_a_request_and_reports_the_read_units(fleet, table, now, monkeypatch):
+    """150 listed jobs: two BatchGetItems (DynamoDB's limit is 100 keys); stderr says requests and read units."""
+    listed = [new_job_id(100 + index, later(now, seconds=index)) for index in range(150)]
+    for job_id in listed:
+        table(job_id, JobStatus.SUCCEEDED, now)
+    seen = _count_calls(monkeypatch)
+
+    result = fleet.run("jobs", "--since", "1h", "--json")
+
+    assert sorted(listed, reverse=True) == [job["job_id"] for job in json.loads(result.out)]
+    assert 2 == seen.count("BatchGetItem")
+    [note] = result.err.splitlines()
+    assert note.startswith(f"fleet: note: ledger read {len(seen)} request(s), ")
+    assert "read units" in note
+
+
+def test_an_item_from_before_the_indexes_is_shown_by_job_but_not_listed(fleet, table, now):
+    """No queuedDay (written before the upgrade): GetItem still finds it; listings show indexed items only."""
+    legacy = new_job_id(15, now)
+    table(legacy, JobStatus.SUCCEEDED, later(now, seconds=1), indexed=False)
+
+    shown = fleet.run("job", legacy, "--json")
+    listed = fleet.run("jobs", "--since", "1h", "--json")
+
+    assert "succeeded" == json.loads(shown.out)["status"]
+    assert [] == json.loads(listed.out)
 
 
 def test_without_the_table_job_falls_back_to_the_logs_with_a_note(fleet, now):

@@ -7,12 +7,13 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 
-from common.ledger.schema import JobStatus
+from common.ledger.days import queued_day
+from common.ledger.schema import ATTR_QUEUED_DAY, JobStatus
 from common.names import BACKGROUND_JOB_SERVICE, MAIN_JOB_SERVICE
 from fleet.cli.clients import Clients
 from fleet.cli.deployment import Deployment
 from fleet.cli.ledger import Ledger
-from fleet.cli.top import RequestCount, TopSource
+from fleet.cli.top import NEWEST_LIMIT, WINDOW_MINUTES, RequestCount, TopSource
 from fleet.local.provision import provision_job_ledger
 
 from .conftest import PROJECT, REGION, new_job_id
@@ -32,6 +33,7 @@ def ledger_put(fleet):
             "updatedAt": {"S": stamp},
             "jobType": {"S": "diagnostic-sleep"},
             "attempts": {"N": "1"},
+            ATTR_QUEUED_DAY: {"S": queued_day(job_id, updated.timestamp())},
             **extra,
         }
         dynamodb.put_item(TableName=fleet.names.job_ledger_table, Item=item)
@@ -85,17 +87,64 @@ def test_top_shows_running_and_desired_tasks_per_service(fleet, ledger_put):
     assert {MAIN_JOB_SERVICE: "3", BACKGROUND_JOB_SERVICE: "3"} == services
 
 
-def test_a_steady_refresh_makes_fewer_than_ten_requests(fleet, ledger_put):
-    """After the first refresh (queue URLs, ages), each refresh costs 4 SQS + 3 ledger Queries + 1 ECS = 8."""
-    _ecs_services(fleet, desired=1)
+def _top_source(fleet) -> tuple[TopSource, RequestCount]:
     clients = Clients.from_environment()
-    counter = RequestCount(clients)
     deployment = Deployment.from_env(project=PROJECT, environment=None)
     source = TopSource(clients, deployment, Ledger(clients.dynamodb, fleet.names.job_ledger_table))
+    return source, RequestCount(clients)
+
+
+def test_a_steady_refresh_makes_seven_requests_whatever_the_number_of_jobs(fleet, ledger_put):
+    """After the first refresh: 4 SQS + 1 by-day Query + 1 BatchGetItem (a job still running) + 1 ECS = 7."""
+    _ecs_services(fleet, desired=1)
+    now = datetime.now(UTC)
+    ledger_put(1, JobStatus.RUNNING, now)
+    for index in range(2, 150):
+        ledger_put(index, JobStatus.SUCCEEDED, now - timedelta(milliseconds=index))
+    source, counter = _top_source(fleet)
     source.refresh(datetime.now(UTC))
     counts = []
     for _ in range(4):
         before = counter.total
         source.refresh(datetime.now(UTC))
         counts.append(counter.total - before)
-    assert [8, 8, 8, 8] == counts
+    assert [7, 7, 7, 7] == counts
+
+
+def test_a_refresh_reads_again_only_the_jobs_not_yet_settled(fleet, ledger_put):
+    """A running job is read at every refresh and shows its new state; a succeeded one is not read again."""
+    now = datetime.now(UTC)
+    running = ledger_put(1, JobStatus.RUNNING, now)
+    ledger_put(2, JobStatus.SUCCEEDED, now)
+    source, _ = _top_source(fleet)
+    table = fleet.names.job_ledger_table
+    read: list[list[str]] = []
+    source.clients.dynamodb.meta.events.register(
+        "provide-client-params.dynamodb.BatchGetItem",
+        lambda params, **_: read.append(sorted(key["jobId"]["S"] for key in params["RequestItems"][table]["Keys"])),
+    )
+    source.refresh(now)
+    source.clients.dynamodb.update_item(
+        TableName=table,
+        Key={"jobId": {"S": running}},
+        UpdateExpression="SET #s = :s",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":s": {"S": JobStatus.SUCCEEDED.value}},
+    )
+    view = source.refresh(now + timedelta(seconds=6))
+
+    assert 2 == len(read[0])
+    assert [running] == read[1]
+    assert {JobStatus.SUCCEEDED.value} == {job.status for job in view.newest}
+
+
+def test_a_busy_window_shows_the_newest_hundred_jobs_and_says_it_is_a_sample(fleet, ledger_put):
+    """More than 100 jobs queued in five minutes: one Query page, one BatchGetItem, and a note saying so."""
+    now = datetime.now(UTC)
+    for index in range(120):
+        ledger_put(index, JobStatus.SUCCEEDED, now - timedelta(seconds=index))
+    source, _ = _top_source(fleet)
+    view = source.refresh(now)
+
+    assert f"jobs: the newest {NEWEST_LIMIT} queued in the last {WINDOW_MINUTES} minutes" in view.notes
+    assert NEWEST_LIMIT == sum(sum(counts.values()) for _, counts in view.per_minute)
