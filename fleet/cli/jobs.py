@@ -1,7 +1,8 @@
-"""``fleet jobs``: recent jobs, from the job ledger's ``by-status`` index, else from the job streams.
+"""``fleet jobs``: recent jobs, from the job ledger's day indexes, else from the job streams.
 
-With the ledger (fleet/cli/ledger.py) a listing is one Query per status asked for. Without it, the
-per-job streams of the background-job log group are read as follows.
+With the ledger (fleet/cli/ledger.py) a listing is one Query per UTC day of the window on ``by-day``
+(jobs queued since) or on ``failures`` (``--failed``: jobs that died since), then BatchGetItem for the
+listed items. Without it, the per-job streams of the background-job log group are read as follows.
 
 Streams are listed day by day with DescribeLogStreams (``job-streams/<date>/`` prefixes), following
 ``nextToken`` through every page of 50. A job is recent when the time in its jobId (its trigger's

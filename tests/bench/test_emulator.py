@@ -8,7 +8,7 @@ from common.names import FleetNames
 
 
 def test_the_ledger_table_is_created_once_with_the_contracts_keys_index_and_ttl() -> None:
-    """ensure_ledger_table makes <prefix>-jobs keyed on jobId with the by-status index and TTL, idempotently."""
+    """ensure_ledger_table makes <prefix>-jobs keyed on jobId with the by-day and failures indexes and TTL, once."""
     names = FleetNames.for_deployment(PROJECT, "ledger")
     with Emulator() as emulator:
         table = emulator.ensure_ledger_table(names)
@@ -18,6 +18,8 @@ def test_the_ledger_table_is_created_once_with_the_contracts_keys_index_and_ttl(
 
     assert names.job_ledger_table == table
     assert [{"AttributeName": ledger.ATTR_JOB_ID, "KeyType": "HASH"}] == described["KeySchema"]
-    assert [ledger.STATUS_INDEX] == [index["IndexName"] for index in described["GlobalSecondaryIndexes"]]
+    assert {ledger.DAY_INDEX, ledger.FAILURES_INDEX} == {
+        index["IndexName"] for index in described["GlobalSecondaryIndexes"]
+    }
     assert "PAY_PER_REQUEST" == described["BillingModeSummary"]["BillingMode"]
     assert (ledger.ATTR_EXPIRES_AT, "ENABLED") == (ttl["AttributeName"], ttl["TimeToLiveStatus"])
