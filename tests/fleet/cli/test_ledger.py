@@ -247,6 +247,7 @@ def test_an_item_from_before_the_indexes_is_shown_by_job_but_not_listed(fleet, t
 
     assert "succeeded" == json.loads(shown.out)["status"]
     assert [] == json.loads(listed.out)
+    assert listed.err.startswith("fleet: note: ledger read ")  # the ledger answered, not the logs
 
 
 def test_without_the_table_job_falls_back_to_the_logs_with_a_note(fleet, now):
