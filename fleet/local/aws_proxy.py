@@ -28,7 +28,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final
 from urllib.parse import parse_qs
 
-FAULT_KINDS: Final = ("throttle", "unavailable", "reset_before", "reset_after", "delay")
+#: The kinds that fail a request (scenarios spread a fault rate over these).
+FAULT_KINDS: Final = ("throttle", "unavailable", "reset_before", "reset_after")
+#: Every kind a rule may name: the failures and ``delay``.
+RULE_KINDS: Final = (*FAULT_KINDS, "delay")
 CONTROL_PREFIX: Final = "/__proxy__/"
 _HOP_BY_HOP: Final = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length"})
 
@@ -62,9 +65,9 @@ class ProxyState:
             FaultRule(str(r["operation"]), str(r["kind"]), float(r.get("rate", 1.0)), float(r.get("seconds", 0.5)))
             for r in rules
         ]
-        unknown = [rule.kind for rule in parsed if rule.kind not in FAULT_KINDS]
+        unknown = [rule.kind for rule in parsed if rule.kind not in RULE_KINDS]
         if unknown:
-            raise ValueError(f"unknown fault kind(s) {unknown}; known: {', '.join(FAULT_KINDS)}")
+            raise ValueError(f"unknown fault kind(s) {unknown}; known: {', '.join(RULE_KINDS)}")
         with self._lock:
             self.rules = parsed
 
