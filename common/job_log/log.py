@@ -316,7 +316,8 @@ class JobLog:
     def _fall_back(self, summary: str, error: str, events: list[LogEvent]) -> None:
         count(self._on_delivery_failure)
         try:
-            write_undelivered(summary, stream=self.stream_name, error=error, events=events)
+            job_id = str(self._context["jobId"])
+            write_undelivered(summary, job_id=job_id, stream=self.stream_name, error=error, events=events)
         except Exception as failure:  # noqa: BLE001 - stdout is gone: stderr says so once, the count stands
             report_once("job_log.fallback", failure)
 

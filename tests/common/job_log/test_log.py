@@ -363,6 +363,19 @@ def test_past_the_backlog_bound_events_go_to_stdout_at_once(aws_fleet: AwsFleet,
     wait_until(lambda: shipper.backlog.held() == (0, 0), timeout=10, what="the backlog to empty")
 
 
+def test_undelivered_lines_carry_the_job_id_fleet_job_looks_for(aws_fleet: AwsFleet, breaker: OutageBreaker) -> None:
+    """Each stdout line about a job's missed events names the job at the top (``job_id``), as fleet job expects."""
+    FaultInjector(aws_fleet.logs).fail("PutLogEvents", "unavailable")
+    job_log = _job_log(aws_fleet, breaker)
+
+    with capture_logs() as logs:
+        _run(job_log, "job.started", "job.succeeded")
+
+    job_id = job_log.stream_name.rsplit("/", 1)[-1]
+    lines = [entry for entry in logs if entry["event"] in {"job_log.delivery_failed", "job_log.undelivered"}]
+    assert [job_id] * 3 == [entry["job_id"] for entry in lines]
+
+
 def test_closing_the_shipper_writes_what_is_still_queued_to_stdout(aws_fleet: AwsFleet, breaker: OutageBreaker) -> None:
     """At exit, events whose put has not come back within the wait go to stdout: never lost with the process."""
     release = _hold(aws_fleet, "PutLogEvents")
