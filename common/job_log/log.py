@@ -212,6 +212,11 @@ class JobLog:
         if self._held[0] == 0:
             shipper.let_go(self)
 
+    def flush(self) -> None:
+        """Ship what is buffered now (the worker is exiting), instead of at the next tick."""
+        with Shield("job_log.flush", self._on_delivery_failure), self._lock:
+            self._flush_locked()
+
     def abandon(self) -> int:
         """The process is exiting: every event still held (buffered, queued or in a call) goes to stdout.
 

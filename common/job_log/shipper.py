@@ -48,6 +48,10 @@ Tick = Callable[[], bool]
 class Holder(Protocol):
     """A job log holding events in the backlog."""
 
+    def flush(self) -> None:
+        """Ship what is buffered now, instead of at the next tick."""
+        ...
+
     def abandon(self) -> int:
         """Write every event still held to stdout and release them; returns how many."""
         ...
@@ -131,8 +135,15 @@ class Shipper:
             self._holders.discard(holder)
 
     def close(self, timeout: float = EXIT_WAIT_SECONDS) -> dict[str, int]:
-        """At exit: new events go to stdout, calls in flight get ``timeout``, then every event still held
-        goes to stdout. Returns the figures the exit line reports."""
+        """At exit: new events go to stdout, what is buffered is shipped now and gets ``timeout`` with the
+        calls in flight, then every event still held goes to stdout. Returns the exit line's figures."""
+        with self._holders_lock:
+            holders = list(self._holders)
+        for holder in holders:  # a running job's buffer would otherwise wait for its next tick
+            try:
+                holder.flush()
+            except Exception as error:  # noqa: BLE001 - one job log must not keep the others from shipping
+                report_once("job_log.flush", error)
         self.backlog.close(timeout)
         with self._holders_lock:
             holders, self._holders = list(self._holders), set()

@@ -396,6 +396,21 @@ def test_closing_the_shipper_writes_what_is_still_queued_to_stdout(aws_fleet: Aw
     assert (0, 0) == shipper.backlog.held()
 
 
+def test_closing_the_shipper_ships_a_running_jobs_buffer_when_logs_answers(
+    aws_fleet: AwsFleet, breaker: OutageBreaker
+) -> None:
+    """At exit, a job still running has its buffered events shipped at once, not left for a tick that never comes."""
+    shipper = Shipper(threads=1)
+    job_log = _job_log(aws_fleet, breaker, shipper=shipper)
+    job_log.open()
+    job_log.info("job.started")
+
+    figures = shipper.close(timeout=10)
+
+    assert 0 == figures["unshipped_events_to_stdout"]
+    assert ["job.started"] == [e["message"] for e in _stream(aws_fleet, job_log)]
+
+
 def test_closing_the_shared_shipper_is_a_no_op_when_no_job_ever_ran(monkeypatch: pytest.MonkeyPatch) -> None:
     """main_job never ships a job log: its exit neither starts threads nor logs a line."""
     monkeypatch.setattr(shipper, "_shared", None)
