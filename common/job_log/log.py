@@ -18,8 +18,9 @@ The job log is a side channel and never decides a message's fate:
   (waiting for it was 4.4 ms of a 200 ms job's 205.6 ms in its slot).
 - No method raises into the caller: a failure inside (Logs, a log processor, a broken stdout) is counted
   through ``on_delivery_failure`` and reported once per cause on stderr (:mod:`common.job_log.fallback`).
-- Events Logs did not store go to stdout as ``job_log.undelivered`` warnings and are counted: never lost
-  silently, never re-put after Logs accepted them (:mod:`common.job_log.calls`).
+- Events Logs did not store go to stdout as ``job_log.undelivered`` warnings (with ``job_id``, for ``fleet
+  job``) and are counted: never lost silently, never re-put after Logs accepted them; a put that went
+  unanswered is re-sent once, each event marked ``resent`` (:mod:`common.job_log.delivery`).
 - During a sustained outage (failing or slow calls in a row, not one fault) the shared
   :class:`OutageBreaker` sends flushes straight to the fallback and lets one probe through at a time
   (:mod:`common.job_log.breaker`).
