@@ -170,7 +170,8 @@ def _optional_tick(document: Mapping[str, Any], *, prefix: str) -> ScheduledTick
 
 def parse_background_job(body: str, attributes: Mapping[str, str]) -> BackgroundJob:
     """Validate a background job message; ``attributes`` are its String message attributes."""
-    document = decode_json_object(body)
+    # The trigger sits one level down: a trigger main_job accepted at the deepest nesting must still parse.
+    document = decode_json_object(body, max_depth=MAX_NESTING_DEPTH + 1)
     job_id = document.get("jobId")
     if not is_valid_job_id(job_id):
         raise MalformedMessage("field 'jobId' must be a 26-character upper-case ULID")
@@ -191,7 +192,7 @@ def parse_background_job(body: str, attributes: Mapping[str, str]) -> Background
     return job
 
 
-def decode_json_object(body: str) -> dict[str, Any]:
+def decode_json_object(body: str, *, max_depth: int = MAX_NESTING_DEPTH) -> dict[str, Any]:
     """Decode ``body`` as one JSON object, refusing what JavaScript senders could not have meant."""
     if not body.strip():
         raise MalformedMessage("body is empty")
@@ -205,23 +206,23 @@ def decode_json_object(body: str) -> dict[str, Any]:
         raise MalformedMessage(f"body is not valid JSON: {_first_line(error)}") from None
     if not isinstance(document, dict):
         raise MalformedMessage(f"body must be a JSON object, got {_type_name(document)}")
-    _check_structure(document, depth=1, path="$")
+    _check_structure(document, depth=1, path="$", max_depth=max_depth)
     return document
 
 
-def _check_structure(value: object, *, depth: int, path: str) -> None:
+def _check_structure(value: object, *, depth: int, path: str, max_depth: int) -> None:
     """Refuse excessive nesting and unpaired surrogates, which no UTF-8 consumer downstream can store."""
-    if depth > MAX_NESTING_DEPTH:
-        raise MalformedMessage(f"body is nested deeper than {MAX_NESTING_DEPTH} levels")
+    if depth > max_depth:
+        raise MalformedMessage(f"body is nested deeper than {max_depth} levels")
     if isinstance(value, str):
         _check_text(value, f"string at {path}")
     elif isinstance(value, dict):
         for key, item in value.items():
             _check_text(key, f"a key in {path}")
-            _check_structure(item, depth=depth + 1, path=f"{path}.{_printable(key)}")
+            _check_structure(item, depth=depth + 1, path=f"{path}.{_printable(key)}", max_depth=max_depth)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            _check_structure(item, depth=depth + 1, path=f"{path}[{index}]")
+            _check_structure(item, depth=depth + 1, path=f"{path}[{index}]", max_depth=max_depth)
 
 
 def _check_text(text: str, where: str) -> None:

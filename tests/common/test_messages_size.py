@@ -8,9 +8,11 @@ import pytest
 
 from common.messages import (
     ENVELOPE_RESERVE_BYTES,
+    MAX_NESTING_DEPTH,
     MAX_TRIGGER_BYTES,
     QUEUE_MAX_MESSAGE_BYTES,
     BackgroundJob,
+    MalformedMessage,
     parse_background_job,
     parse_trigger,
 )
@@ -70,3 +72,17 @@ def test_the_background_body_carries_the_trigger_text_verbatim_and_decodes_to_it
 
     assert text in job.to_body()
     assert parse_trigger(text).raw == parse_background_job(job.to_body(), attributes).trigger
+
+
+def test_a_trigger_at_the_deepest_nesting_main_job_accepts_still_parses_as_a_background_job() -> None:
+    """The envelope adds one level: the background message must not refuse what the trigger contract allows."""
+    leaf: object = 0  # at depth MAX_NESTING_DEPTH: the document is 1, data 2, each object inside one more
+    for _ in range(MAX_NESTING_DEPTH - 2):
+        leaf = {"a": leaf}
+    body = json.dumps({"trigger": "deep", "data": leaf})
+    with pytest.raises(MalformedMessage):  # one level more is refused: this is the deepest trigger
+        parse_trigger(json.dumps({"trigger": "deep", "data": {"a": leaf}}))
+    job, _ = _background_entry(body)
+    attributes = {name: value["StringValue"] for name, value in job.message_attributes().items()}
+
+    assert parse_trigger(body).raw == parse_background_job(job.to_body(), attributes).trigger
