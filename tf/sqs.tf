@@ -4,8 +4,9 @@
 
 locals {
   # Message sizes (common/messages.py keeps the same numbers). SQS takes up to 1 MiB since August 2025,
-  # but the locked provider (5.100.0) validates max_message_size to 1024-262144, so the queues stay at
-  # 256 KiB. The trigger queue is 1 KiB smaller: the background message is the trigger's exact text plus
+  # but the locked provider (5.100.0) validates max_message_size to 1024-262144 (terraform validate:
+  # "expected max_message_size to be in the range (1024 - 262144)"; provider support is tracked in
+  # hashicorp/terraform-provider-aws#43692), so the queues stay at 256 KiB. The trigger queue is 1 KiB smaller: the background message is the trigger's exact text plus
   # an envelope of at most ~640 bytes, so SQS itself refuses, at the send, any trigger that could not
   # become a background message, and every trigger it accepts can run (issue 32 item 8).
   queue_max_message_size   = 262144
