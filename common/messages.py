@@ -199,7 +199,7 @@ def decode_json_object(body: str, *, max_depth: int = MAX_NESTING_DEPTH) -> dict
     try:
         document = json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_finite_int)
     except RecursionError:
-        raise MalformedMessage(f"body is nested deeper than {MAX_NESTING_DEPTH} levels") from None
+        raise MalformedMessage(f"body is nested deeper than {max_depth} levels") from None
     except MalformedMessage:
         raise
     except ValueError as error:  # JSONDecodeError
