@@ -13,7 +13,7 @@ import math
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Final
 
 from common.job_ids import is_valid_job_id
@@ -32,6 +32,22 @@ _LONE_SURROGATE: Final = re.compile(r"[\ud800-\udfff]")
 _MAX_NAME_LENGTH: Final = 256
 #: The largest finite double, 1.8e308, has 309 digits.
 _MAX_INT_DIGITS: Final = 309
+
+#: The queues' MaximumMessageSize (tf/sqs.tf, fleet/local/provision.py). SQS allows 1 MiB since August 2025,
+#: but the locked AWS provider (5.100.0) validates max_message_size to 1024-262144 (checked with
+#: ``terraform validate`` against the provider binary), so the queues stay at 256 KiB until the provider moves.
+QUEUE_MAX_MESSAGE_BYTES: Final = 262_144
+#: Room the background message needs beyond the trigger it carries: its envelope (jobId, jobType up to 64
+#: characters, correlationId up to 128, enqueuedAt) and its three message attributes, at most about 640
+#: bytes (tests/common/test_messages.py pins the bound).
+ENVELOPE_RESERVE_BYTES: Final = 1024
+#: The trigger queue's MaximumMessageSize: SQS itself refuses a larger trigger at the send, so every trigger
+#: SQS accepts fits in its background message (issue 32 item 8; before, a valid trigger near 256 KiB was
+#: accepted and then quarantined as "Message must be shorter than 262144 bytes").
+MAX_TRIGGER_BYTES: Final = QUEUE_MAX_MESSAGE_BYTES - ENVELOPE_RESERVE_BYTES
+
+#: Where the trigger goes in the compact envelope encoded with ``trigger: None``.
+_NO_TRIGGER: Final = ',"trigger":null,'
 
 # Message attribute names on background job messages (the body is the source of truth).
 ATTR_JOB_ID: Final = "jobId"
@@ -60,6 +76,8 @@ class Trigger:
     raw: Mapping[str, Any]
     #: Set on a trigger sent by a schedule; its job ID then comes from the tick, not the message.
     schedule: ScheduledTick | None = None
+    #: The body exactly as received (None when built from a document): the background message carries it.
+    text: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,19 +89,31 @@ class BackgroundJob:
     correlation_id: str
     trigger: Mapping[str, Any]
     enqueued_at: str
+    #: The trigger's original body (``Trigger.text``), which decodes to ``trigger``; carried verbatim.
+    trigger_text: str | None = None
 
     def to_body(self) -> str:
-        # ensure_ascii keeps the body plain ASCII whatever the trigger held, so SQS accepts it.
-        return json.dumps(
-            {
-                "jobId": self.job_id,
-                "jobType": self.job_type,
-                "correlationId": self.correlation_id,
-                "trigger": self.trigger,
-                "enqueuedAt": self.enqueued_at,
-            },
-            separators=(",", ":"),
-        )
+        """The message body; with ``trigger_text``, exactly the trigger's bytes plus the envelope.
+
+        Re-encoding the trigger could grow it: ensure_ascii turned each non-ASCII character into a 6- or
+        12-byte escape, and floats such as ``1e15`` come back as ``1000000000000000.0``. The original text
+        SQS already accepted (so its characters are all in SQS's set) and main_job parsed (so it is one JSON
+        object, decoding to ``trigger``) is spliced in as it is instead.
+        """
+        if self.trigger_text is None:
+            # ensure_ascii keeps the body plain ASCII whatever the trigger held, so SQS accepts it.
+            return json.dumps(self._envelope(self.trigger), separators=(",", ":"))
+        head, tail = json.dumps(self._envelope(None), separators=(",", ":")).split(_NO_TRIGGER, 1)
+        return f"{head},\"trigger\":{self.trigger_text},{tail}"
+
+    def _envelope(self, trigger: object) -> dict[str, object]:
+        return {
+            "jobId": self.job_id,
+            "jobType": self.job_type,
+            "correlationId": self.correlation_id,
+            "trigger": trigger,
+            "enqueuedAt": self.enqueued_at,
+        }
 
     def message_attributes(self) -> dict[str, MessageAttributeValueTypeDef]:
         return {
@@ -98,7 +128,7 @@ class BackgroundJob:
 
 def parse_trigger(body: str) -> Trigger:
     """Validate a trigger body as users send it with ``aws sqs send-message``."""
-    return _trigger_from(decode_json_object(body), prefix="")
+    return replace(_trigger_from(decode_json_object(body), prefix=""), text=body)
 
 
 def _trigger_from(document: dict[str, Any], *, prefix: str) -> Trigger:
@@ -140,7 +170,8 @@ def _optional_tick(document: Mapping[str, Any], *, prefix: str) -> ScheduledTick
 
 def parse_background_job(body: str, attributes: Mapping[str, str]) -> BackgroundJob:
     """Validate a background job message; ``attributes`` are its String message attributes."""
-    document = decode_json_object(body)
+    # The trigger sits one level down: a trigger main_job accepted at the deepest nesting must still parse.
+    document = decode_json_object(body, max_depth=MAX_NESTING_DEPTH + 1)
     job_id = document.get("jobId")
     if not is_valid_job_id(job_id):
         raise MalformedMessage("field 'jobId' must be a 26-character upper-case ULID")
@@ -161,37 +192,37 @@ def parse_background_job(body: str, attributes: Mapping[str, str]) -> Background
     return job
 
 
-def decode_json_object(body: str) -> dict[str, Any]:
+def decode_json_object(body: str, *, max_depth: int = MAX_NESTING_DEPTH) -> dict[str, Any]:
     """Decode ``body`` as one JSON object, refusing what JavaScript senders could not have meant."""
     if not body.strip():
         raise MalformedMessage("body is empty")
     try:
         document = json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_finite_int)
     except RecursionError:
-        raise MalformedMessage(f"body is nested deeper than {MAX_NESTING_DEPTH} levels") from None
+        raise MalformedMessage(f"body is nested deeper than {max_depth} levels") from None
     except MalformedMessage:
         raise
     except ValueError as error:  # JSONDecodeError
         raise MalformedMessage(f"body is not valid JSON: {_first_line(error)}") from None
     if not isinstance(document, dict):
         raise MalformedMessage(f"body must be a JSON object, got {_type_name(document)}")
-    _check_structure(document, depth=1, path="$")
+    _check_structure(document, depth=1, path="$", max_depth=max_depth)
     return document
 
 
-def _check_structure(value: object, *, depth: int, path: str) -> None:
+def _check_structure(value: object, *, depth: int, path: str, max_depth: int) -> None:
     """Refuse excessive nesting and unpaired surrogates, which no UTF-8 consumer downstream can store."""
-    if depth > MAX_NESTING_DEPTH:
-        raise MalformedMessage(f"body is nested deeper than {MAX_NESTING_DEPTH} levels")
+    if depth > max_depth:
+        raise MalformedMessage(f"body is nested deeper than {max_depth} levels")
     if isinstance(value, str):
         _check_text(value, f"string at {path}")
     elif isinstance(value, dict):
         for key, item in value.items():
             _check_text(key, f"a key in {path}")
-            _check_structure(item, depth=depth + 1, path=f"{path}.{_printable(key)}")
+            _check_structure(item, depth=depth + 1, path=f"{path}.{_printable(key)}", max_depth=max_depth)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            _check_structure(item, depth=depth + 1, path=f"{path}[{index}]")
+            _check_structure(item, depth=depth + 1, path=f"{path}[{index}]", max_depth=max_depth)
 
 
 def _check_text(text: str, where: str) -> None:

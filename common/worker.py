@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from common import aws, side_channels
 from common.health import Liveness
+from common.job_log.shipper import close_shared_shipper
 from common.logging import configure_logging, get_logger
 from common.settings import ConfigError, Settings
 from common.sqs.backoff import Backoff
@@ -86,6 +87,7 @@ def run_service(service: str, make_consumer: ConsumerFactory) -> int:
     try:
         consumer.run()
     finally:
+        close_shared_shipper()  # job log events still held go to stdout, never down with the process
         _quiet_stdout_if_broken()
     if consumer.threads_left_behind():
         _exit_leaving_threads_behind(shutdown.exit_status)

@@ -104,6 +104,7 @@ class TriggerHandler:
             job_type=trigger.job_type,
             correlation_id=trigger.correlation_id or str(uuid.uuid5(_CORRELATION_NAMESPACE, identity)),
             trigger=trigger.raw,
+            trigger_text=trigger.text,
             enqueued_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
         )
         with bound_context(job_id=job.job_id, correlation_id=job.correlation_id, message_id=message.message_id):

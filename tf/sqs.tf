@@ -3,17 +3,28 @@
 ################################################################################
 
 locals {
+  # Message sizes (common/messages.py keeps the same numbers). SQS takes up to 1 MiB since August 2025,
+  # but the locked provider (5.100.0) validates max_message_size to 1024-262144 (terraform validate:
+  # "expected max_message_size to be in the range (1024 - 262144)"; provider support is tracked in
+  # hashicorp/terraform-provider-aws#43692), so the queues stay at 256 KiB. The trigger queue is 1 KiB smaller: the background message is the trigger's exact text plus
+  # an envelope of at most ~640 bytes, so SQS itself refuses, at the send, any trigger that could not
+  # become a background message, and every trigger it accepts can run (issue 32 item 8).
+  queue_max_message_size   = 262144
+  trigger_max_message_size = 261120 # 262144 - 1024
+
   # Source queue key => its settings. The DLQ of each is created first and named in the redrive policy.
   queues = {
     trigger = {
       name                       = local.queue_names.trigger
       dlq_name                   = local.queue_names.trigger_dlq
       visibility_timeout_seconds = var.trigger_queue_visibility_timeout_seconds
+      max_message_size           = local.trigger_max_message_size
     }
     background = {
       name                       = local.queue_names.background
       dlq_name                   = local.queue_names.background_dlq
       visibility_timeout_seconds = var.background_queue_visibility_timeout_seconds
+      max_message_size           = local.queue_max_message_size
     }
   }
 }
@@ -23,6 +34,7 @@ resource "aws_sqs_queue" "dlq" {
 
   name                              = each.value.dlq_name
   message_retention_seconds         = var.dlq_message_retention_seconds
+  max_message_size                  = local.queue_max_message_size
   kms_master_key_id                 = aws_kms_key.this.arn
   kms_data_key_reuse_period_seconds = 300
 
@@ -39,6 +51,7 @@ resource "aws_sqs_queue" "source" {
 
   name                              = each.value.name
   visibility_timeout_seconds        = each.value.visibility_timeout_seconds
+  max_message_size                  = each.value.max_message_size
   receive_wait_time_seconds         = local.receive_wait_seconds
   message_retention_seconds         = var.queue_message_retention_seconds
   kms_master_key_id                 = aws_kms_key.this.arn

@@ -1,13 +1,17 @@
 """The CloudWatch Logs outage breaker shared by every job log of a process: half-open, one probe at a time.
 
-Closed, every shipment goes to Logs. The first shipment that fails as an outage (no answer, a 5xx,
-throttling that outlasted its retries) opens it: shipments then go straight to the fallback instead of
-each spending its retries on a service that is down. While open, exactly one shipment at a time is let
-through as a probe once the probe is due; its success closes the breaker at once (so delivery resumes
-as soon as Logs answers, not a fixed cooldown later) and its failure pushes the next probe out,
-doubling from :data:`FIRST_PROBE_SECONDS` up to the configured cooldown (LOGS_OUTAGE_COOLDOWN_SECONDS is
-the longest wait between probes). Found by a fault probe: with a fixed 30 s cooldown tripped as the
-emulator resumed, the 130 jobs run in that window had no stream at all.
+Closed, every shipment goes to Logs. A sustained outage opens it: :data:`OPEN_AFTER_FAILURES` shipments
+in a row that failed as an outage (no answer, a 5xx, throttling that outlasted its retries) or answered
+slower than :data:`SLOW_CALL_SECONDS` (a slow Logs backs the shipper up as surely as a failing one). One
+failure among successes does not: at 5 % injected faults one failed call used to open the breaker for
+every job of the process for a second or more, and 46 of 300 jobs lost their stream (issue 32, item 7).
+Open, shipments go straight to the fallback instead of each spending its retries on a service that is
+down, and exactly one shipment at a time is let through as a probe once the probe is due; its success
+closes the breaker at once (so delivery resumes as soon as Logs answers, not a fixed cooldown later) and
+its failure (or slowness) pushes the next probe out, doubling from :data:`FIRST_PROBE_SECONDS` up to the
+configured cooldown (LOGS_OUTAGE_COOLDOWN_SECONDS is the longest wait between probes). Found by a fault
+probe: with a fixed 30 s cooldown tripped as the emulator resumed, the 130 jobs run in that window had no
+stream at all.
 """
 
 from __future__ import annotations
@@ -23,6 +27,14 @@ from common.settings import DEFAULT_LOGS_OUTAGE_COOLDOWN_SECONDS
 
 #: The wait before the first probe after the breaker opens (never longer than the cooldown).
 FIRST_PROBE_SECONDS: Final = 1.0
+#: Outage shipments in a row (failed or slow, no success between them) that open the breaker. At 5 % of
+#: calls failing independently, three failed shipments in a row come about once in 8,000 shipments; a
+#: real outage fails every shipment, and opens it within the first three.
+OPEN_AFTER_FAILURES: Final = 3
+#: A call answered slower than this counts as a failure for the breaker (its events are delivered all the
+#: same). PutLogEvents usually answers in tens of milliseconds; at 0.4 s a call, the process's eight shipper
+#: threads ship fewer than ten jobs a second, fewer than one worker finishes short jobs.
+SLOW_CALL_SECONDS: Final = 0.4
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +69,7 @@ class OutageBreaker:
         self._wait = 0.0
         self._next_probe = 0.0
         self._probing = False
+        self._failures_in_a_row = 0
 
     def allow(self) -> Ticket | None:
         """A ticket to ship now, or None: the breaker is open and a probe is running or not yet due."""
@@ -75,9 +88,11 @@ class OutageBreaker:
                 self._open = False
                 self._probing = False
                 self._wait = 0.0
+                self._failures_in_a_row = 0
 
     def failed(self, ticket: Ticket) -> None:
-        """An outage: open, or after a failed probe wait twice as long (up to the cooldown) for the next."""
+        """An outage shipment: open on the :data:`OPEN_AFTER_FAILURES`-th in a row, or after a failed probe
+        wait twice as long (up to the cooldown) for the next."""
         with self._lock:
             if ticket.probe:
                 self._probing = False
@@ -85,9 +100,16 @@ class OutageBreaker:
             elif self._open:
                 return  # a shipment let through before the breaker opened: the probe schedule stands
             else:
-                self._open = True
-                self._wait = self._first_wait
+                self._failures_in_a_row += 1
+                if self._failures_in_a_row < OPEN_AFTER_FAILURES:
+                    return  # one failure among successes is a fault, not an outage
+                self._open_locked()
             self._next_probe = self._clock() + self._wait
+
+    def _open_locked(self) -> None:
+        self._open = True
+        self._wait = self._first_wait
+        self._failures_in_a_row = 0
 
     def is_open(self) -> bool:
         """True while an outage is assumed (between the first failure and the first successful probe)."""
@@ -95,5 +117,8 @@ class OutageBreaker:
             return self._open
 
     def trip(self) -> None:
-        """Open as if a shipment had just failed (kept for callers of the earlier API)."""
-        self.failed(_CLOSED)
+        """Open now, as a sustained outage would (kept for callers of the earlier API)."""
+        with self._lock:
+            if not self._open:
+                self._open_locked()
+                self._next_probe = self._clock() + self._wait

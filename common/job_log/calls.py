@@ -6,8 +6,10 @@ and :func:`call` owns the retrying, with tenacity, because only the caller knows
 
 - PutLogEvents is not idempotent. When a request was sent and no answer came (read timeout, connection
   closed), it may have been stored; botocore would send it again, and a fault probe found the jobs that
-  ran through an emulator freeze with ``job.succeeded`` four times in their streams. Such a put is never
-  repeated: its events go to the fallback, so they are in one place or two, never duplicated in a stream.
+  ran through an emulator freeze with ``job.succeeded`` four times in their streams. :func:`call` never
+  repeats such a put; its caller (:mod:`common.job_log.delivery`) re-sends it once, each event marked
+  ``"resent": true``, and sends a second unanswered one to the fallback: at most two copies in a stream,
+  the second saying what it is.
 - Throttling (CreateLogStream's quota is 50 TPS per account and Region), a 5xx answer and a connection
   that was never made are retried here with short jittered backoff, bounded so a job's close never waits
   long; whatever still fails is an outage for the breaker.

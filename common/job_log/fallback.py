@@ -31,13 +31,17 @@ _reported: set[tuple[str, str]] = set()
 _reported_lock = threading.Lock()
 
 
-def write_undelivered(summary: str, *, stream: str, error: str, events: list[LogEvent]) -> None:
-    """``summary`` (why) once, then each event as a ``job_log.undelivered`` warning carrying its JSON."""
+def write_undelivered(summary: str, *, job_id: str, stream: str, error: str, events: list[LogEvent]) -> None:
+    """``summary`` (why) once, then each event as a ``job_log.undelivered`` warning carrying its JSON.
+
+    Each line carries ``job_id`` at the top, as every service line about a job does: ``fleet job`` keeps
+    the service lines whose ``job_id`` is the job's, so this is how it finds what missed the stream.
+    """
     # A fresh logger each time: a module-level one may have cached an earlier configuration's output.
     logger = structlog.get_logger("common.job_log.log")
-    logger.warning(summary, stream=stream, error=error, events=len(events))
+    logger.warning(summary, job_id=job_id, stream=stream, error=error, events=len(events))
     for event in events:
-        logger.warning("job_log.undelivered", job_event=json.loads(event.message))
+        logger.warning("job_log.undelivered", job_id=job_id, job_event=json.loads(event.message))
 
 
 def report_once(site: str, error: BaseException) -> bool:

@@ -18,10 +18,14 @@ The job log is a side channel and never decides a message's fate:
   (waiting for it was 4.4 ms of a 200 ms job's 205.6 ms in its slot).
 - No method raises into the caller: a failure inside (Logs, a log processor, a broken stdout) is counted
   through ``on_delivery_failure`` and reported once per cause on stderr (:mod:`common.job_log.fallback`).
-- Events Logs did not store go to stdout as ``job_log.undelivered`` warnings and are counted: never lost
-  silently, never re-put after Logs accepted them (:mod:`common.job_log.calls`).
-- During an outage the shared :class:`OutageBreaker` sends flushes straight to the fallback and lets one
-  probe through at a time (:mod:`common.job_log.breaker`).
+- Events Logs did not store go to stdout as ``job_log.undelivered`` warnings (with ``job_id``, for ``fleet
+  job``) and are counted: never lost silently, never re-put after Logs accepted them; a put that went
+  unanswered is re-sent once, each event marked ``resent`` (:mod:`common.job_log.delivery`).
+- During a sustained outage (failing or slow calls in a row, not one fault) the shared
+  :class:`OutageBreaker` sends flushes straight to the fallback and lets one probe through at a time
+  (:mod:`common.job_log.breaker`).
+- What the job logs hold unshipped is bounded (:class:`common.job_log.shipper.Backlog`): past the bound an
+  event goes to stdout at once; at exit what is still held goes to stdout (:meth:`JobLog.abandon`).
 """
 
 from __future__ import annotations
@@ -33,10 +37,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from common.job_ids import job_timestamp, require_job_id
-from common.job_log.breaker import OutageBreaker
+from common.job_log.breaker import SLOW_CALL_SECONDS, OutageBreaker, Ticket
 from common.job_log.calls import own_retries
 from common.job_log.delivery import StreamTarget, create_stream, deliver
-from common.job_log.events import LogEvent, encode
+from common.job_log.events import EVENT_OVERHEAD_BYTES, LogEvent, encode
 from common.job_log.fallback import DeliveryFailureCallback, Shield, count, report_once, write_undelivered
 from common.job_log.shipper import Shipper
 from common.logging import get_logger
@@ -92,6 +96,11 @@ class JobLog:
         self._idle.set()
         self._stream_ready = False
         self._waiting: list[_Once] = []
+        #: Events taken by the running drain, until Logs took them or they went to stdout.
+        self._in_flight: list[LogEvent] = []
+        #: Events (and bytes) this log holds in the shipper's backlog.
+        self._held: tuple[int, int] = (0, 0)
+        self._abandoned = False
 
     def __enter__(self) -> JobLog:
         self.open()
@@ -161,9 +170,13 @@ class JobLog:
             }
             entry = LogEvent(int(now * 1000), encode(record))
             with self._lock:
-                self._pending.append(entry)
-                if self._closed:  # an event after close still ships
-                    self._flush_locked()
+                held = self._hold_locked(entry)
+                if held:
+                    self._pending.append(entry)
+                    if self._closed:  # an event after close still ships
+                        self._flush_locked()
+            if not held:
+                self._fall_back("job_log.backlog_full", "the job logs' unshipped backlog is full", [entry])
 
     def info(self, name: str, **fields: Any) -> None:  # noqa: ANN401
         self.event(name, "info", **fields)
@@ -176,6 +189,50 @@ class JobLog:
 
     def _ship_with(self) -> Shipper:
         return self._shipper or self._breaker.shipper
+
+    def _hold_locked(self, entry: LogEvent) -> bool:
+        """Count ``entry`` into the shipper's backlog; False when it is full (or the process is exiting)."""
+        shipper = self._ship_with()
+        if self._abandoned or not shipper.backlog.reserve(_size(entry)):
+            return False
+        events, size = self._held
+        if events == 0:
+            shipper.hold(self)
+        self._held = (events + 1, size + _size(entry))
+        return True
+
+    def _release_locked(self, shipped: list[LogEvent]) -> None:
+        """``shipped`` are in the stream or on stdout: count them out of the backlog."""
+        if self._abandoned or not shipped:
+            return
+        size = sum(_size(event) for event in shipped)
+        events, held = self._held
+        self._held = (events - len(shipped), held - size)
+        shipper = self._ship_with()
+        shipper.backlog.release(len(shipped), size)
+        if self._held[0] == 0:
+            shipper.let_go(self)
+
+    def flush(self) -> None:
+        """Ship what is buffered now (the worker is exiting), instead of at the next tick."""
+        with Shield("job_log.flush", self._on_delivery_failure), self._lock:
+            self._flush_locked()
+
+    def abandon(self) -> int:
+        """The process is exiting: every event still held (buffered, queued or in a call) goes to stdout.
+
+        An event whose put is in flight may reach the stream as well: in one place or two, never neither.
+        """
+        with self._lock:
+            events = self._in_flight + self._pending
+            self._pending = []
+            self._release_locked(events)
+            self._abandoned = True
+            waiting = self._go_idle_locked() if not self._in_flight else []
+        if events:
+            self._fall_back("job_log.unshipped_at_exit", "the worker exited before these were shipped", events)
+        _call_all(waiting)
+        return len(events)
 
     def _tick(self) -> bool:
         """The shipper's ticker: flush a running job's events; stop once it is closed."""
@@ -211,9 +268,15 @@ class JobLog:
         ticket = self._breaker.allow()
         if ticket is None:
             return  # an outage: the first flush goes to the fallback, or creates the stream once Logs is back
+        started = time.monotonic()
         failed = create_stream(self._target)
         self._stream_ready = failed is None  # if not, the first flush tries again and reports what fails
-        if failed is not None and failed.failure.is_outage:
+        outage = failed is not None and failed.failure.is_outage
+        self._tell_breaker(ticket, outage=outage, seconds=time.monotonic() - started)
+
+    def _tell_breaker(self, ticket: Ticket, *, outage: bool, seconds: float) -> None:
+        """A failed call, or one slower than SLOW_CALL_SECONDS, counts towards an outage; others close it."""
+        if outage or seconds > SLOW_CALL_SECONDS:
             self._breaker.failed(ticket)
         else:
             self._breaker.succeeded(ticket)
@@ -223,12 +286,16 @@ class JobLog:
         while True:
             with self._lock:
                 events, self._pending = self._pending, []
+                self._in_flight = events
                 waiting = [] if events else self._go_idle_locked()
             if not events:
                 _call_all(waiting)
                 return
             with Shield("job_log.ship", self._on_delivery_failure):
                 self._ship(events)
+            with self._lock:
+                self._in_flight = []
+                self._release_locked(events)
 
     def _go_idle_locked(self) -> list[_Once]:
         """Nothing more to ship: returns the ``when_shipped`` callbacks, to be called outside the lock."""
@@ -244,10 +311,8 @@ class JobLog:
             return
         delivery = deliver(self._target, events, stream_ready=self._stream_ready)
         self._stream_ready = delivery.stream_ready
-        if delivery.failure is not None and delivery.failure.failure.is_outage:
-            self._breaker.failed(ticket)
-        else:
-            self._breaker.succeeded(ticket)
+        outage = delivery.failure is not None and delivery.failure.failure.is_outage
+        self._tell_breaker(ticket, outage=outage, seconds=delivery.slowest_seconds)
         if delivery.undelivered:
             summary = "job_log.delivery_failed" if delivery.stream_ready else "job_log.unavailable"
             self._fall_back(summary, str(delivery.failure), delivery.undelivered)
@@ -257,9 +322,15 @@ class JobLog:
     def _fall_back(self, summary: str, error: str, events: list[LogEvent]) -> None:
         count(self._on_delivery_failure)
         try:
-            write_undelivered(summary, stream=self.stream_name, error=error, events=events)
+            job_id = str(self._context["jobId"])
+            write_undelivered(summary, job_id=job_id, stream=self.stream_name, error=error, events=events)
         except Exception as failure:  # noqa: BLE001 - stdout is gone: stderr says so once, the count stands
             report_once("job_log.fallback", failure)
+
+
+def _size(event: LogEvent) -> int:
+    """What an event costs the backlog: its JSON (ASCII, so characters are bytes) and Logs' overhead."""
+    return len(event.message) + EVENT_OVERHEAD_BYTES
 
 
 class _Once:

@@ -7,7 +7,8 @@ pointing here. Faults are decided per request, by operation:
 - ``throttle`` (400 ThrottlingException) and ``unavailable`` (503) answer without forwarding;
 - ``reset_before`` drops the connection before forwarding (the request never happened);
 - ``reset_after`` forwards, lets the emulator apply the request, then drops the connection: the
-  classic "deleted, but the client saw an error".
+  classic "deleted, but the client saw an error";
+- ``delay`` waits ``seconds`` (default 0.5), then forwards: a slow, not failing, service.
 
 Control endpoints: ``GET /__proxy__/stats`` (calls and injected faults by operation, and calls by
 operation and the queue, table or log group they name, ``"SendMessageBatch my-queue"``) and
@@ -20,13 +21,17 @@ import http.client
 import json
 import random
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final
 from urllib.parse import parse_qs
 
+#: The kinds that fail a request (scenarios spread a fault rate over these).
 FAULT_KINDS: Final = ("throttle", "unavailable", "reset_before", "reset_after")
+#: Every kind a rule may name: the failures and ``delay``.
+RULE_KINDS: Final = (*FAULT_KINDS, "delay")
 CONTROL_PREFIX: Final = "/__proxy__/"
 _HOP_BY_HOP: Final = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length"})
 
@@ -38,6 +43,8 @@ class FaultRule:
     operation: str
     kind: str
     rate: float = 1.0
+    #: How long a ``delay`` holds the request before forwarding it.
+    seconds: float = 0.5
 
     def matches(self, service: str, operation: str) -> bool:
         return self.operation in {"*", operation, f"{service}:*", f"{service}:{operation}"}
@@ -54,20 +61,28 @@ class ProxyState:
         self._lock = threading.Lock()
 
     def set_rules(self, rules: list[dict[str, Any]]) -> None:
-        parsed = [FaultRule(str(r["operation"]), str(r["kind"]), float(r.get("rate", 1.0))) for r in rules]
-        unknown = [rule.kind for rule in parsed if rule.kind not in FAULT_KINDS]
+        parsed = [
+            FaultRule(str(r["operation"]), str(r["kind"]), float(r.get("rate", 1.0)), float(r.get("seconds", 0.5)))
+            for r in rules
+        ]
+        unknown = [rule.kind for rule in parsed if rule.kind not in RULE_KINDS]
         if unknown:
-            raise ValueError(f"unknown fault kind(s) {unknown}; known: {', '.join(FAULT_KINDS)}")
+            raise ValueError(f"unknown fault kind(s) {unknown}; known: {', '.join(RULE_KINDS)}")
         with self._lock:
             self.rules = parsed
 
     def decide(self, service: str, operation: str) -> str | None:
+        rule = self.decide_rule(service, operation)
+        return None if rule is None else rule.kind
+
+    def decide_rule(self, service: str, operation: str) -> FaultRule | None:
+        """The rule to apply to this request (and count as a fault), or None."""
         with self._lock:
             self.calls[operation] += 1
             for rule in self.rules:
                 if rule.matches(service, operation) and self._rng.random() < rule.rate:
                     self.faults[f"{operation}:{rule.kind}"] += 1
-                    return rule.kind
+                    return rule
             return None
 
     def record_targets(self, operation: str, resources: list[str]) -> None:
@@ -138,7 +153,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _forward(self, body: bytes) -> None:
         service, operation = operation_of(self.headers, body)
         self.server.state.record_targets(operation, resources_of(body))
-        fault = self.server.state.decide(service, operation)
+        rule = self.server.state.decide_rule(service, operation)
+        fault = None if rule is None else rule.kind
+        if rule is not None and fault == "delay":
+            time.sleep(rule.seconds)
         if fault == "reset_before":
             self.close_connection = True
             return

@@ -10,6 +10,8 @@ Extensions applied to moto in this process only (never in the workers, which tal
   atomic (concurrent DeleteMessageBatch can bring deleted messages back, two receives can return the same
   message). One lock covers every operation that reads or changes messages. A long poll waits outside
   the lock, so it never blocks other callers.
+* **SQS refuses what AWS refuses** (fleet.local.sqs_validation): characters outside SQS's set in a body or
+  an attribute value, and a message over the queue's size counted in bytes with its attributes.
 * **DynamoDB writes are serialised** the same way: moto applies a TransactWriteItems by checking and
   writing without a lock, and restores a copy of the table when one is cancelled, which can undo
   another thread's write. DynamoDB itself is atomic per item and per transaction, and the job ledger's
@@ -39,6 +41,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
+
+from fleet.local.sqs_validation import patch_send_validation
 
 HOST = "127.0.0.1"
 #: SQS backend methods whose effect moto does not make atomic; receive_message is handled apart.
@@ -86,6 +90,7 @@ def patch_moto() -> None:
     _patch_clock()
     _patch_dispatch()
     _patch_sqs()
+    patch_send_validation()
     serialise_dynamodb()
     _patch_logs()
 

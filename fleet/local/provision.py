@@ -15,6 +15,7 @@ from common.ledger.schema import (
     DAY_INDEX,
     FAILURES_INDEX,
 )
+from common.messages import MAX_TRIGGER_BYTES, QUEUE_MAX_MESSAGE_BYTES
 from common.names import FleetNames
 
 if TYPE_CHECKING:
@@ -24,8 +25,11 @@ if TYPE_CHECKING:
 #: Retention as in tf/: a DLQ keeps its messages longer than its source queue (4 days vs 14).
 SOURCE_RETENTION_SECONDS = 4 * 24 * 3600
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
-#: Terraform's aws_sqs_queue default (tf/sqs.tf sets none): a larger body is refused locally as on AWS.
-MAXIMUM_MESSAGE_SIZE_BYTES = 256 * 1024
+#: As tf/sqs.tf sets them: the trigger queue leaves room for the background message's envelope, so a
+#: trigger SQS accepts always fits in its background message (common.messages); the emulator counts a
+#: message's size as AWS does, in bytes with its attributes (fleet.local.sqs_validation).
+MAXIMUM_MESSAGE_SIZE_BYTES = QUEUE_MAX_MESSAGE_BYTES
+TRIGGER_MAXIMUM_MESSAGE_SIZE_BYTES = MAX_TRIGGER_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +54,7 @@ def provision(
     urls = {}
     size = str(MAXIMUM_MESSAGE_SIZE_BYTES)
     for source, dlq in names.queues().items():
+        source_size = str(TRIGGER_MAXIMUM_MESSAGE_SIZE_BYTES if source == names.trigger_queue else size)
         dlq_url = sqs.create_queue(
             QueueName=dlq, Attributes={"MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS), "MaximumMessageSize": size}
         )["QueueUrl"]
@@ -60,7 +65,7 @@ def provision(
                 "VisibilityTimeout": str(visibility_timeout),
                 "ReceiveMessageWaitTimeSeconds": str(receive_wait_seconds),
                 "MessageRetentionPeriod": str(SOURCE_RETENTION_SECONDS),
-                "MaximumMessageSize": size,
+                "MaximumMessageSize": source_size,
                 "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count}),
             },
         )["QueueUrl"]

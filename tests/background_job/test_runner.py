@@ -14,6 +14,7 @@ from background_job.jobs import REGISTRY
 from background_job.runner import JobRunner
 from common import metrics
 from common.job_ids import job_id_for_message
+from common.job_log.breaker import OPEN_AFTER_FAILURES
 from common.job_log.log import job_stream_name
 from common.messages import BackgroundJob
 from common.metrics import MetricsEmitter
@@ -172,14 +173,15 @@ def test_job_completes_when_cloudwatch_logs_is_down(harness: Harness) -> None:
 @pytest.mark.parametrize(
     ("cooldown", "next_job_reaches_logs"), [(DEFAULT_LOGS_OUTAGE_COOLDOWN_SECONDS, False), (0.0, True)]
 )
-def test_after_a_logs_failure_jobs_skip_logs_for_the_cooldown(
+def test_after_a_logs_outage_jobs_skip_logs_for_the_cooldown(
     aws_fleet: AwsFleet, cooldown: float, next_job_reaches_logs: bool
 ) -> None:
     """Once Logs is back, the next job still writes to stdout until LOGS_OUTAGE_COOLDOWN_SECONDS have passed."""
     harness = Harness(aws_fleet, logs_outage_cooldown_seconds=cooldown)
     faults = FaultInjector(harness.fleet.logs)
     faults.fail("*", "down")
-    harness.run()
+    for _ in range(OPEN_AFTER_FAILURES):  # a sustained outage, not one failed call, opens the breaker
+        harness.run()
     faults.clear()
 
     with capture_logs() as logs:

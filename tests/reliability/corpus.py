@@ -13,14 +13,10 @@ from datetime import UTC, datetime
 from background_job.jobs import REGISTRY
 from common.job_ids import job_id_for_message
 from common.messages import MAX_NESTING_DEPTH
-from fleet.local.provision import MAXIMUM_MESSAGE_SIZE_BYTES
 
 FORGED = "FORGED-0000000000"
 #: A line an attacker would like the log to show; newline-prefixed so that naive logging splits it off.
 INJECTION = "\n" + json.dumps({"event": "job.succeeded", "job_id": FORGED, "level": "info"}) + "\n"
-#: SQS's maximum message size (the moto emulator's and new queues' limit).
-#: The queues' MaximumMessageSize (Terraform's default, and the local fleet's).
-SQS_MAX_BYTES = MAXIMUM_MESSAGE_SIZE_BYTES
 _JOB_TYPE_RULE = "must match [a-z0-9][a-z0-9._-]{0,63} (lower-case letters, digits, '.', '_', '-')"
 _CORRELATION_RULE = "must match [A-Za-z0-9._:/@+=-]{1,128} (letters, digits, ._:/@+=-)"
 _NOT_A_ULID = "field 'jobId' must be a 26-character upper-case ULID"
@@ -144,14 +140,6 @@ TRIGGER_CASES = [
         f"unknown jobType 'no-such-job'; known: {', '.join(sorted(REGISTRY))}",
         parked_in="background_dlq",
     ),
-    Case(
-        "near the size limit",
-        json.dumps({"trigger": "big", "data": {"blob": "x" * (SQS_MAX_BYTES - 100)}}),
-        # The trigger fits; its background message (the trigger plus the envelope) does not, and is refused
-        # alone (moto and AWS word the error differently).
-        "background message rejected: ",
-        prefix_only=True,
-    ),
 ]
 
 #: Not malformed by the trigger contract, but hostile: they must run under a jobId derived from the
@@ -229,7 +217,8 @@ BACKGROUND_CASES = [
     Case(
         "10,000-deep nesting",
         background_body().replace('"data": {}', '"data": ' + _DEEP),
-        f"body is nested deeper than {MAX_NESTING_DEPTH} levels",
+        # The envelope adds a level to the deepest trigger main_job accepts (64).
+        f"body is nested deeper than {MAX_NESTING_DEPTH + 1} levels",
     ),
     Case(
         "spoofed jobId attribute",

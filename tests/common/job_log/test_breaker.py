@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from common.job_log.breaker import FIRST_PROBE_SECONDS, OutageBreaker, Ticket
+from common.job_log.breaker import FIRST_PROBE_SECONDS, OPEN_AFTER_FAILURES, OutageBreaker, Ticket
 
 
 class Clock:
@@ -13,13 +13,43 @@ class Clock:
         return self.now
 
 
+def _fail(breaker: OutageBreaker, times: int) -> None:
+    for _ in range(times):
+        ticket = breaker.allow()
+        assert ticket is not None
+        breaker.failed(ticket)
+
+
 def _opened(cooldown: float = 30.0) -> tuple[OutageBreaker, Clock]:
     clock = Clock()
     breaker = OutageBreaker(cooldown, clock=clock)
-    ticket = breaker.allow()
-    assert ticket is not None
-    breaker.failed(ticket)
+    _fail(breaker, OPEN_AFTER_FAILURES)
+    assert breaker.is_open()
     return breaker, clock
+
+
+def test_one_failure_among_successes_leaves_it_closed() -> None:
+    """A call that failed after its retries is a fault, not an outage: every job keeps shipping."""
+    breaker = OutageBreaker(30.0, clock=Clock())
+    for _ in range(10):
+        _fail(breaker, OPEN_AFTER_FAILURES - 1)
+        ticket = breaker.allow()
+        assert ticket is not None
+        breaker.succeeded(ticket)
+
+    assert not breaker.is_open()
+
+
+def test_failures_in_a_row_open_it() -> None:
+    """A sustained outage: the OPEN_AFTER_FAILURES-th failure in a row opens it, and nothing passes until due."""
+    breaker = OutageBreaker(30.0, clock=Clock())
+    _fail(breaker, OPEN_AFTER_FAILURES - 1)
+    assert not breaker.is_open()
+
+    _fail(breaker, 1)
+
+    assert breaker.is_open()
+    assert breaker.allow() is None
 
 
 def test_an_open_breaker_lets_one_probe_through_when_due() -> None:

@@ -10,14 +10,17 @@ from typing import Any
 
 import pytest
 import structlog
-from botocore.exceptions import ReadTimeoutError
+from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
 from moto.core.models import botocore_stubber
 from structlog.testing import capture_logs
 from ulid import ULID
 
+from common.job_log import shipper
+from common.job_log.breaker import OPEN_AFTER_FAILURES, SLOW_CALL_SECONDS
 from common.job_log.events import MAX_MESSAGE_BYTES
 from common.job_log.fallback import SIDE_CHANNEL_FAILED, forget_reports
 from common.job_log.log import JobLog, OutageBreaker, job_stream_name
+from common.job_log.shipper import Backlog, Shipper
 from tests.conftest import AwsFleet
 from tests.faults import FaultInjector
 from tests.waiting import wait_until
@@ -187,8 +190,10 @@ def test_a_hanging_put_lets_the_message_settle_at_the_bound_and_still_ships(
     assert ["job_log.close_timed_out"] == [entry["event"] for entry in logs]
 
 
-def test_a_put_that_timed_out_is_not_sent_again(aws_fleet: AwsFleet, breaker: OutageBreaker) -> None:
-    """Stored but unanswered (read timeout): one copy in the stream, the events on stdout, never four copies."""
+def test_a_put_that_timed_out_is_sent_once_more_marked_and_never_a_third_time(
+    aws_fleet: AwsFleet, breaker: OutageBreaker
+) -> None:
+    """Stored but unanswered, twice: two copies at most (the second marked resent), the events on stdout too."""
     puts: list[int] = []
 
     def stored_then_timeout(event_name: str, request: Any, **kwargs: Any) -> Any:
@@ -205,10 +210,36 @@ def test_a_put_that_timed_out_is_not_sent_again(aws_fleet: AwsFleet, breaker: Ou
     with capture_logs() as logs:
         _run(job_log, "job.started", "job.succeeded")
 
-    assert 1 == len(puts)
-    assert ["job.started", "job.succeeded"] == [e["message"] for e in _stream(aws_fleet, job_log)]
+    assert 2 == len(puts)
+    stream = [(e["message"], e.get("resent", False)) for e in _stream(aws_fleet, job_log)]
+    assert [("job.started", False), ("job.succeeded", False), ("job.started", True), ("job.succeeded", True)] == sorted(
+        stream, key=lambda event: (event[1], event[0] != "job.started")
+    )
     undelivered = [entry["job_event"]["message"] for entry in logs if entry["event"] == "job_log.undelivered"]
     assert ["job.started", "job.succeeded"] == undelivered
+
+
+def test_a_reset_put_is_delivered_by_its_resend(aws_fleet: AwsFleet, breaker: OutageBreaker) -> None:
+    """A connection reset on the put (never stored): the resend stores the events; nothing goes to stdout."""
+    resets: list[int] = []
+
+    def reset_once(event_name: str, request: Any, **kwargs: Any) -> Any:
+        if event_name.endswith("PutLogEvents") and not resets:
+            resets.append(1)
+            raise ConnectionClosedError(endpoint_url=request.url)
+        return botocore_stubber(event_name=event_name, request=request, **kwargs)
+
+    aws_fleet.logs.meta.events.unregister("before-send", botocore_stubber)
+    aws_fleet.logs.meta.events.register("before-send", reset_once)
+    job_log = _job_log(aws_fleet, breaker)
+
+    with capture_logs() as logs:
+        _run(job_log, "job.started", "job.succeeded")
+
+    assert [("job.started", True), ("job.succeeded", True)] == [
+        (e["message"], e["resent"]) for e in _stream(aws_fleet, job_log)
+    ]
+    assert [] == [entry for entry in logs if entry["event"] == "job_log.undelivered"]
 
 
 def test_only_rejected_events_are_relogged(aws_fleet: AwsFleet, breaker: OutageBreaker) -> None:
@@ -264,7 +295,8 @@ def test_logs_answers_again_and_the_next_due_job_probes(aws_fleet: AwsFleet) -> 
     breaker = OutageBreaker(0.0)
     faults = FaultInjector(aws_fleet.logs)
     faults.fail("*", "unavailable")
-    _run(_job_log(aws_fleet, breaker), "job.started")
+    for _ in range(OPEN_AFTER_FAILURES):
+        _run(_job_log(aws_fleet, breaker), "job.started")
     assert breaker.is_open()
     faults.clear()
 
@@ -273,6 +305,120 @@ def test_logs_answers_again_and_the_next_due_job_probes(aws_fleet: AwsFleet) -> 
 
     assert not breaker.is_open()
     assert ["job.started"] == [e["message"] for e in _stream(aws_fleet, probe)]
+
+
+def test_one_failed_job_among_delivered_ones_keeps_the_breaker_closed(aws_fleet: AwsFleet) -> None:
+    """A single put that fails after its retries costs that job's stream only; the next job ships."""
+    breaker = OutageBreaker(30.0)
+    faults = FaultInjector(aws_fleet.logs)
+    faults.fail("PutLogEvents", "unavailable", times=3)  # all three attempts of one put
+    _run(_job_log(aws_fleet, breaker), "job.started")
+    assert not breaker.is_open()
+
+    after = _job_log(aws_fleet, breaker)
+    _run(after, "job.started")
+
+    assert ["job.started"] == [e["message"] for e in _stream(aws_fleet, after)]
+
+
+def test_slow_calls_in_a_row_open_the_breaker(aws_fleet: AwsFleet) -> None:
+    """Answered, but slower than SLOW_CALL_SECONDS each: delivered, and counted as an outage."""
+    breaker = OutageBreaker(30.0)
+
+    def slow(event_name: str, **kwargs: Any) -> Any:
+        time.sleep(SLOW_CALL_SECONDS + 0.05)
+        return botocore_stubber(event_name=event_name, **kwargs)
+
+    aws_fleet.logs.meta.events.unregister("before-send", botocore_stubber)
+    aws_fleet.logs.meta.events.register("before-send", slow)
+    first = _job_log(aws_fleet, breaker)
+    _run(first, "job.started")  # its create and its put: two slow calls in a row, delivered
+    wait_until(lambda: _stream_once_made(aws_fleet, first), timeout=10, what="the first job's slow put")
+    assert not breaker.is_open()
+
+    _run(_job_log(aws_fleet, breaker), "job.started")  # the third slow call in a row
+
+    assert wait_until(breaker.is_open, timeout=10, what="the breaker to open on slowness")
+    assert ["job.started"] == [e["message"] for e in _stream(aws_fleet, first)]
+
+
+def test_past_the_backlog_bound_events_go_to_stdout_at_once(aws_fleet: AwsFleet, breaker: OutageBreaker) -> None:
+    """With the shipper's puts held, the backlog never holds more than its bound; the rest is on stdout."""
+    release = _hold(aws_fleet, "PutLogEvents")
+    shipper = Shipper(threads=2, backlog=Backlog(max_events=3, max_bytes=1 << 20))
+    job_log = _job_log(aws_fleet, breaker, shipper=shipper)
+
+    with capture_logs() as logs:
+        job_log.open()
+        for step in range(5):
+            job_log.info("job.step", step=step)
+        job_log.end()
+    release.set()
+
+    assert (3, 2) == (shipper.backlog.high_events, shipper.backlog.refused)
+    assert [3, 4] == [entry["job_event"]["step"] for entry in logs if entry["event"] == "job_log.undelivered"]
+    assert "job_log.backlog_full" in [entry["event"] for entry in logs]
+    events = wait_until(lambda: _stream_once_made(aws_fleet, job_log), timeout=10, what="the held put")
+    assert [0, 1, 2] == [e["step"] for e in events]
+    wait_until(lambda: shipper.backlog.held() == (0, 0), timeout=10, what="the backlog to empty")
+
+
+def test_undelivered_lines_carry_the_job_id_fleet_job_looks_for(aws_fleet: AwsFleet, breaker: OutageBreaker) -> None:
+    """Each stdout line about a job's missed events names the job at the top (``job_id``), as fleet job expects."""
+    FaultInjector(aws_fleet.logs).fail("PutLogEvents", "unavailable")
+    job_log = _job_log(aws_fleet, breaker)
+
+    with capture_logs() as logs:
+        _run(job_log, "job.started", "job.succeeded")
+
+    job_id = job_log.stream_name.rsplit("/", 1)[-1]
+    lines = [entry for entry in logs if entry["event"] in {"job_log.delivery_failed", "job_log.undelivered"}]
+    assert [job_id] * 3 == [entry["job_id"] for entry in lines]
+
+
+def test_closing_the_shipper_writes_what_is_still_queued_to_stdout(aws_fleet: AwsFleet, breaker: OutageBreaker) -> None:
+    """At exit, events whose put has not come back within the wait go to stdout: never lost with the process."""
+    release = _hold(aws_fleet, "PutLogEvents")
+    shipper = Shipper(threads=1)
+    job_logs = [_job_log(aws_fleet, breaker, shipper=shipper) for _ in range(3)]
+    for job_log in job_logs:
+        job_log.open()
+        job_log.info("job.succeeded")
+        job_log.end()
+
+    with capture_logs() as logs:
+        figures = shipper.close(timeout=0.2)
+    release.set()
+
+    unshipped = [entry["job_event"]["jobId"] for entry in logs if entry["event"] == "job_log.undelivered"]
+    assert sorted(job_log.stream_name.rsplit("/", 1)[-1] for job_log in job_logs) == sorted(unshipped)
+    assert 3 == figures["unshipped_events_to_stdout"]
+    assert (0, 0) == shipper.backlog.held()
+
+
+def test_closing_the_shipper_ships_a_running_jobs_buffer_when_logs_answers(
+    aws_fleet: AwsFleet, breaker: OutageBreaker
+) -> None:
+    """At exit, a job still running has its buffered events shipped at once, not left for a tick that never comes."""
+    shipper = Shipper(threads=1)
+    job_log = _job_log(aws_fleet, breaker, shipper=shipper)
+    job_log.open()
+    job_log.info("job.started")
+
+    figures = shipper.close(timeout=10)
+
+    assert 0 == figures["unshipped_events_to_stdout"]
+    assert ["job.started"] == [e["message"] for e in _stream(aws_fleet, job_log)]
+
+
+def test_closing_the_shared_shipper_is_a_no_op_when_no_job_ever_ran(monkeypatch: pytest.MonkeyPatch) -> None:
+    """main_job never ships a job log: its exit neither starts threads nor logs a line."""
+    monkeypatch.setattr(shipper, "_shared", None)
+    threads = threading.active_count()
+    with capture_logs() as logs:
+        shipper.close_shared_shipper()
+
+    assert (threads, []) == (threading.active_count(), logs)
 
 
 class _BrokenPipe(io.StringIO):

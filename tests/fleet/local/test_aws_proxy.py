@@ -6,6 +6,7 @@ import json
 import socket
 import subprocess
 import sys
+import threading
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -116,6 +117,27 @@ def test_reset_after_apply_changes_state_but_the_client_sees_an_error(proxy: Aws
         sqs.send_message(QueueUrl=url, MessageBody="x")
 
     assert "1" == _sqs_depth(sqs, url)
+
+
+def test_delay_holds_the_request_then_forwards_it(proxy: AwsProxy) -> None:
+    """A slow, not failing, service: nothing is applied while the request is held, then it succeeds."""
+    sqs = _sqs(proxy.endpoint)
+    url = sqs.create_queue(QueueName="proxy-delay")["QueueUrl"]
+    proxy.state.set_rules([{"operation": "SendMessage", "kind": "delay", "seconds": 3}])
+    answers: list[str] = []
+
+    def send() -> None:
+        answers.append(sqs.send_message(QueueUrl=url, MessageBody="x")["MessageId"])
+
+    sender = threading.Thread(target=send)
+
+    sender.start()
+    wait_until(lambda: proxy.state.faults.get("SendMessage:delay"), timeout=10, what="the held request")
+    held_depth = _sqs_depth(sqs, url)
+    sender.join(timeout=30)
+
+    assert "0" == held_depth
+    assert (1, "1") == (len(answers), _sqs_depth(sqs, url))
 
 
 def test_botocore_retries_ride_through_a_partial_fault_rate(proxy: AwsProxy) -> None:

@@ -250,3 +250,28 @@ def test_a_job_released_by_a_stopped_background_worker_runs_on_another(start: An
     )
     assert 2 == again.attempts
     assert 1 == len(released_by)
+
+
+def test_the_stop_line_counts_the_queued_messages_it_throws_away(start: Any) -> None:
+    """No background worker, three triggers sent: the stop says 3 background jobs were still queued."""
+    supervisor = start(_free_port(), "--background-workers", "0")
+    ready = supervisor.ready()
+    sqs = boto3.client("sqs", endpoint_url=ready["endpoint"], region_name="us-east-1")
+    for number in range(3):
+        sqs.send_message(QueueUrl=ready["queues"]["trigger"], MessageBody=json.dumps({"trigger": f"t{number}"}))
+
+    def queued() -> bool:
+        found = sqs.get_queue_attributes(
+            QueueUrl=ready["queues"]["background"], AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
+        return found["ApproximateNumberOfMessages"] == "3"
+
+    wait_until(queued, timeout=30, what="three background jobs queued")
+    supervisor.process.send_signal(signal.SIGINT)
+    assert 0 == supervisor.process.wait(timeout=30)
+    wait_until(lambda: supervisor.pump is not None and not supervisor.pump.is_alive(), timeout=5, what="EOF")
+
+    assert (
+        "(with 0 triggers, 3 background jobs, 0 trigger DLQ messages, 0 background DLQ messages still queued)"
+        in "".join(supervisor.console)
+    )

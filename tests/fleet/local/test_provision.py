@@ -13,8 +13,9 @@ from common.ledger.schema import (
     DAY_INDEX,
     FAILURES_INDEX,
 )
+from common.messages import MAX_TRIGGER_BYTES, QUEUE_MAX_MESSAGE_BYTES
 from common.names import FleetNames
-from fleet.local.provision import MAXIMUM_MESSAGE_SIZE_BYTES, provision
+from fleet.local.provision import provision
 
 NAMES = FleetNames.for_deployment("fleet-test", "test")
 
@@ -48,15 +49,15 @@ def test_job_ledger_table_has_the_contracts_key_indexes_and_ttl() -> None:
     assert {"TimeToLiveStatus": "ENABLED", "AttributeName": ATTR_EXPIRES_AT} == ttl["TimeToLiveDescription"]
 
 
-def test_queues_have_terraforms_256_kib_maximum_message_size() -> None:
-    """Every queue refuses bodies over 256 KiB, as the Terraform-made queues on AWS do."""
+def test_queues_have_terraforms_maximum_message_sizes() -> None:
+    """The trigger queue leaves room for the background envelope; the others take 256 KiB, as tf/sqs.tf sets."""
     with mock_aws():
         sqs, (_, urls) = _provision_twice()
-        sizes = {
+        sizes = [
             sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["MaximumMessageSize"])[  # type: ignore[attr-defined]
                 "Attributes"
             ]["MaximumMessageSize"]
             for url in (urls.trigger, urls.trigger_dlq, urls.background, urls.background_dlq)  # type: ignore[attr-defined]
-        }
+        ]
 
-    assert {str(MAXIMUM_MESSAGE_SIZE_BYTES)} == sizes
+    assert [str(MAX_TRIGGER_BYTES)] + [str(QUEUE_MAX_MESSAGE_BYTES)] * 3 == sizes
