@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 import pytest
 
+from bench.emulator import CREDENTIALS
 from fleet.local.dynamodb_recorder import RECORDS_PATH
 from fleet.local.emulator import start_emulator, stop_emulator
 
@@ -31,18 +32,26 @@ def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("emulator") / "emulator.log"
     process = start_emulator(port, log_path=Path(log), record_dynamodb=True)
     endpoint = f"http://127.0.0.1:{port}"
-    _dynamodb(endpoint).create_table(
-        TableName=TABLE,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "jobId", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "jobId", "KeyType": "HASH"}],
-    )
-    yield endpoint
-    stop_emulator(process)
+    try:
+        _dynamodb(endpoint).create_table(
+            TableName=TABLE,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "jobId", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "jobId", "KeyType": "HASH"}],
+        )
+        yield endpoint
+    finally:
+        stop_emulator(process)
 
 
 def _dynamodb(endpoint: str) -> Any:
-    return boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
+    """A client with the bench's dummy credentials: the emulator accepts any, and real ones stay away."""
+    session = boto3.session.Session(
+        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        region_name="us-east-1",
+    )
+    return session.client("dynamodb", endpoint_url=endpoint)
 
 
 def _records(endpoint: str) -> list[dict[str, Any]]:
