@@ -18,6 +18,9 @@ Extensions applied to moto in this process only (never in the workers, which tal
   werkzeug server closes each one after a response), SQS reads the system clock instead of building a
   datetime per queued message, and the route table is listed once, not per request. Together they took
   the emulator from 18.8 to 4.4 CPU ms per fleet job, so that figures measured on it are the workers'.
+* **moto's UpdateItem costs less, with the same answers** (fleet.local.dynamodb_speed): each update
+  expression parsed and shape-checked once per text, its tree copied by pickle, condition expressions
+  lexed once per text. The job ledger's writes took about 15 ms of emulator CPU per job before.
 
 Start it with :func:`start_emulator` (the local fleet, the tests and the benchmarks) or
 ``python -m fleet.local.emulator --port N``.
@@ -40,7 +43,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from fleet.local import dynamodb_recorder
+from fleet.local import dynamodb_recorder, dynamodb_speed
 
 HOST = "127.0.0.1"
 #: SQS backend methods whose effect moto does not make atomic; receive_message is handled apart.
@@ -89,6 +92,7 @@ def patch_moto() -> None:
     _patch_dispatch()
     _patch_sqs()
     serialise_dynamodb()
+    dynamodb_speed.install()
     _patch_logs()
 
 
