@@ -144,10 +144,18 @@ def install(lock: threading.RLock) -> None:
     if getattr(DynamoDBBackend.update_item, "_fleet_recorded", False):
         return
     backend: Any = DynamoDBBackend
-    backend.put_item = _single("PutItem", lambda b, t, attrs, *_a, **_k: _key_of(b, t, attrs), lock)(backend.put_item)
-    backend.update_item = _single("UpdateItem", lambda _b, _t, key, *_a, **_k: key, lock)(backend.update_item)
-    backend.delete_item = _single("DeleteItem", lambda _b, _t, key, *_a, **_k: key, lock)(backend.delete_item)
+    backend.put_item = _single("PutItem", lambda b, t, *a, **k: _key_of(b, t, _arg(a, k, "item_attrs")), lock)(
+        backend.put_item
+    )
+    backend.update_item = _single("UpdateItem", lambda _b, _t, *a, **k: _arg(a, k, "key"), lock)(backend.update_item)
+    backend.delete_item = _single("DeleteItem", lambda _b, _t, *a, **k: _arg(a, k, "key"), lock)(backend.delete_item)
     backend.transact_write_items = _transaction(lock)(backend.transact_write_items)
+
+
+def _arg(args: tuple[Any, ...], kwargs: dict[str, Any], name: str) -> dict[str, Any]:
+    """moto's second argument (the item or the key), whether passed by position or by name."""
+    value: dict[str, Any] = args[0] if args else kwargs[name]
+    return value
 
 
 def middleware(application: Callable[..., Any]) -> Callable[..., Any]:
