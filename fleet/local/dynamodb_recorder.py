@@ -110,9 +110,12 @@ def _transaction(lock: threading.RLock) -> Callable[[Callable[..., Any]], Callab
                 _inside.transaction = True
                 try:
                     result = method(self, transact_items)
-                except Exception:
-                    for (operation, table, _), before in zip(named, befores, strict=True):
-                        _record(table, operation, before, before, transactional=True, applied=False)
+                except Exception as error:
+                    # Cancelled (a condition, a conflict): DynamoDB did the work, and bills it. A request it
+                    # rejected before starting (a validation error) wrote nothing and is not recorded.
+                    if type(error).__name__ == "TransactionCanceledException":
+                        for (operation, table, _), before in zip(named, befores, strict=True):
+                            _record(table, operation, before, before, transactional=True, applied=False)
                     raise
                 finally:
                     _inside.transaction = False

@@ -125,3 +125,13 @@ def test_a_transaction_records_each_item_as_transactional_and_a_cancelled_one_as
         (r["transactional"], r["applied"]) for r in records
     ]
     assert [{"S": "queued"}] * 4 == [r["after"]["status"] for r in records]
+
+
+def test_a_transaction_rejected_before_it_starts_records_nothing(endpoint: str) -> None:
+    """Two actions on one item are a ValidationException: nothing was written or billed, so nothing is recorded."""
+    dynamodb = _dynamodb(endpoint)
+    _records(endpoint)
+    with pytest.raises(dynamodb.exceptions.ClientError, match="ValidationException"):
+        dynamodb.transact_write_items(TransactItems=[{"Update": _update("e", "queued")}, {"Update": _update("e", "x")}])
+
+    assert [] == _records(endpoint)
