@@ -160,7 +160,9 @@ def markdown(meta: dict[str, Any], results: Sequence[ScenarioResult], summary: d
         "",
         "## Headline",
         "",
-        f"- Requests per job (target <= {summary['requests_target']}): "
+        f"- SQS + Logs requests per job (target <= {summary['requests_target']}): "
+        + ", ".join(f"{label} {value:.2f}" for label, value in summary["sqs_logs_requests_per_job"].items()),
+        "- All AWS requests per job (DynamoDB's are billed by unit, not by request): "
         + ", ".join(f"{label} {value:.2f}" for label, value in summary["requests_per_job"].items()),
         f"- No-op job: {_fmt(summary['noop_share_of_ceiling'], 2)} of the emulator's ceiling "
         f"(target >= {summary['noop_share_of_ceiling_target']}), {_fmt(summary['noop_vs_naive'])}x the naive baseline",

@@ -8,7 +8,7 @@ from dataclasses import asdict
 from typing import Any, Final
 
 from bench.cost import PRICES, SQS_OPERATIONS, TASK_VCPU
-from bench.cost_summary import at_defaults, cost, ledger_off_label
+from bench.cost_summary import at_defaults, cost, ledger_off_label, sqs_logs_requests
 from bench.harness import ScenarioResult
 from bench.peers.adapters import PEERS
 from bench.workloads import DEFAULT_CONCURRENCY, PEER_PIPELINES
@@ -170,6 +170,8 @@ def headline(results: Sequence[ScenarioResult]) -> dict[str, Any]:
     io_off = by.get(ledger_off_label("fleet-io"))
     return {
         "requests_per_job": {label: r.requests_per_job for label, r in by.items() if r.pipeline == "fleet"},
+        # The target's measure: SQS (billed) and Logs calls; the ledger's DynamoDB requests are billed by unit.
+        "sqs_logs_requests_per_job": {label: sqs_logs_requests(r) for label, r in by.items() if r.pipeline == "fleet"},
         "requests_target": TARGET_REQUESTS_PER_JOB,
         "noop_vs_naive": _ratio(noop.jobs_per_second, by["naive-noop"].jobs_per_second),
         "io_vs_naive": _ratio(io.jobs_per_second, by["naive-io"].jobs_per_second),
