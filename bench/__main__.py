@@ -67,8 +67,14 @@ def peer_versions() -> dict[str, str]:
 
 
 def with_ledger(plan_scenarios: list[Scenario]) -> list[Scenario]:
-    """``--ledger``: every fleet scenario runs with JOB_LEDGER_TABLE set (the peers have no ledger)."""
-    return [dataclasses.replace(s, ledger=True) if s.pipeline in ("fleet", "fleet-bg") else s for s in plan_scenarios]
+    """``--ledger``: every fleet scenario runs with JOB_LEDGER_TABLE set (the peers have none), except the ledger-off
+    twins of the headline, which are there to show what the ledger adds."""
+    return [
+        dataclasses.replace(s, ledger=True)
+        if s.pipeline in ("fleet", "fleet-bg") and not s.label.endswith("-ledger-off")
+        else s
+        for s in plan_scenarios
+    ]
 
 
 def write_results(out: Path, *, quick: bool, results: list[ScenarioResult], ledger: bool = False) -> Path:

@@ -1,7 +1,9 @@
 """Cost per million jobs on AWS, from the figures a run measured and list prices stated with their date.
 
-Only per-job costs are modelled: requests, log ingestion, and Fargate time at the measured CPU per
-job. Fixed costs (an idle long poll, alarms, a NAT gateway) are in docs/deploy.md.
+Only per-job costs are modelled: requests, log ingestion, Fargate time at the measured CPU per job, and
+the job ledger's DynamoDB request units (counted by bench.dynamodb_cost from the item writes the
+emulator recorded). Fixed costs (an idle long poll, alarms, a NAT gateway, DynamoDB storage) are in
+docs/deploy.md.
 """
 
 from __future__ import annotations
@@ -20,6 +22,11 @@ class Prices:
     logs_event_overhead_bytes: int = 26  # CloudWatch Logs bills each event's size plus 26 bytes
     fargate_vcpu_hour: float = 0.04048  # Linux/x86_64
     fargate_gb_hour: float = 0.004445
+    #: DynamoDB on-demand, us-east-1, since the 2024-11-01 price cut (aws.amazon.com/dynamodb/pricing/on-demand/,
+    #: checked 2026-12-04). Standard table class; TTL deletes are free.
+    dynamodb_as_of: str = "2024-11-01 (us-east-1 on-demand, standard table class; checked 2026-12-04)"
+    dynamodb_per_million_write_units: float = 0.625
+    dynamodb_per_million_read_units: float = 0.125
 
 
 PRICES: Final = Prices()
@@ -40,14 +47,25 @@ SQS_OPERATIONS: Final = frozenset(
 
 
 @dataclass(frozen=True, slots=True)
+class DynamoDbUnits:
+    """DynamoDB request units per job: writes to the table, writes to its indexes, reads."""
+
+    table_writes: float = 0.0
+    index_writes: float = 0.0
+    reads: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class CostPerMillion:
     sqs_requests: float
     logs_ingestion: float
     fargate: float
+    dynamodb_table: float = 0.0
+    dynamodb_indexes: float = 0.0
 
     @property
     def total(self) -> float:
-        return self.sqs_requests + self.logs_ingestion + self.fargate
+        return self.sqs_requests + self.logs_ingestion + self.fargate + self.dynamodb_table + self.dynamodb_indexes
 
 
 def fargate_seconds_per_job(cpu_seconds_per_job: float) -> float:
@@ -65,14 +83,28 @@ def cost_per_million(
     cpu_seconds_per_job: float,
     log_bytes_per_job: float,
     prices: Prices = PRICES,
+    *,
+    dynamodb: DynamoDbUnits = DynamoDbUnits(),
+    task_seconds_per_job: float | None = None,
 ) -> CostPerMillion:
-    """USD per million jobs, from per-job requests, CPU seconds (all worker processes) and log bytes."""
+    """USD per million jobs, from per-job requests, CPU seconds (all worker processes), log bytes and DynamoDB units.
+
+    ``task_seconds_per_job`` replaces the CPU-bound Fargate sizing when a pipeline is sized otherwise (the
+    seed-style baseline: one job per task-second).
+    """
     sqs = sum(count for name, count in requests_by_operation.items() if name in SQS_OPERATIONS)
-    task_hours = fargate_seconds_per_job(cpu_seconds_per_job) * 1e6 / 3600
+    seconds = fargate_seconds_per_job(cpu_seconds_per_job) if task_seconds_per_job is None else task_seconds_per_job
+    task_hours = seconds * 1e6 / 3600
     return CostPerMillion(
         sqs_requests=round(sqs * prices.sqs_per_million_requests, 4),
         logs_ingestion=round(log_bytes_per_job * 1e6 / 1e9 * prices.logs_ingestion_per_gb, 4),
         fargate=round(task_hours * (TASK_VCPU * prices.fargate_vcpu_hour + TASK_GB * prices.fargate_gb_hour), 4),
+        dynamodb_table=round(
+            dynamodb.table_writes * prices.dynamodb_per_million_write_units
+            + dynamodb.reads * prices.dynamodb_per_million_read_units,
+            4,
+        ),
+        dynamodb_indexes=round(dynamodb.index_writes * prices.dynamodb_per_million_write_units, 4),
     )
 
 

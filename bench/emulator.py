@@ -8,6 +8,7 @@ that grows, so without the reset whichever scenario ran first would have a faste
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import urllib.request
@@ -18,7 +19,9 @@ import boto3
 import psutil
 from botocore.config import Config
 
+from bench.dynamodb_cost import ItemWrite, TableSchema
 from common.names import FleetNames
+from fleet.local.dynamodb_recorder import RECORDS_PATH
 from fleet.local.emulator import start_emulator, stop_emulator
 from fleet.local.provision import QueueUrls, provision, provision_job_ledger
 
@@ -76,8 +79,9 @@ class Emulator:
         self.dynamodb: Any = session.client("dynamodb", endpoint_url=self.endpoint, config=config)
 
     def __enter__(self) -> Emulator:
-        # The fleet's own emulator launcher: moto with SQS and DynamoDB writes serialised, as on AWS.
-        self.process = start_emulator(self.port, host=HOST, timeout=_STARTUP_SECONDS)
+        # The fleet's own emulator launcher: moto with SQS and DynamoDB writes serialised, as on AWS, and
+        # every DynamoDB item write recorded with its item before and after (the cost model's input).
+        self.process = start_emulator(self.port, host=HOST, timeout=_STARTUP_SECONDS, record_dynamodb=True)
         return self
 
     def __exit__(self, *_exc: object) -> None:
@@ -130,6 +134,17 @@ class Emulator:
         """The job ledger table as tf/dynamodb.tf and the local fleet create it (idempotent)."""
         provision_job_ledger(self.dynamodb, names.job_ledger_table)
         return names.job_ledger_table
+
+    def dynamodb_writes(self) -> list[ItemWrite]:
+        """Every DynamoDB item write since the last call, in the order the emulator applied them."""
+        # The URL is always http://127.0.0.1:<port> of the server this object started.
+        with urllib.request.urlopen(self.endpoint + RECORDS_PATH, timeout=30) as response:  # noqa: S310
+            records = json.loads(response.read())
+        return [ItemWrite(**record) for record in records]
+
+    def table_schema(self, table: str) -> TableSchema:
+        """The table's keys and global secondary indexes, as DescribeTable reports them."""
+        return TableSchema.from_describe_table(self.dynamodb.describe_table(TableName=table)["Table"])
 
     def _reset(self) -> None:
         # The URL is always http://127.0.0.1:<port> of the server this object started.

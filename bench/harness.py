@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from bench.dynamodb_cost import bill
 from bench.emulator import MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT, Emulator, Resources
 from bench.processes import ProcessUnderTest, Usage, stop_all, wait_for
 from bench.stats import latency_ms, throughput
@@ -67,6 +68,10 @@ class ScenarioResult:
     ledger_table_used: bool = False
     #: Why the scenario could not run (a peer that fails against the emulator); its figures are NaN.
     error: str | None = None
+    #: DynamoDB request units per job by AWS's billing rules (bench.dynamodb_cost): ``table`` for the
+    #: table's writes, ``index:<name>`` per global secondary index; ``writes`` and ``refused_writes``
+    #: count item writes and those a condition refused (billed, included in ``table``).
+    dynamodb_units_per_job: dict[str, float] = field(default_factory=dict)
 
 
 def worker_env(emulator: Emulator, resources: Resources, scenario: Scenario) -> dict[str, str]:
@@ -200,6 +205,7 @@ def _measure(
     usage_before = [stage.usage() for stage in stages]
     stdout_before = [stage.stdout_volume() for stage in stages]
     emulator_before = emulator.cpu_seconds()
+    emulator.dynamodb_writes()  # forget anything before the first trigger (there is nothing the workers wrote)
     feeder = Feeder(emulator, resources.urls.trigger, scenario, job_stage.finished)
     started = time.monotonic()
     with Sampler(job_stage, scenario.sample_every_seconds) as sampler:
@@ -218,6 +224,7 @@ def _measure(
     ]
     calls = _sum_calls(_diff(stage.calls(), before) for stage, before in zip(stages, calls_before, strict=True))
     records = job_stage.job_records()
+    dynamodb_units = _dynamodb_units(emulator, resources, scenario)
     return ScenarioResult(
         label=scenario.label,
         pipeline=scenario.pipeline,
@@ -241,7 +248,21 @@ def _measure(
         job_stream_bytes=round(emulator.job_stream_bytes(resources.names.background_job_log_group), 1),
         samples=sampler.samples,
         ledger_table_used=scenario.ledger,
+        dynamodb_units_per_job=dynamodb_units,
     )
+
+
+def _dynamodb_units(emulator: Emulator, resources: Resources, scenario: Scenario) -> dict[str, float]:
+    """The scenario's DynamoDB write units per job, from the item writes the emulator recorded."""
+    writes = emulator.dynamodb_writes()
+    if not scenario.ledger:
+        return {}
+    table = resources.names.job_ledger_table
+    total = bill(writes, {table: emulator.table_schema(table)})
+    per_job = {"table": total.total_table_units / scenario.jobs, "writes": total.writes / scenario.jobs}
+    per_job |= {f"index:{name}": units / scenario.jobs for name, units in sorted(total.index_units.items())}
+    per_job["refused_writes"] = total.refused / scenario.jobs
+    return {name: round(value, 3) for name, value in per_job.items()}
 
 
 def _sum_calls(diffs: Iterable[dict[str, int]]) -> dict[str, int]:

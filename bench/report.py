@@ -9,6 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Final
 
+from bench import cost_summary
 from bench.harness import ScenarioResult
 from bench.peers.adapters import PEERS
 
@@ -159,14 +160,18 @@ def markdown(meta: dict[str, Any], results: Sequence[ScenarioResult], summary: d
         "",
         "## Headline",
         "",
-        f"- Requests per job (target <= {summary['requests_target']}): "
+        f"- SQS + Logs requests per job (target <= {summary['requests_target']}): "
+        + ", ".join(f"{label} {value:.2f}" for label, value in summary["sqs_logs_requests_per_job"].items()),
+        "- All AWS requests per job (DynamoDB's are billed by unit, not by request): "
         + ", ".join(f"{label} {value:.2f}" for label, value in summary["requests_per_job"].items()),
         f"- No-op job: {_fmt(summary['noop_share_of_ceiling'], 2)} of the emulator's ceiling "
         f"(target >= {summary['noop_share_of_ceiling_target']}), {_fmt(summary['noop_vs_naive'])}x the naive baseline",
         f"- 200 ms I/O job: {_fmt(summary['io_vs_naive'])}x the naive baseline "
         f"(target >= {summary['io_vs_naive_target']})",
-        f"- Cost per million jobs (USD, prices {summary['prices']['as_of']}): no-op {cost['noop']['total']:.2f}, "
-        f"200 ms I/O {cost['io-200ms']['total']:.2f} (CPU-bound Fargate sizing; see docs/performance.md)",
+        f"- Cost per million jobs at the defaults (USD, prices {summary['prices']['as_of']}; DynamoDB"
+        f" {summary['prices']['dynamodb_as_of']}): no-op {cost['noop']['total']:.2f}, "
+        f"200 ms I/O {cost['io-200ms']['total']:.2f} (CPU-bound Fargate sizing; breakdown below and in"
+        " docs/performance.md)",
     ]
     for kind, window in summary.get("batch_window", {}).items():
         lines.append(
@@ -181,7 +186,12 @@ def markdown(meta: dict[str, Any], results: Sequence[ScenarioResult], summary: d
             f"at {_fmt(ledger['throughput_vs_without'], 2)}x its throughput"
         )
     if "io_share_of_limit" in summary:
-        lines.append(f"- 200 ms I/O job: {_fmt(summary['io_share_of_limit'], 2)} of the 50 jobs/s limit (10 slots)")
+        lines.append(
+            f"- 200 ms I/O job{' with the ledger on' if summary.get('io_ledger') else ''}:"
+            f" {_fmt(summary['io_share_of_limit'], 2)} of the 50 jobs/s limit (10 slots; target >="
+            f" {summary.get('io_share_of_limit_target')}), ledger off"
+            f" {_fmt(summary.get('io_share_of_limit_ledger_off', math.nan), 2)}"
+        )
     leak = summary.get("leak_check")
     if leak:
         lines.append(
@@ -189,6 +199,10 @@ def markdown(meta: dict[str, Any], results: Sequence[ScenarioResult], summary: d
             f"threads {leak['threads_early']} -> {leak['threads_late']}"
         )
     lines += [
+        "",
+        "## Cost at the defaults",
+        "",
+        *cost_summary.markdown_lines(summary["cost_at_defaults"], summary["prices"]["dynamodb_as_of"]),
         "",
         "## Scenarios",
         "",

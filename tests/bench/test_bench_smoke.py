@@ -18,13 +18,13 @@ FAST_STOP = {"RECEIVE_WAIT_SECONDS": "1"}
 
 def _tiny_plan() -> list[Scenario]:
     return [
-        Scenario("fleet-noop", "fleet", NOOP, 20, concurrency=4, env=FAST_STOP),
+        Scenario("fleet-noop", "fleet", NOOP, 20, concurrency=4, env=FAST_STOP, ledger=True),
         Scenario("ceiling-noop", "ceiling", NOOP, 20, concurrency=4, env=FAST_STOP),
         Scenario("naive-noop", "naive", NOOP, 10, concurrency=1, env=FAST_STOP),
         Scenario("fleet-io", "fleet", IO_200MS, 10, concurrency=4, env=FAST_STOP),
         Scenario("naive-io", "naive", IO_200MS, 3, concurrency=1, env=FAST_STOP),
         Scenario("fleet-io-no-window", "fleet", IO_200MS, 10, concurrency=4, env={**FAST_STOP, **NO_BATCH_WINDOW}),
-        Scenario("fleet-noop-ledger", "fleet", NOOP, 20, concurrency=4, env=FAST_STOP, ledger=True),
+        Scenario("fleet-noop-ledger-off", "fleet", NOOP, 20, concurrency=4, env=FAST_STOP),
         Scenario("peer-ceiling-noop", "peer-ceiling", NOOP, 20, concurrency=4, queue_depth=peer_depth(4)),
         Scenario("fleet-bg-noop", "fleet-bg", NOOP, 20, concurrency=4, env=FAST_STOP, queue_depth=peer_depth(4)),
         Scenario("sqs-workers-io-200ms", "sqs-workers", IO_200MS, 12, concurrency=4, queue_depth=peer_depth(4)),
@@ -63,5 +63,9 @@ def test_a_tiny_run_counts_every_pipeline_and_writes_json_markdown_and_plot(tmp_
         name: count for name, count in results["fleet-bg-noop"].requests_by_operation.items() if "Log" in name
     }
     assert {"noop"} == set(document["summary"]["ledger"])
+    at_defaults = document["summary"]["cost_at_defaults"]["kinds"]["noop"]
+    assert at_defaults["dynamodb_write_units_per_job"]["total"] >= 3  # queued, claim, outcome: a unit each at least
+    assert at_defaults["seed_cost_per_million_usd"]["total"] > 0
+    assert "## Cost at the defaults" in summary_path.read_text()
     assert "sqs-workers" in document["meta"]["peer_versions"]
     assert summary_path.with_suffix(".png").stat().st_size > 0
