@@ -184,8 +184,6 @@ class VisibilityHeartbeat:
         self.extensions = 0
 
     def start(self) -> None:
-        if self._relay is not None:
-            self._relay.start()
         self._thread.start()
 
     def stop(self) -> None:

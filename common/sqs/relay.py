@@ -33,16 +33,18 @@ class ExtensionRelay:
         self._pending: dict[str, Lease] = {}
         self._stopped = False
         self._condition = threading.Condition()
+        #: Started by the first extension: a worker whose jobs are all short keeps no extra thread.
         self._thread = threading.Thread(target=self._run, name="ledger-leases", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
 
     def submit(self, leases: Sequence[Lease]) -> None:
         """Never blocks on the hook: the leases wait for its next call."""
         with self._condition:
+            if self._stopped:
+                return
             for lease in leases:
                 self._pending[lease.receipt_handle] = lease
+            if not self._thread.is_alive():
+                self._thread.start()
             self._condition.notify_all()
 
     def stop(self, timeout: float) -> None:
