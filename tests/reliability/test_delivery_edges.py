@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -188,3 +189,68 @@ def test_a_worker_frozen_with_a_full_buffer_runs_nothing_another_worker_finished
         runs = effects(path)
 
     assert {job.job_id: 1 for job in short_jobs} == {job_id: runs[job_id] for job_id in short_ids}
+
+
+class EffectTimes:
+    """When each run's effect line appeared in the effect file, polled from a thread every 5 ms."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self.seen: list[tuple[str, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, name="effect-times", daemon=True)
+
+    def __enter__(self) -> EffectTimes:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _poll(self) -> None:
+        while not self._stop.wait(0.005):
+            lines = self._path.read_text().split() if self._path.exists() else []
+            now = time.time()
+            self.seen.extend((job_id, now) for job_id in lines[len(self.seen) :])
+
+    def first(self, job_id: str) -> float:
+        return min(seen for seen_id, seen in self.seen if seen_id == job_id)
+
+
+#: A job's return (and with it its ledger write) follows its effect by milliseconds; the old code's
+#: `succeeded` came 0.5-1.5 s after the return. A run killed within this bound of its effect counts
+#: as still running when its worker died: the one window no design closes.
+STILL_RUNNING_SECONDS = 0.3
+JOBS = 300
+
+
+def _kill_and_go_on(fleet: Fleet, path: Path, label: str) -> float:
+    """Once 20 more jobs ran, kill -9 the worker ``label``; return the kill's time once the supervisor restarted it."""
+    done = len(effects(path))
+    wait_until(lambda: len(effects(path)) >= done + 20, timeout=60, what="20 more jobs")
+    pids = fleet.pids(label)
+    os.kill(pids[-1], signal.SIGKILL)
+    killed_at = time.time()
+    wait_until(lambda: len(fleet.pids(label)) == len(pids) + 1, timeout=30, what=f"{label}'s restart")
+    return killed_at
+
+
+def test_repeated_kill_9_during_short_jobs_runs_twice_only_jobs_still_running_at_the_kill() -> None:
+    """300 half-second jobs on two workers, six kill -9s: a job runs twice only if killed as it ran."""
+    path = _effects_file()
+    settings = {EFFECTS: str(path), "WORKER_CONCURRENCY": "4"}
+    with running_fleet("edges-kills", settings=settings, background_workers=2) as fleet, EffectTimes(path) as times:
+        fleet.send("trigger", [_trigger(f"short-{n}", seconds=0.5) for n in range(JOBS)])
+        kills = [_kill_and_go_on(fleet, path, f"background-job-{1 + kill % 2}") for kill in range(6)]
+        wait_until(lambda: len(effects(path)) == JOBS and _settled(fleet), timeout=120, what="every job settled")
+        dead_lettered = fleet.depth("background_dlq")
+    runs = effects(path)
+
+    twice = sorted(job_id for job_id, count in runs.items() if count > 1)
+    killed_as_they_ran = [
+        job_id for job_id in twice if any(0 <= kill - times.first(job_id) <= STILL_RUNNING_SECONDS for kill in kills)
+    ]
+    assert JOBS == len(runs)
+    assert twice == killed_as_they_ran
+    assert (0, 0) == dead_lettered
