@@ -32,6 +32,7 @@ from tests.reliability.harness import (
     effects,
     running_fleet,
 )
+from tests.reliability.report import record
 from tests.waiting import wait_until
 
 EFFECTS = "DIAGNOSTIC_EFFECTS_FILE"
@@ -188,6 +189,7 @@ def test_a_worker_frozen_with_a_full_buffer_runs_nothing_another_worker_finished
             other.stop()
         runs = effects(path)
 
+    record("freeze_with_full_buffer", buffered_runs=sum(runs[job_id] for job_id in short_ids), buffered=len(short_ids))
     assert {job.job_id: 1 for job in short_jobs} == {job_id: runs[job_id] for job_id in short_ids}
 
 
@@ -251,6 +253,7 @@ def test_repeated_kill_9_during_short_jobs_runs_twice_only_jobs_still_running_at
     killed_as_they_ran = [
         job_id for job_id in twice if any(0 <= kill - times.first(job_id) <= STILL_RUNNING_SECONDS for kill in kills)
     ]
+    record("kill_9_during_short_jobs", jobs=len(runs), kills=len(kills), ran_twice=len(twice))
     assert JOBS == len(runs)
     assert twice == killed_as_they_ran
     assert (0, 0) == dead_lettered
