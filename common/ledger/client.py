@@ -236,8 +236,16 @@ class JobLedger:
             seen.add(job_id)
         return results
 
-    def extend_leases(self, job_ids: Sequence[str], progress: Mapping[str, Progress] | None = None) -> LeaseCheck:
+    def extend_leases(
+        self,
+        job_ids: Sequence[str],
+        progress: Mapping[str, Progress] | None = None,
+        *,
+        lease_until_ms: int | None = None,
+    ) -> LeaseCheck:
         """Extend this worker's leases (with the visibility heartbeat), carrying each job's latest progress.
+
+        ``lease_until_ms`` (epoch ms) is the extended deliveries' new visibility end; None: now + lease_seconds.
 
         The condition (this worker, still ``running``) fails once an operator cancelled the job; the
         refused item's old image tells a cancel from a lost lease at no extra request.
@@ -246,7 +254,8 @@ class JobLedger:
         updates = {}
         for job_id in dict.fromkeys(job_ids):
             update = _Update(job_id)
-            update.set(schema.ATTR_LEASE_UNTIL, _n(self._lease_until_ms(now)))
+            until = lease_until_ms if lease_until_ms is not None else self._lease_until_ms(now)
+            update.set(schema.ATTR_LEASE_UNTIL, _n(until))
             if progress and (report := progress.get(job_id)) is not None:
                 _set_progress(update, report)
             update.condition = (

@@ -5,11 +5,18 @@
   a job leased by another delivery is retried later through visibility, never run alongside it.
   A job an operator cancelled (``fleet cancel``) is finished the same way: deleted unrun, ``job.cancelled``
   on stdout and in its own stream, ``JobsCancelled``; every later delivery meets the same refusal.
-- **extended** (with the visibility heartbeat): the claimed jobs' leases are extended in one write, which
-  also carries each job's latest ``job.progress()``. A refusal whose old image is cancelled tells the
-  running job (``job.cancelled``) within about half a visibility timeout, at no extra request.
-- **settling** (before the DeleteMessageBatch): the batch's outcomes are written in one transaction, so
-  a crash between the two leaves ``succeeded`` behind and the redelivery is skipped.
+- **returned** (on the job's thread, the moment the job returns): its outcome is written at once, in a
+  write of its own (one request, the same write units as in a batch), before its log ships and before
+  the delete is batched, so a crash or freeze in that gap leaves ``succeeded`` behind and the redelivery
+  is skipped. A failed write is left to ``settling``.
+- **extended** (after the visibility heartbeat, on its relay thread): the leases of claimed jobs still
+  running are extended in one write, to the new visibility end, carrying each job's latest
+  ``job.progress()``; a job whose outcome is recorded is never extended. A refusal whose old image is
+  cancelled tells the running job (``job.cancelled``) within about half a visibility timeout, at no
+  extra request.
+- **settling** (before the DeleteMessageBatch): what was not recorded yet (a timed-out attempt, an early
+  write that failed) is written in one batch, so a crash between the two leaves ``succeeded`` behind
+  and the redelivery is skipped.
 
 The ledger never decides a message's fate on its own: when DynamoDB is unavailable a claim follows
 JOB_LEDGER_UNAVAILABLE (``retry``: hand the batch back; ``run``: run it unclaimed), and a failed
@@ -19,6 +26,7 @@ outcome write is logged while settlement goes on. See docs/ledger.md.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Protocol
 
 from common import metrics, side_channels
@@ -102,8 +110,26 @@ class LedgerGate:
             self._refuse(lease, claim.job, result)
         return [lease for lease in leases if id(lease) not in refused]
 
+    def returned(self, lease: Lease, outcome: Outcome, is_last_attempt: LastAttempt) -> None:
+        """Record the job's outcome now, in its own write; ``settling`` retries it if this write fails."""
+        if not lease.ledger_job or lease.ledger_recorded:
+            return
+        # The lease is finished only after the job's log ships: its outcome is the one just returned.
+        returned = replace(lease, outcome=outcome)
+        try:
+            cancelled = self._ledger.record([_ledger_outcome(returned, is_last_attempt(returned))])
+        except LedgerUnavailable as error:
+            log.warning("ledger.write_failed", jobs=[lease.ledger_job], error=str(error), retry="before_delete")
+            return
+        # A retry refused because the job is cancelled is left to settling, which turns it into a delete.
+        lease.ledger_recorded = not cancelled
+
     def extended(self, leases: Sequence[Lease]) -> None:
-        running = {lease.ledger_job: lease for lease in leases if lease.ledger_claimed and lease.ledger_job}
+        running = {
+            lease.ledger_job: lease
+            for lease in leases
+            if lease.ledger_claimed and lease.ledger_job and not lease.ledger_recorded
+        }
         if not running:
             return
         progress = {
@@ -111,12 +137,15 @@ class LedgerGate:
             for job_id, lease in running.items()
             if (report := self._signals.progress(lease.message.message_id)) is not None
         }
+        # One write for the batch: the lease ends with the earliest of the deliveries' visibility.
+        lease_until_ms = min(lease.visible_until_ms() for lease in running.values())
         try:
-            check = self._ledger.extend_leases(list(running), progress)
+            check = self._ledger.extend_leases(list(running), progress, lease_until_ms=lease_until_ms)
         except LedgerUnavailable as error:
             log.warning("ledger.lease_extend_failed", jobs=len(running), error=str(error))
             return
-        for job_id in sorted(check.lost):
+        # A job whose outcome was recorded while this write was in flight is refused as no longer running.
+        for job_id in sorted(job_id for job_id in check.lost if not running[job_id].ledger_recorded):
             # Another delivery took the job over (this worker froze past its lease): it runs there too.
             log.warning("ledger.lease_lost", job_id=job_id, possible_duplicate=True)
         for job_id in sorted(check.cancelled):

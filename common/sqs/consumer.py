@@ -7,8 +7,10 @@ out of the loop logs its reason once.
 
 Shutdown: no receive starts after the stop request; running work gets until the request's time plus the
 grace period (ECS's SIGKILL counts from the signal, not from whenever a long poll returned); unstarted
-messages are released at once; and when the grace period ends, the messages of jobs still running are
-released too and nothing is extended any more, so another worker can run them at once.
+messages are released at once; a job that finishes meanwhile is settled at once (no settle window); and
+when the grace period ends, every job that returned is settled then and there, without waiting on its
+log (the process stays up until those outcomes and deletes are written), while the messages of jobs
+still running are released and nothing is extended any more, so another worker can run them at once.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class Consumer:
         self._dispatcher = dispatcher
         self._settler = settler
         self._in_flight = in_flight
+        dispatcher.watch_returns(self._returned)
         self._heartbeat = VisibilityHeartbeat(
             sqs=sqs, queue_url=queue_url, in_flight=in_flight, on_extended=self._hooks.extended
         )
@@ -109,6 +112,13 @@ class Consumer:
         if ready and not self._shutdown.is_requested():
             self._poll_once()
 
+    def _returned(self, lease: Lease, outcome: Outcome) -> None:
+        """On the job's thread, the moment it returns: the hooks record its outcome (the ledger's write)."""
+        try:
+            self._hooks.returned(lease, outcome, self._settler.is_last_attempt)
+        except Exception as error:
+            log.exception("delivery.returned_hook_crashed", message_id=lease.message.message_id, error=str(error))
+
     def _log_shutdown_request(self) -> None:
         """The signal handler only sets the event; the request is logged here, promptly, even mid-poll."""
         self._shutdown.wait(None)
@@ -136,8 +146,10 @@ class Consumer:
         return self.abandoned_jobs + self._dispatcher.slot_report().lost
 
     def _settle_finished(self) -> None:
-        if not self._settle_due():
-            return
+        if self._settle_due():
+            self._settle_now()
+
+    def _settle_now(self) -> None:
         finished = self._in_flight.take_finished()
         if finished or self._settler.pending():
             self._settler.settle(finished)
@@ -207,10 +219,11 @@ class Consumer:
         if unstarted:
             self._settler.release(unstarted)
         deadline = self._shutdown.deadline(self._grace_seconds)
-        while not self._dispatcher.wait_until_idle(min(1.0, max(0.0, deadline - time.monotonic()))):
-            self._settle_finished()
+        while not self._dispatcher.wait_until_idle(min(SETTLE_WINDOW_SECONDS, max(0.0, deadline - time.monotonic()))):
+            self._settle_now()  # stopping: a finished job waits for no settle window
             if time.monotonic() >= deadline:
                 break
+        # Jobs that returned but wait on their log are finished by abandon(), and settled just below.
         abandoned = self._dispatcher.abandon()
         # A job ending from here on (racing the release below) settles its own lease in its thread.
         self._settler.settle(self._in_flight.settle_late(self._settler.settle))

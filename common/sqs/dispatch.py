@@ -19,6 +19,10 @@ workers, and with acks_late / visibility extension, indefinitely). Here:
 
 - every buffered message is an open lease in InFlight from the moment it is received (the heartbeat
   and the shutdown path know it), and it is released (visibility 0) at once on shutdown;
+- a buffered message starts only while its buffer bound has not passed and enough of its visibility is
+  left (START_VISIBILITY_SHARE); otherwise it goes to the stale list the consumer releases, never runs.
+  After a freeze (SIGSTOP, a stalled host) past the visibility timeout, another worker may have run and
+  finished the job meanwhile: starting it would run it twice;
 - a buffered message waits at most MAX_BUFFER_WAIT_SECONDS and at most BUFFER_WAIT_SHARE of its
   visibility timeout; then the consumer releases it. The heartbeat extends only leases past half
   their visibility, so it never keeps an unstarted message invisible;
@@ -28,6 +32,12 @@ workers, and with acks_late / visibility extension, indefinitely). Here:
 
 When nothing is received ahead (no job has finished yet, or jobs are long), a busy pool waits up to
 BATCH_WINDOW_SECONDS, while slots keep freeing, for a full batch of free slots (BATCH_WAIT_CAP_IN_WINDOWS).
+
+Outcomes (PoolDispatcher). The moment a job returns, the hook given to :meth:`PoolDispatcher.watch_returns`
+hears of it on the job's thread (the job ledger writes the outcome there), before the outcome's settle
+gate (its job log shipping) and before the delete batch. On shutdown the gates are honoured until the
+grace period ends; then every lease whose job returned is finished at once, so the consumer settles it
+before the process exits.
 
 Time limits (PoolDispatcher, common/sqs/time_limit.py). Given a default limit, every attempt runs under
 one; a watchdog thread settles an attempt that passes its deadline as a timeout failure and counts its
@@ -66,6 +76,9 @@ RECEIVE_AHEAD_HORIZON_SECONDS = 1.0
 #: visibility timeout (so the heartbeat, which extends at half, never extends one); then it is released.
 MAX_BUFFER_WAIT_SECONDS = 5.0
 BUFFER_WAIT_SHARE = 0.25
+#: A buffered message starts only with at least this share of its visibility timeout left: the
+#: heartbeat walks the leases every sixth of it, so it gets a turn to extend the job's visibility in time.
+START_VISIBILITY_SHARE = 1 / 6
 #: Weight of the latest job in the running mean of job durations.
 MEAN_WEIGHT = 0.2
 #: A deferred batch (main_job's SendMessageBatch failing) is tried again after 1, 2, 4 ... seconds, at most this.
@@ -75,6 +88,8 @@ MessageHandler = Callable[[InboundMessage], Outcome]
 #: What the service makes of an attempt that passed its deadline (its events, metrics and retry verdict).
 TimeoutHandler = Callable[[InboundMessage, Attempt], Outcome]
 BatchHandler = Callable[[Sequence[InboundMessage]], Mapping[str, Outcome]]
+#: Told of each job's outcome the moment it returns, on the job's thread (must not raise).
+ReturnedHook = Callable[[Lease, Outcome], None]
 _ENDED_ABRUPTLY = Outcome.retry("the job ended without an outcome (BaseException)")
 
 
@@ -100,6 +115,10 @@ class Dispatcher(Protocol):
 
     def dispatch(self, leases: Sequence[Lease]) -> None: ...
 
+    def watch_returns(self, hook: ReturnedHook) -> None:
+        """Call ``hook`` with each job's outcome as soon as the job returns, before the lease finishes."""
+        ...
+
     def take_stale(self) -> list[Lease]:
         """Leases received ahead that waited their bound without a slot; the consumer releases them."""
         ...
@@ -113,7 +132,10 @@ class Dispatcher(Protocol):
         ...
 
     def abandon(self) -> list[Lease]:
-        """Stop without waiting; return the leases still running (they settle themselves when they end)."""
+        """Stop without waiting; return the leases still running (they settle themselves when they end).
+
+        Leases whose job returned and that wait on a settle gate are finished at once.
+        """
         ...
 
 
@@ -154,6 +176,9 @@ class BatchDispatcher:
         held, self._held = self._held, []
         self.dispatch(held)
         return not self._held
+
+    def watch_returns(self, hook: ReturnedHook) -> None:
+        return  # main_job's batches record nothing per job; their outcomes are final when the batch returns
 
     def dispatch(self, leases: Sequence[Lease]) -> None:
         outcomes: Mapping[str, Outcome] = {}
@@ -228,7 +253,12 @@ class PoolDispatcher:
         #: Leases received ahead, oldest first, each with the time after which it is released unstarted.
         self._buffer: deque[tuple[float, Lease]] = deque()
         #: Leases whose job has ended, waiting for their outcome's settle gate; they hold no slot.
-        self._settling: set[Lease] = set()
+        self._settling: dict[Lease, Outcome] = {}
+        #: Set at :meth:`abandon`: a job returning from then on finishes at once, its gate unwaited.
+        self._ungated = False
+        #: Buffered leases found stale as a slot freed (:meth:`_start_buffered`): released, never run.
+        self._stale: list[Lease] = []
+        self._on_returned: ReturnedHook | None = None
         self._mean_job_seconds: float | None = None
         #: Set when buffered work went stale: no receiving ahead until a slot frees again.
         self._ahead_suppressed = False
@@ -257,16 +287,24 @@ class PoolDispatcher:
         """Wait until the buffer is empty and there is room, then briefly for a fuller batch if needed."""
         with self._condition:
             wait = min(timeout, max(0.0, self._next_stale_at() - self._clock()))
-            if not self._condition.wait_for(lambda: not self._buffer and self._room() > 0, timeout=wait):
-                return False
+            ready = self._condition.wait_for(
+                lambda: self._stale or (not self._buffer and self._room() > 0), timeout=wait
+            )
+            if not ready or self._stale:
+                return False  # stale leases first: the consumer releases them before it receives more
             self._wait_for_fuller_batch()
             return True
 
+    def watch_returns(self, hook: ReturnedHook) -> None:
+        self._on_returned = hook
+
     def take_stale(self) -> list[Lease]:
-        """Remove and return buffered leases that waited their bound; the consumer releases them at once."""
+        """Remove and return buffered leases that waited their bound (or were found stale as a slot freed);
+        the consumer releases them at once."""
         with self._condition:
             now = self._clock()
-            stale = [lease for deadline, lease in self._buffer if deadline <= now]
+            stale = [*self._stale, *(lease for deadline, lease in self._buffer if deadline <= now)]
+            self._stale = []
             if stale:
                 self._buffer = deque(entry for entry in self._buffer if entry[0] > now)
                 self._ahead_suppressed = True
@@ -275,6 +313,8 @@ class PoolDispatcher:
         return stale
 
     def _next_stale_at(self) -> float:
+        if self._stale:
+            return self._clock()
         return self._buffer[0][0] if self._buffer else float("inf")
 
     def _wait_for_fuller_batch(self) -> None:
@@ -327,8 +367,9 @@ class PoolDispatcher:
     def cancel_unstarted(self) -> list[Lease]:
         with self._condition:
             self._closed = True
-            unstarted = [lease for _, lease in self._buffer]
+            unstarted = [*self._stale, *(lease for _, lease in self._buffer)]
             self._buffer.clear()
+            self._stale = []
             return unstarted + [lease for future, lease in list(self._running.items()) if future.cancel()]
 
     def wait_until_idle(self, timeout: float) -> bool:
@@ -339,9 +380,15 @@ class PoolDispatcher:
 
     def abandon(self) -> list[Lease]:
         with self._condition:
-            self._closed = True
+            self._closed = self._ungated = True
             abandoned = list(self._running.values())
             hung = bool(self._lost)
+            gated, self._settling = list(self._settling.items()), {}
+            self._condition.notify_all()
+        # The grace period is over: a job that returned settles now, not when its log put ends (the process
+        # would exit first and its outcome and delete would never be written).
+        for lease, outcome in gated:
+            lease.finish(outcome)
         if self._watchdog is not None:
             self._watchdog.stop()
         # Join the pool's threads unless a job overran its grace period (such a job settles itself) or
@@ -359,6 +406,7 @@ class PoolDispatcher:
                 outcome = run_guarded(self._handler, lease.message)
         finally:
             if self._returned_in_time(attempt):
+                self._tell_returned(lease, outcome)
                 self._finish_when_ready(lease, outcome)
             else:
                 log.warning("job.returned_after_timeout", message_id=lease.message.message_id, outcome_discarded=True)
@@ -412,25 +460,37 @@ class PoolDispatcher:
             log.exception("dispatch.timeout_handler_failed", message_id=lease.message.message_id)
             return fallback
 
+    def _tell_returned(self, lease: Lease, outcome: Outcome) -> None:
+        """The returned hook (the ledger's outcome write) runs before anything waits on the job's log."""
+        if self._on_returned is None:
+            return
+        try:
+            self._on_returned(lease, outcome)
+        except Exception:  # a hook must not raise; settlement writes what it did not
+            log.exception("dispatch.returned_hook_failed", message_id=lease.message.message_id)
+
     def _finish_when_ready(self, lease: Lease, outcome: Outcome) -> None:
         """Finish now, or once the outcome's gate lets it (the job's log shipped): the slot frees at once.
 
         Until then the lease counts as work in progress for :meth:`wait_until_idle`, so a draining
-        worker waits for it (the gate has its own bound) instead of exiting with it unsettled.
+        worker waits for it (the gate has its own bound) instead of exiting with it unsettled; once the
+        pool is abandoned (the grace period ended) nothing waits on a gate any more.
         """
         gate = outcome.settle_after
-        if gate is None:
+        with self._condition:
+            ungated = gate is None or self._ungated
+            if not ungated:
+                self._settling[lease] = outcome
+        if gate is None or ungated:
             lease.finish(outcome)
             return
 
         def finish() -> None:  # safe to call twice (a gate that failed after calling it): finish is first-wins
             lease.finish(outcome)
             with self._condition:
-                self._settling.discard(lease)
+                self._settling.pop(lease, None)
                 self._condition.notify_all()
 
-        with self._condition:
-            self._settling.add(lease)
         try:
             gate(finish)
         except Exception:
@@ -447,10 +507,28 @@ class PoolDispatcher:
             if (lost := self._lost.pop(future, None)) is not None:
                 log.warning("dispatch.slot_recovered", hung_seconds=round(self._clock() - lost.deadline, 1))
             self._ahead_suppressed = False
-            while self._buffer and not self._closed and self._busy() < self._concurrency:
-                self._start(self._buffer.popleft()[1])
+            self._start_buffered()
             self._condition.notify_all()
+
+    def _start_buffered(self) -> None:
+        """Called holding the condition: start buffered leases into free slots, oldest first, unless stale."""
+        now = self._clock()
+        while self._buffer and not self._closed and self._busy() < self._concurrency:
+            deadline, lease = self._buffer.popleft()
+            if deadline <= now or not _visible_long_enough(lease):
+                self._stale.append(lease)  # released by the consumer (take_stale), never run here
+                continue
+            self._start(lease)
 
     def _record(self, seconds: float) -> None:
         mean = self._mean_job_seconds
         self._mean_job_seconds = seconds if mean is None else mean + MEAN_WEIGHT * (seconds - mean)
+
+
+def _visible_long_enough(lease: Lease) -> bool:
+    """Whether the delivery stays invisible long enough for the heartbeat to extend it once it runs.
+
+    A lease whose visibility ran out (the process was frozen, or a slot freed only after a long stall)
+    may already be another worker's delivery, whose job may even have finished there.
+    """
+    return lease.visible_for() >= START_VISIBILITY_SHARE * lease.registry.visibility_timeout

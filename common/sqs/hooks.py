@@ -1,8 +1,11 @@
 """Extension points in a delivery's life, for what must move in step with SQS (the job ledger).
 
-The consumer calls :meth:`DeliveryHooks.admit` between receiving a batch and dispatching it, the
-heartbeat calls :meth:`DeliveryHooks.extended` after extending visibilities, and the settler calls
-:meth:`DeliveryHooks.settling` before applying outcomes to SQS. Each call gets a whole batch, so a hook
+The consumer calls :meth:`DeliveryHooks.admit` between receiving a batch and dispatching it; the pool
+calls :meth:`DeliveryHooks.returned` on the job's own thread the moment a job returns (before its log
+ships and its delete is batched, so a crash in that gap cannot make a finished job run again); the
+heartbeat calls :meth:`DeliveryHooks.extended` after extending visibilities, on a thread of its own so
+that a slow hook never delays the next extension; and the settler calls :meth:`DeliveryHooks.settling`
+before applying outcomes to SQS. Except ``returned`` (one job), each call gets a whole batch, so a hook
 can batch its own requests the way the SQS calls are batched. Hooks must not raise: a failure in them
 is theirs to handle, and settlement goes on regardless.
 """
@@ -13,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from common.sqs.in_flight import Lease
+from common.sqs.outcome import Outcome
 
 LastAttempt = Callable[[Lease], bool]
 
@@ -22,8 +26,12 @@ class DeliveryHooks(Protocol):
         """Return the leases to run; the others must have been finished with an outcome."""
         ...
 
+    def returned(self, lease: Lease, outcome: Outcome, is_last_attempt: LastAttempt) -> None:
+        """This delivery's job just returned ``outcome`` (on the job's thread; the lease is not finished yet)."""
+        ...
+
     def extended(self, leases: Sequence[Lease]) -> None:
-        """These deliveries' visibility was just extended."""
+        """These deliveries' visibility was just extended (until each one's ``visible_again_at``)."""
         ...
 
     def settling(self, leases: Sequence[Lease], is_last_attempt: LastAttempt) -> None:
@@ -40,6 +48,9 @@ class NoHooks:
 
     def admit(self, leases: Sequence[Lease]) -> list[Lease]:
         return list(leases)
+
+    def returned(self, lease: Lease, outcome: Outcome, is_last_attempt: LastAttempt) -> None:
+        return
 
     def extended(self, leases: Sequence[Lease]) -> None:
         return

@@ -13,7 +13,9 @@ heartbeat extends, in one batched call, every open lease that has used half its 
 job costs no extra request and a long job costs one per half-timeout. Finished leases whose settlement
 is still pending are extended too, so a delete waiting out a long poll or an SQS brownout does not
 expire. Hand-backs (retry, release) take :attr:`InFlight.visibility_lock` like the heartbeat does, so an
-extension in flight can never land after, and undo, a hand-back.
+extension in flight can never land after, and undo, a hand-back. The job ledger's leases follow the
+extensions outside that lock and off the heartbeat's thread (common/sqs/relay.py): the heartbeat never
+waits on DynamoDB.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from common.logging import get_logger
 from common.messages import ATTR_CORRELATION_ID, ATTR_JOB_ID
 from common.sqs.inbound import InboundMessage
 from common.sqs.outcome import Outcome
+from common.sqs.relay import ExtensionRelay
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -67,6 +70,14 @@ class Lease:
     def finish(self, outcome: Outcome) -> None:
         """Record the job's outcome (first one wins); call it in a ``finally`` of whatever ran the job."""
         self.registry.finish(self, outcome)
+
+    def visible_for(self) -> float:
+        """Seconds until this delivery becomes visible again (negative once it has)."""
+        return self.visible_again_at - self.registry.clock()
+
+    def visible_until_ms(self) -> int:
+        """When this delivery becomes visible again, in epoch milliseconds (what a ledger lease may last)."""
+        return int((time.time() + self.visible_for()) * 1000)
 
 
 def _log_fields(message: InboundMessage) -> dict[str, str]:
@@ -165,7 +176,7 @@ class VisibilityHeartbeat:
         on_extended: Callable[[Sequence[Lease]], None] | None = None,
     ) -> None:
         self._sqs = sqs
-        self._on_extended = on_extended
+        self._relay = ExtensionRelay(on_extended) if on_extended is not None else None
         self._queue_url = queue_url
         self._in_flight = in_flight
         self._stopped = threading.Event()
@@ -178,6 +189,8 @@ class VisibilityHeartbeat:
     def stop(self) -> None:
         self._stopped.set()
         self._thread.join(timeout=10)
+        if self._relay is not None:
+            self._relay.stop(timeout=1)  # a ledger write still hanging is not waited for: nothing depends on it
 
     def _run(self) -> None:
         interval = max(0.5, self._in_flight.visibility_timeout / 6)
@@ -186,13 +199,18 @@ class VisibilityHeartbeat:
 
     def extend_due(self, now: float) -> None:
         # Holding the lock from choosing the leases until SQS answered: a hand-back waits for this call
-        # instead of being overtaken by it, and a lease closed meanwhile is never chosen.
+        # instead of being overtaken by it, and a lease closed meanwhile is never chosen. Every due lease
+        # is extended before the ledger hears of any (after the lock, on the relay's thread).
+        extended: list[Lease] = []
         with self._in_flight.visibility_lock:
             due = self._in_flight.due_for_extension(now)
             for start in range(0, len(due), SQS_BATCH_LIMIT):
-                self._extend(due[start : start + SQS_BATCH_LIMIT], now)
+                extended += self._extend(due[start : start + SQS_BATCH_LIMIT], now)
+        if extended and self._relay is not None:
+            self._relay.submit(extended)  # the job ledger's leases move with the messages' visibility
 
-    def _extend(self, batch: Sequence[Lease], now: float) -> None:
+    def _extend(self, batch: Sequence[Lease], now: float) -> list[Lease]:
+        """One ChangeMessageVisibilityBatch; returns the leases it extended."""
         entries: list[ChangeMessageVisibilityBatchRequestEntryTypeDef] = [
             {
                 "Id": str(index),
@@ -205,12 +223,10 @@ class VisibilityHeartbeat:
             response = self._sqs.change_message_visibility_batch(QueueUrl=self._queue_url, Entries=entries)
         except (BotoCoreError, ClientError) as error:
             log.warning("visibility.extend_failed", error=str(error), messages=len(batch))
-            return
+            return []
         failed = {entry["Id"]: entry for entry in response.get("Failed", [])}
         extended = [lease for index, lease in enumerate(batch) if str(index) not in failed]
         self._in_flight.mark_extended(extended, now)
-        if extended and self._on_extended is not None:
-            self._on_extended(extended)  # the job ledger's leases move with the messages' visibility
         self.extensions += len(extended)
         for index, entry in failed.items():
             lease = batch[int(index)]
@@ -228,3 +244,4 @@ class VisibilityHeartbeat:
                 **lease.log_fields,
                 seconds=self._in_flight.visibility_timeout,
             )
+        return extended

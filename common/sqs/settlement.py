@@ -104,6 +104,10 @@ class Settler:
             return 0
         return self._backoff.delay_for(lease.message.receive_count)
 
+    def is_last_attempt(self, lease: Lease) -> bool:
+        """Whether this delivery's failure hands the job to the DLQ (for an outcome recorded early)."""
+        return self._is_last_attempt(lease)
+
     def _is_last_attempt(self, lease: Lease) -> bool:
         return lease.message.receive_count >= self._max_receive_count
 

@@ -12,15 +12,19 @@ from tests.bench.fleet_run import build_consumers, run_jobs, running, send_trigg
 from tests.conftest import AwsFleet
 
 JOBS = 100
+#: The job ledger's requests (DynamoDB bills their write units, not the requests).
+LEDGER_CALLS = frozenset({"TransactWriteItems", "UpdateItem", "GetItem", "BatchGetItem", "Query"})
 RECEIVE_WAIT_SECONDS = 5
 
 
-def test_with_the_ledger_100_short_jobs_cost_at_most_3_requests_per_job(aws_fleet: AwsFleet) -> None:
-    """queued, claim and outcome are batched like the SQS calls: <= 3.0 requests per job, every job succeeded.
-
-    Issue 13's target is 2.9 in the benchmark; in-process it measured 2.95 (2026-12-02), because the
-    loop settles in batches smaller than ten and each settle batch is one ledger write. The guard sits
-    at 3.0 so that a lost batching (one write per job would be 3.5+) fails.
+def test_with_the_ledger_100_short_jobs_cost_one_outcome_write_each_and_batched_sqs_and_logs_calls(
+    aws_fleet: AwsFleet,
+) -> None:
+    """queued and claim are batched like the SQS calls; each outcome is one write of its own, made the
+    moment its job returns (issue 32: a crash before a batched write re-ran finished jobs). DynamoDB on
+    demand bills write units, not requests, and a one-item write costs the same units alone or in a
+    batch, so only the SQS and Logs requests are held to a budget: issue 28's 2.6 per job (measured 2.54 on
+    2026-12-04: two Logs calls per job, the rest SQS). The ledger's writes are counted separately.
     """
     sqs = uncounted_sqs()
     shutdown = Shutdown()
@@ -39,7 +43,11 @@ def test_with_the_ledger_100_short_jobs_cost_at_most_3_requests_per_job(aws_flee
     listing = Ledger(aws_fleet.dynamodb, aws_fleet.names.job_ledger_table).queued_since(
         now - timedelta(hours=1), now=now, statuses=[JobStatus.SUCCEEDED]
     )
-    assert JOBS == len(listing.jobs)
-    assert calls.get("TransactWriteItems", 0) <= 3 * JOBS // 10 + 6, calls  # about one per ten per state change
+    succeeded = len(listing.jobs)
+    ledger_writes = calls.get("TransactWriteItems", 0) + calls.get("UpdateItem", 0)
+    billed = sum(count for operation, count in calls.items() if operation not in LEDGER_CALLS)
     print(f"requests per job with the ledger: {sum(calls.values()) / JOBS:.2f} {calls}")  # noqa: T201 - shown with -s
-    assert sum(calls.values()) / JOBS <= 3.0, calls
+    assert JOBS == succeeded
+    # about one per ten for queued and for the claim, one per job for the outcome
+    assert ledger_writes <= 2 * JOBS // 10 + JOBS + 6, calls
+    assert billed / JOBS <= 2.6, calls

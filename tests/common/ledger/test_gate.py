@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import collections
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from background_job import service
 from background_job.api import JobCancelled, JobContext
@@ -377,3 +379,88 @@ def test_a_cancelled_job_that_fails_is_not_retried(aws_fleet, run_workers, monke
     assert [job.job_id] == runs
     assert (JobStatus.CANCELLED, 1) == (item["status"], item["attempts"])
     assert [] == aws_fleet.receive_all(aws_fleet.urls.background_dlq, attempts=1)
+
+
+#: The ledger's writes, before and after it moves from TransactWriteItems to single-item UpdateItem.
+LEDGER_WRITES = ("TransactWriteItems", "UpdateItem")
+
+
+def _never_last(_lease: Lease) -> bool:
+    return False
+
+
+def test_a_job_s_outcome_is_in_the_ledger_the_moment_it_returns(aws_fleet):
+    """Recorded on return, before the log ships and the delete is batched; settling then writes nothing more."""
+    job = _job(80)
+    gate, lease = _claimed(aws_fleet, job)
+
+    gate.returned(lease, Outcome.done(result_json='{"answer": 42}'), _never_last)
+    item = _ledger(aws_fleet).get(job.job_id)
+    writes = aws_fleet.requests.total(*LEDGER_WRITES)
+    lease.finish(Outcome.done(result_json='{"answer": 42}'))
+    gate.settling([lease], _never_last)
+
+    assert item is not None
+    assert (JobStatus.SUCCEEDED, '{"answer": 42}') == (item["status"], item["result"])
+    assert writes == aws_fleet.requests.total(*LEDGER_WRITES)
+
+
+def test_an_outcome_whose_early_write_failed_is_written_before_the_delete(aws_fleet):
+    """DynamoDB failing the write at return costs nothing: settling writes the outcome before the delete."""
+    job = _job(81)
+    gate, lease = _claimed(aws_fleet, job)
+    faults = FaultInjector(aws_fleet.dynamodb)
+    for operation in LEDGER_WRITES:
+        faults.fail(operation, "unavailable")
+
+    gate.returned(lease, Outcome.done(), _never_last)
+    faults.clear()
+    running = _ledger(aws_fleet).get(job.job_id)
+    lease.finish(Outcome.done())
+    gate.settling([lease], _never_last)
+
+    item = _ledger(aws_fleet).get(job.job_id)
+    assert running is not None
+    assert item is not None
+    assert (JobStatus.RUNNING, JobStatus.SUCCEEDED) == (running["status"], item["status"])
+
+
+def test_a_retry_refused_at_return_because_the_job_was_cancelled_becomes_a_delete(aws_fleet):
+    """The cancel wins over the early write of a failure: settling turns the retry into a delete."""
+    job = _job(82)
+    gate, lease = _claimed(aws_fleet, job)
+    _cancel(aws_fleet, job.job_id)
+
+    gate.returned(lease, Outcome.retry("boom"), _never_last)
+    lease.finish(Outcome.retry("boom"))
+    gate.settling([lease], _never_last)
+
+    assert Outcome.stopped_on_cancel() == lease.outcome
+
+
+def test_a_job_whose_outcome_is_recorded_has_no_lease_extended(aws_fleet):
+    """A succeeded job whose delete is still being retried: no lease write, no false lease_lost."""
+    job = _job(83)
+    gate, lease = _claimed(aws_fleet, job)
+    _ledger(aws_fleet).record([LedgerOutcome(job.job_id, JobStatus.SUCCEEDED, 1)])
+    lease.ledger_recorded = True  # as the gate marks it once the outcome is written
+    writes = aws_fleet.requests.total(*LEDGER_WRITES)
+
+    with capture_logs() as logs:
+        gate.extended([lease])
+
+    assert [] == [entry for entry in logs if entry["event"] == "ledger.lease_lost"]
+    assert writes == aws_fleet.requests.total(*LEDGER_WRITES)
+
+
+def test_the_ledger_lease_ends_when_the_delivery_s_visibility_does(aws_fleet):
+    """The extension carries the delivery's new visibility end, not the client's own lease length."""
+    job = _job(84)
+    gate, lease = _claimed(aws_fleet, job)
+    lease.visible_again_at = lease.registry.clock() + 3600  # extended for an hour; the ledger's lease_seconds is 30
+
+    gate.extended([lease])
+
+    item = _ledger(aws_fleet).get(job.job_id)
+    assert item is not None
+    assert item["leaseUntilMs"] > (time.time() + 3000) * 1000

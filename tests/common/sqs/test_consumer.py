@@ -18,7 +18,8 @@ from common.health import check
 from common.names import BACKGROUND_JOB_SERVICE
 from common.sqs.consumer import Consumer
 from common.sqs.dispatch import PoolDispatcher
-from common.sqs.in_flight import InFlight
+from common.sqs.hooks import LastAttempt, NoHooks
+from common.sqs.in_flight import InFlight, Lease
 from common.sqs.inbound import InboundMessage
 from common.sqs.settlement import Outcome
 from common.sqs.shutdown import Shutdown, install_signal_handlers
@@ -453,3 +454,54 @@ def test_a_slot_held_past_its_deadline_fails_the_health_check_while_the_loop_tur
         handler.release.set()
 
     assert "past its deadline" in detail
+
+
+def test_a_job_whose_log_put_outlasts_the_grace_period_is_settled_before_the_loop_returns(aws_fleet: AwsFleet) -> None:
+    """The job returned but its settle gate never opens: at the grace end it is deleted, not left owned."""
+    returned, shutdown = threading.Event(), Shutdown()
+
+    def slow_log(_message: InboundMessage) -> Outcome:
+        returned.set()
+        return Outcome.done().settled_after(lambda _finish: None)  # a log put that never ends
+
+    _send(aws_fleet, "finished")
+    consumer = _consumer(aws_fleet, slow_log, shutdown, concurrency=1, shutdown_grace_seconds=0.5)
+    thread = threading.Thread(target=consumer.run)
+    with capture_logs() as logs:
+        thread.start()
+        wait_until(returned.is_set, timeout=10, what="the job to return")
+        shutdown.request("SIGTERM")
+        thread.join(timeout=30)
+
+    [drained] = [entry for entry in logs if entry["event"] == "worker.drained"]
+    assert (0, 0) == aws_fleet.depth(aws_fleet.urls.background)
+    assert 0 == drained["still_owned"]
+    assert 0 == consumer.abandoned_jobs
+
+
+def test_the_returned_hook_hears_of_each_outcome_with_the_settler_s_last_attempt_rule(aws_fleet: AwsFleet) -> None:
+    """The consumer wires the dispatcher's returns to DeliveryHooks.returned, on the job's own thread."""
+    shutdown = Shutdown()
+    heard: list[tuple[str, Outcome, bool, str]] = []
+
+    class Hooks(NoHooks):
+        def returned(self, lease: Lease, outcome: Outcome, is_last_attempt: LastAttempt) -> None:
+            heard.append((lease.message.body, outcome, is_last_attempt(lease), threading.current_thread().name))
+
+    _send(aws_fleet, "a")
+    settings = aws_fleet.settings(BACKGROUND_JOB_SERVICE, receive_wait_seconds=1, max_receive_count=1)
+    consumer = build_consumer(
+        settings=settings,
+        sqs=aws_fleet.sqs,
+        queue_url=aws_fleet.urls.background,
+        dlq_url=aws_fleet.urls.background_dlq,
+        shutdown=shutdown,
+        make_dispatcher=lambda: PoolDispatcher(lambda _message: Outcome.retry("boom"), settings.concurrency),
+        hooks=Hooks(),
+    )
+    with running(consumer, shutdown):
+        wait_until(lambda: heard, timeout=10, what="the job to return")
+
+    body, outcome, last, thread_name = heard[0]
+    assert ("a", Outcome.retry("boom"), True) == (body, outcome, last)
+    assert thread_name.startswith("job")

@@ -250,3 +250,89 @@ def test_a_failing_gate_settles_at_once() -> None:
     assert dispatcher.wait_until_idle(timeout=10)
     assert Outcome.done() == lease.outcome
     dispatcher.abandon()
+
+
+def test_a_job_s_outcome_reaches_the_returned_hook_before_its_gate_opens() -> None:
+    """The ledger hears of the outcome the moment the job returns, while its log still ships (issue 32, item 7)."""
+    jobs, in_flight = GatedJobs(), InFlight(30)
+    dispatcher = PoolDispatcher(jobs, concurrency=1)
+    returned: list[tuple[Lease, Outcome]] = []
+    dispatcher.watch_returns(lambda lease, outcome: returned.append((lease, outcome)))
+    (lease,) = _leases(in_flight, "a")
+    dispatcher.dispatch([lease])
+
+    wait_until(lambda: "a" in jobs.gates, timeout=10, what="the job to return")
+
+    assert [(lease, Outcome.done())] == returned
+    assert None is lease.outcome  # not finished: its delete still waits for the gate
+    jobs.gates["a"]()
+    assert dispatcher.wait_until_idle(timeout=10)
+    dispatcher.abandon()
+
+
+def test_a_failing_returned_hook_costs_nothing_but_its_write() -> None:
+    """A bug in the hook is logged; the lease still finishes with the job's outcome."""
+    jobs, in_flight = GatedJobs(), InFlight(30)
+    dispatcher = PoolDispatcher(jobs, concurrency=1)
+
+    def broken(_lease: Lease, _outcome: Outcome) -> None:
+        raise RuntimeError("the hook broke")
+
+    dispatcher.watch_returns(broken)
+    (lease,) = _leases(in_flight, "a")
+    dispatcher.dispatch([lease])
+    wait_until(lambda: "a" in jobs.gates, timeout=10, what="the job to return")
+    jobs.gates["a"]()
+
+    assert Outcome.done() == lease.outcome
+    assert dispatcher.wait_until_idle(timeout=10)
+    dispatcher.abandon()
+
+
+def test_abandoning_the_pool_finishes_a_returned_job_still_waiting_on_its_gate() -> None:
+    """At the grace period's end a job whose log put is slow settles now, not after the process exits."""
+    jobs, in_flight = GatedJobs(), InFlight(30)
+    dispatcher = PoolDispatcher(jobs, concurrency=1)
+    (lease,) = _leases(in_flight, "a")
+    dispatcher.dispatch([lease])
+    wait_until(lambda: "a" in jobs.gates, timeout=10, what="the job to return")
+
+    assert [] == dispatcher.abandon()
+
+    assert Outcome.done() == lease.outcome
+    assert [lease] == in_flight.take_finished()
+    jobs.gates["a"]()  # the log shipped after all: the lease was finished once, nothing more happens
+    assert [] == in_flight.take_finished()
+
+
+def test_a_buffered_message_whose_visibility_ran_out_is_released_not_started() -> None:
+    """After a freeze past the visibility timeout a buffered message may be another worker's: it never runs here."""
+    in_flight_clock = Clock()
+    in_flight = InFlight(30, clock=in_flight_clock)
+    with busy_pool(Clock(), in_flight) as (dispatcher, jobs):
+        ahead = in_flight.open([InboundMessage("id-next", "rh-next", "next", 1, 0, received_at=in_flight_clock.now)])
+        dispatcher.dispatch(ahead)
+
+        in_flight_clock.now += 31.0  # frozen: the buffer's own bound has not passed on the pool's clock
+        jobs.finish("held")
+        wait_until(lambda: not dispatcher.buffered(), timeout=10, what="the slot to free")
+
+        assert not dispatcher.wait_for_free_slot(timeout=0)  # the stale lease is released before any receive
+        assert ahead == dispatcher.take_stale()
+        assert "next" not in jobs.started
+
+
+def test_a_buffered_message_with_too_little_visibility_left_is_released_not_started() -> None:
+    """Less visibility left than one heartbeat interval: the job could become visible while it runs."""
+    in_flight_clock = Clock()
+    in_flight = InFlight(30, clock=in_flight_clock)
+    with busy_pool(Clock(), in_flight) as (dispatcher, jobs):
+        ahead = in_flight.open([InboundMessage("id-next", "rh-next", "next", 1, 0, received_at=in_flight_clock.now)])
+        dispatcher.dispatch(ahead)
+
+        in_flight_clock.now += 26.0  # 4 s left, under the heartbeat's 5 s interval
+        jobs.finish("held")
+        wait_until(lambda: not dispatcher.buffered(), timeout=10, what="the slot to free")
+
+        assert ahead == dispatcher.take_stale()
+        assert "next" not in jobs.started
