@@ -191,11 +191,11 @@ def test_two_workers_racing_on_duplicate_messages_run_each_job_once(aws_fleet, r
 def test_an_unreachable_ledger_runs_nothing_unclaimed_and_loses_nothing(aws_fleet, run_workers, effects):
     """JOB_LEDGER_UNAVAILABLE=retry: while DynamoDB fails nothing runs; after it, each job runs once."""
     faults = FaultInjector(aws_fleet.dynamodb)
-    faults.fail("TransactWriteItems", "unavailable")
+    faults.fail("UpdateItem", "unavailable")
     jobs = [_job(number) for number in range(30, 33)]
     _send(aws_fleet, jobs)
     run_workers(retry_base_seconds=1.0)
-    wait_until(lambda: faults.injected.get("TransactWriteItems", 0) >= 8, timeout=60, what="two refused claims")
+    wait_until(lambda: faults.injected.get("UpdateItem", 0) >= 8, timeout=60, what="two refused claims")
     assert {} == dict(effects.runs)
 
     faults.clear()
@@ -207,7 +207,7 @@ def test_an_unreachable_ledger_runs_nothing_unclaimed_and_loses_nothing(aws_flee
 def test_the_run_policy_keeps_jobs_running_through_a_ledger_outage(aws_fleet, run_workers, effects):
     """JOB_LEDGER_UNAVAILABLE=run: the fleet keeps working unclaimed (at-least-once) while DynamoDB fails."""
     faults = FaultInjector(aws_fleet.dynamodb)
-    faults.fail("TransactWriteItems", "unavailable")
+    faults.fail("UpdateItem", "unavailable")
     jobs = [_job(number) for number in range(40, 43)]
     _send(aws_fleet, jobs)
     run_workers(job_ledger_unavailable="run")
