@@ -230,8 +230,10 @@ class JobLedger:
         clock: Callable[[], float] = time.time,
         retry_seconds: float = DEFAULT_RETRY_SECONDS,
         sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        """``retry_seconds`` bounds one item's throttling retries (beyond botocore's); ``sleep`` waits between them."""
+        """``retry_seconds`` bounds one item's throttling retries beyond botocore's own attempts (measured on
+        ``monotonic``, botocore's own backoff included); ``sleep`` waits between them."""
         self._dynamodb = dynamodb
         self.table_name = table_name
         self._lease_seconds = lease_seconds
@@ -240,6 +242,7 @@ class JobLedger:
         self._clock = clock
         self._retry_seconds = retry_seconds
         self._sleep = sleep
+        self._monotonic = monotonic
         self._rng = random.Random()  # noqa: S311 - jitter, not security
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
@@ -490,8 +493,7 @@ class JobLedger:
 
     def _write_one(self, update: _Update) -> tuple[str, dict[str, Any]]:
         """("written", new attributes), ("refused", old item) or ("failed", {"error": text}); never raises."""
-        deadline = time.monotonic() + self._retry_seconds
-        delay = _FIRST_DELAY_SECONDS
+        deadline, delay = self._monotonic() + self._retry_seconds, _FIRST_DELAY_SECONDS
         while True:
             try:
                 response = self._dynamodb.update_item(**update.request(self.table_name))
@@ -501,7 +503,7 @@ class JobLedger:
                     old: dict[str, Any] = error.response.get("Item", {})  # type: ignore[assignment]
                     return "refused", dict(old)
                 pause = self._rng.uniform(delay / 2, delay)  # "equal jitter": spread, but always some wait
-                if code not in RETRYABLE_CODES or time.monotonic() + pause > deadline:
+                if code not in RETRYABLE_CODES or self._monotonic() + pause > deadline:
                     return "failed", {"error": f"{code or type(error).__name__}: {error}"}
                 self._sleep(pause)
                 delay = min(_MAX_DELAY_SECONDS, delay * 2)

@@ -14,6 +14,7 @@ from moto import mock_aws
 from common.ledger import schema
 from common.ledger.client import (
     Claim,
+    ClaimAnswer,
     ClaimResult,
     InvalidResult,
     JobLedger,
@@ -39,6 +40,31 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+class Pauses:
+    """The ledger's retry pauses, taken on a clock of their own (so a bound is checked without waiting)."""
+
+    def __init__(self) -> None:
+        self.taken: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.taken.append(seconds)
+
+    def monotonic(self) -> float:
+        return sum(self.taken)
+
+
+def pausing_ledger(dynamodb: Any, clock: Clock, pauses: Pauses, retry_seconds: float = 3.0) -> JobLedger:
+    return JobLedger(
+        dynamodb=dynamodb,
+        table_name=TABLE,
+        lease_seconds=LEASE_SECONDS,
+        clock=clock,
+        retry_seconds=retry_seconds,
+        sleep=pauses.sleep,
+        monotonic=pauses.monotonic,
+    )
 
 
 @pytest.fixture
@@ -319,3 +345,122 @@ def test_the_status_index_lists_jobs_by_status_and_time(dynamodb, clock):
         ExpressionAttributeValues={":s": {"S": JobStatus.RETRYING}, ":since": {"S": iso_timestamp(clock.now - 60)}},
     )
     assert [job(2).job_id] == [item[schema.ATTR_JOB_ID]["S"] for item in response["Items"]]
+
+
+# -- issue 28/32: single-item writes, claim details, leases tied to visibility, retries ----------------
+
+
+def test_a_claim_answers_the_jobs_attempts_and_a_busy_copy_the_holders_lease_end(dynamodb, clock):
+    """claim_details: CLAIMED with attempts (UPDATED_NEW), BUSY with leaseUntilMs from the old image."""
+    ledger = make_ledger(dynamodb, clock)
+    ledger.claim([claim(1)])
+    ledger.record([LedgerOutcome(job(1).job_id, JobStatus.RETRYING, attempt=1, error="boom")])
+    [answer] = ledger.claim_details([claim(1, attempt=2)])
+    [busy] = make_ledger(dynamodb, clock, "worker-b").claim_details([claim(1, attempt=3, message="dup")])
+
+    assert ClaimAnswer(ClaimResult.CLAIMED, attempts=2) == answer
+    assert ClaimAnswer(ClaimResult.BUSY, holder_lease_until_ms=int((clock.now + LEASE_SECONDS) * 1000)) == busy
+
+
+def test_a_claims_lease_ends_where_its_delivery_visibility_ends(dynamodb, clock):
+    """Claim.lease_until_ms and extend_leases(lease_until_ms=) set the lease, not now + lease_seconds."""
+    ledger = make_ledger(dynamodb, clock)
+    visibility_end_ms = int(clock.now * 1000) + 12_345
+    ledger.claim([Claim(job=job(1), message_id="message-1", attempt=1, lease_until_ms=visibility_end_ms)])
+    claimed = (ledger.get(job(1).job_id) or {})[schema.ATTR_LEASE_UNTIL]
+    ledger.extend_leases([job(1).job_id], lease_until_ms=visibility_end_ms + 30_000)
+
+    assert visibility_end_ms == claimed
+    assert visibility_end_ms + 30_000 == (ledger.get(job(1).job_id) or {})[schema.ATTR_LEASE_UNTIL]
+
+
+def test_a_redelivery_of_the_same_message_takes_over_its_own_live_claim(dynamodb, clock):
+    """SQS delivered the message again, so its earlier delivery is over: any worker's redelivery claims it."""
+    make_ledger(dynamodb, clock).claim([claim(1)])
+    clock.now += 1  # the first claim's lease is still live
+    answers = make_ledger(dynamodb, clock, "worker-b").claim_details([claim(1, attempt=2)])
+
+    assert [ClaimAnswer(ClaimResult.CLAIMED, attempts=2)] == answers
+    assert "worker-b" == (make_ledger(dynamodb, clock).get(job(1).job_id) or {})[schema.ATTR_WORKER_ID]
+
+
+def test_every_skipped_copy_is_counted_once(dynamodb, clock):
+    """Two copies of a succeeded job in one batch, then one more: duplicatesSkipped is 3, not 2."""
+    ledger = make_ledger(dynamodb, clock)
+    ledger.claim([claim(1)])
+    ledger.record([LedgerOutcome(job(1).job_id, JobStatus.SUCCEEDED, attempt=1)])
+    assert [ClaimResult.ALREADY_SUCCEEDED] * 2 == ledger.claim([claim(1, 2, "copy-a"), claim(1, 2, "copy-b")])
+    ledger.claim([claim(1, 3, "copy-c")])
+
+    assert 3 == (ledger.get(job(1).job_id) or {})[schema.ATTR_DUPLICATES_SKIPPED]
+
+
+def test_a_failing_duplicate_counter_never_fails_the_claims_of_its_batch(dynamodb, clock):
+    """The counter's own UpdateItem down for good: the batch's new jobs are still claimed, the skip still answered."""
+    ledger = make_ledger(dynamodb, clock)
+    ledger.claim([claim(1)])
+    ledger.record([LedgerOutcome(job(1).job_id, JobStatus.SUCCEEDED, attempt=1)])
+    faults = FaultInjector(dynamodb)
+    faults.fail("UpdateItem", "unavailable", matching=schema.ATTR_DUPLICATES_SKIPPED)
+
+    results = ledger.claim([claim(1, attempt=2), claim(2), claim(3)])
+
+    assert [ClaimResult.ALREADY_SUCCEEDED, ClaimResult.CLAIMED, ClaimResult.CLAIMED] == results
+    assert 0 < faults.injected["UpdateItem"]
+    assert JobStatus.RUNNING == (ledger.get(job(2).job_id) or {})[schema.ATTR_STATUS]
+
+
+@pytest.mark.parametrize("kind", ["throttle", "throughput", "request_limit", "conflict"])
+def test_throttling_beyond_botocores_retries_is_retried_with_backoff(dynamodb, clock, kind):
+    """Five refusals (botocore allows three attempts): the write still lands, after growing, jittered pauses."""
+    faults = FaultInjector(dynamodb)
+    faults.fail("UpdateItem", kind, times=5)
+    pauses: list[float] = []
+    ledger = JobLedger(
+        dynamodb=dynamodb,
+        table_name=TABLE,
+        lease_seconds=LEASE_SECONDS,
+        worker_id="a",
+        clock=clock,
+        sleep=pauses.append,
+    )
+
+    assert [ClaimResult.CLAIMED] == ledger.claim([claim(1)])
+    assert 5 == faults.injected["UpdateItem"]
+    assert pauses
+    assert pauses == sorted(pauses)
+
+
+def test_lasting_throttling_gives_up_within_its_bound_as_ledger_unavailable(dynamodb, clock):
+    """Throttled for good: LedgerUnavailable once the pauses would pass retry_seconds, never an endless loop."""
+    # One attempt per call, so botocore's own (real) backoff does not slow the test: the pauses are ours.
+    single = boto3.client("dynamodb", config=Config(retries={"mode": "standard", "total_max_attempts": 1}))
+    FaultInjector(single).fail("UpdateItem", "throughput")
+    pauses = Pauses()
+
+    with pytest.raises(LedgerUnavailable, match="ProvisionedThroughputExceededException"):
+        pausing_ledger(single, clock, pauses, retry_seconds=2.0).claim([claim(1)])
+    assert 2 < len(pauses.taken)
+    assert sum(pauses.taken) <= 2.0
+    # Exponential with equal jitter: each pause at least the previous one's upper half (up to the 1 s cap).
+    assert pauses.taken == sorted(pauses.taken[:4]) + pauses.taken[4:]
+
+
+def test_a_succeeded_written_through_throttling_keeps_a_later_copy_from_running(dynamodb, clock):
+    """A throttled and conflicting `succeeded` is retried, not dropped: the next copy is skipped."""
+    ledger = make_ledger(dynamodb, clock)
+    ledger.claim([claim(1)])
+    faults = FaultInjector(dynamodb)
+    faults.fail("UpdateItem", "conflict", times=4)
+    quiet = JobLedger(
+        dynamodb=dynamodb,
+        table_name=TABLE,
+        lease_seconds=LEASE_SECONDS,
+        worker_id="worker-a",
+        clock=clock,
+        sleep=lambda _: None,
+    )
+    quiet.record([LedgerOutcome(job(1).job_id, JobStatus.SUCCEEDED, attempt=1)])
+    clock.now += LEASE_SECONDS + 1
+
+    assert [ClaimResult.ALREADY_SUCCEEDED] == make_ledger(dynamodb, clock, "worker-b").claim([claim(1, 2, "dup")])
