@@ -9,9 +9,14 @@ pointing here. Faults are decided per request, by operation:
 - ``reset_after`` forwards, lets the emulator apply the request, then drops the connection: the
   classic "deleted, but the client saw an error".
 
+- ``conflict`` (400 TransactionConflictException, what DynamoDB answers a write racing a transaction on
+  the same item) answers without forwarding; it is not part of the fleet's random fault mix.
+
 Control endpoints: ``GET /__proxy__/stats`` (calls and injected faults by operation, and calls by
 operation and the queue, table or log group they name, ``"SendMessageBatch my-queue"``) and
-``POST /__proxy__/faults`` with ``{"rules": [{"operation": "*", "kind": "throttle", "rate": 0.05}]}``.
+``POST /__proxy__/faults`` with ``{"rules": [{"operation": "*", "kind": "throttle", "rate": 0.05}]}``; a
+rule may also say ``"matching": "<text>"`` (only requests whose body contains it: one kind of UpdateItem)
+and ``"times": n`` (inject at most n times).
 """
 
 from __future__ import annotations
@@ -27,6 +32,13 @@ from typing import Any, Final
 from urllib.parse import parse_qs
 
 FAULT_KINDS: Final = ("throttle", "unavailable", "reset_before", "reset_after")
+#: Accepted in a rule, beyond the random mix's kinds.
+RULE_KINDS: Final = (*FAULT_KINDS, "conflict")
+_ERRORS: Final = {
+    "throttle": (400, "ThrottlingException"),
+    "conflict": (400, "TransactionConflictException"),
+    "unavailable": (503, "ServiceUnavailable"),
+}
 CONTROL_PREFIX: Final = "/__proxy__/"
 _HOP_BY_HOP: Final = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length"})
 
@@ -38,9 +50,15 @@ class FaultRule:
     operation: str
     kind: str
     rate: float = 1.0
+    #: Only requests whose body contains this text; empty: every request of the operation.
+    matching: str = ""
+    #: Inject at most this many times; None: until the rules change.
+    times: int | None = None
 
-    def matches(self, service: str, operation: str) -> bool:
-        return self.operation in {"*", operation, f"{service}:*", f"{service}:{operation}"}
+    def matches(self, service: str, operation: str, body: bytes = b"") -> bool:
+        return self.operation in {"*", operation, f"{service}:*", f"{service}:{operation}"} and (
+            self.matching.encode() in body
+        )
 
 
 class ProxyState:
@@ -50,22 +68,36 @@ class ProxyState:
         #: "<operation> <resource name>": which queue, table or log group each call named.
         self.targets: Counter[str] = Counter()
         self.rules: list[FaultRule] = []
+        self._injected_by_rule: Counter[int] = Counter()
         self._rng = random.Random(seed)  # noqa: S311 - repeatable fault patterns, not security
         self._lock = threading.Lock()
 
     def set_rules(self, rules: list[dict[str, Any]]) -> None:
-        parsed = [FaultRule(str(r["operation"]), str(r["kind"]), float(r.get("rate", 1.0))) for r in rules]
-        unknown = [rule.kind for rule in parsed if rule.kind not in FAULT_KINDS]
+        parsed = [
+            FaultRule(
+                str(r["operation"]),
+                str(r["kind"]),
+                float(r.get("rate", 1.0)),
+                str(r.get("matching", "")),
+                int(r["times"]) if r.get("times") is not None else None,
+            )
+            for r in rules
+        ]
+        unknown = [rule.kind for rule in parsed if rule.kind not in RULE_KINDS]
         if unknown:
-            raise ValueError(f"unknown fault kind(s) {unknown}; known: {', '.join(FAULT_KINDS)}")
+            raise ValueError(f"unknown fault kind(s) {unknown}; known: {', '.join(RULE_KINDS)}")
         with self._lock:
             self.rules = parsed
+            self._injected_by_rule.clear()
 
-    def decide(self, service: str, operation: str) -> str | None:
+    def decide(self, service: str, operation: str, body: bytes = b"") -> str | None:
         with self._lock:
             self.calls[operation] += 1
-            for rule in self.rules:
-                if rule.matches(service, operation) and self._rng.random() < rule.rate:
+            for index, rule in enumerate(self.rules):
+                if rule.times is not None and self._injected_by_rule[index] >= rule.times:
+                    continue
+                if rule.matches(service, operation, body) and self._rng.random() < rule.rate:
+                    self._injected_by_rule[index] += 1
                     self.faults[f"{operation}:{rule.kind}"] += 1
                     return rule.kind
             return None
@@ -138,11 +170,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _forward(self, body: bytes) -> None:
         service, operation = operation_of(self.headers, body)
         self.server.state.record_targets(operation, resources_of(body))
-        fault = self.server.state.decide(service, operation)
+        fault = self.server.state.decide(service, operation, body)
         if fault == "reset_before":
             self.close_connection = True
             return
-        if fault in {"throttle", "unavailable"}:
+        if fault in _ERRORS:
             self._error(fault)
             return
         status, headers, payload = self._upstream(body)
@@ -168,7 +200,7 @@ class _Handler(BaseHTTPRequestHandler):
             connection.close()
 
     def _error(self, fault: str) -> None:
-        status, code = (400, "ThrottlingException") if fault == "throttle" else (503, "ServiceUnavailable")
+        status, code = _ERRORS[fault]
         payload = json.dumps({"__type": code, "message": f"injected by the local AWS proxy: {code}"}).encode()
         self.send_response(status)
         self.send_header("x-amzn-query-error", f"{code};Sender")
