@@ -129,7 +129,8 @@ def test_two_copies_of_a_job_longer_than_five_backoff_rounds_run_once_and_leave_
 def test_a_throttled_succeeded_is_retried_not_lost_so_a_later_copy_does_not_run(effects_file, kind):
     """Six refusals of the `succeeded` write (botocore tries four times): retried with backoff, so a copy is skipped."""
     with running_fleet(f"claims-throttled-{kind}", settings={"DIAGNOSTIC_EFFECTS_FILE": str(effects_file)}) as fleet:
-        fleet.set_faults([{"operation": "*", "kind": kind, "matching": '"succeeded"', "times": 6}])
+        # Only the outcome write of a success sets finishedAt (a claim's condition also names "succeeded").
+        fleet.set_faults([{"operation": "*", "kind": kind, "matching": "finishedAt", "times": 6}])
         job = _job("throttled")
         _send(fleet, [job])
         wait_until(lambda: _settled(fleet), timeout=60, what="the job settled")
