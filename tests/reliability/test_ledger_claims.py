@@ -162,3 +162,25 @@ def test_an_unknown_job_type_carrying_a_succeeded_jobs_id_is_quarantined_with_it
     assert "unknown jobType 'no-such-job'" in parked["MessageAttributes"]["QuarantineReason"]["StringValue"]
     assert JobStatus.SUCCEEDED == _status(fleet, done.job_id)
     assert {done.job_id: 1} == dict(effects(effects_file))
+
+
+def test_a_retrying_outcome_that_could_not_be_written_does_not_cost_the_job_its_runs(fleet_with_effects):
+    """The first `retrying` write fails: the redelivery takes its own claim over (never busy); every run happens."""
+    fleet = fleet_with_effects
+    # One full botocore cycle (4 attempts) of 503s on the first outcome write that carries lastError.
+    fleet.set_faults([{"operation": "*", "kind": "unavailable", "matching": "lastError", "times": 4}])
+    failing = _job("failing", job_type="diagnostic-fail")
+    _send(fleet, [failing])
+    wait_until(lambda: fleet.depth("background_dlq")[0] == 1, timeout=120, interval=1.0, what="the job given up")
+    wait_until(
+        lambda: events_named(fleet.background_log(), "message.dead_letter_handoff", job_id=failing.job_id),
+        timeout=30,
+        what="the hand-off line shipped",
+    )
+    log = fleet.background_log()
+    [parked] = fleet.drain("background_dlq")
+
+    assert events_named(log, "ledger.write_failed")
+    assert [] == events_named(log, "job.claim_busy", job_id=failing.job_id)
+    assert 5 == int(_ledger(fleet)[failing.job_id]["attempts"])  # MAX_RECEIVE_COUNT=5: five runs, none lost
+    assert parked["MessageAttributes"]["QuarantineReason"]["StringValue"].startswith("attempts exhausted: ")
