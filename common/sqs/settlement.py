@@ -130,6 +130,9 @@ class Settler:
         outcome = lease.outcome
         if outcome is not None and outcome.verdict is Verdict.QUARANTINE:
             return outcome.reason
+        attempts = lease.attempts if lease.attempts is not None else lease.message.receive_count
+        if attempts < self._max_attempts:  # the backstop, not the runs: say which limit it was
+            return f"receive limit reached ({lease.message.receive_count} receives, {attempts} runs): {_reason(lease)}"
         return f"attempts exhausted: {_reason(lease)}"
 
     def _send_to_dlq(self, leases: list[Lease]) -> tuple[list[Lease], list[Lease]]:

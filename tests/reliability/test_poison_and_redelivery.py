@@ -13,7 +13,12 @@ MAX_RECEIVE_COUNT = 4
 
 def test_poison_job_backs_off_lands_in_the_dlq_and_its_stream_records_every_attempt() -> None:
     """diagnostic-fail: retried with growing delays, then moved to the background DLQ with its reason."""
-    settings = {"MAX_RECEIVE_COUNT": str(MAX_RECEIVE_COUNT), "RETRY_BASE_SECONDS": "2"}
+    # Four runs: MAX_ATTEMPTS decides the give-up; the receive-count backstop sits at the same count here.
+    settings = {
+        "MAX_RECEIVE_COUNT": str(MAX_RECEIVE_COUNT),
+        "MAX_ATTEMPTS": str(MAX_RECEIVE_COUNT),
+        "RETRY_BASE_SECONDS": "2",
+    }
     with running_fleet("poison", settings=settings) as fleet:
         [trigger_id] = fleet.send("trigger", [json.dumps({"trigger": "poison", "jobType": "diagnostic-fail"})])
         wait_until(lambda: fleet.depth("background_dlq")[0] == 1, timeout=90, interval=0.5, what="the DLQ")
