@@ -232,8 +232,8 @@ class JobLedger:
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        """``retry_seconds`` bounds one item's throttling retries beyond botocore's own attempts (measured on
-        ``monotonic``, botocore's own backoff included); ``sleep`` waits between them."""
+        """``retry_seconds`` bounds one item's throttling retries after botocore's own attempts gave up (on
+        ``monotonic``, each retry's own botocore attempts included); ``sleep`` waits between them."""
         self._dynamodb = dynamodb
         self.table_name = table_name
         self._lease_seconds = lease_seconds
@@ -493,7 +493,9 @@ class JobLedger:
 
     def _write_one(self, update: _Update) -> tuple[str, dict[str, Any]]:
         """("written", new attributes), ("refused", old item) or ("failed", {"error": text}); never raises."""
-        deadline, delay = self._monotonic() + self._retry_seconds, _FIRST_DELAY_SECONDS
+        # The bound counts from botocore's first give-up: its own attempts (and backoff) come first.
+        deadline: float | None = None
+        delay = _FIRST_DELAY_SECONDS
         while True:
             try:
                 response = self._dynamodb.update_item(**update.request(self.table_name))
@@ -503,7 +505,9 @@ class JobLedger:
                     old: dict[str, Any] = error.response.get("Item", {})  # type: ignore[assignment]
                     return "refused", dict(old)
                 pause = self._rng.uniform(delay / 2, delay)  # "equal jitter": spread, but always some wait
-                if code not in RETRYABLE_CODES or self._monotonic() + pause > deadline:
+                now = self._monotonic()
+                deadline = now + self._retry_seconds if deadline is None else deadline
+                if code not in RETRYABLE_CODES or now + pause > deadline:
                     return "failed", {"error": f"{code or type(error).__name__}: {error}"}
                 self._sleep(pause)
                 delay = min(_MAX_DELAY_SECONDS, delay * 2)
