@@ -9,7 +9,9 @@ controls which job IDs (and which copies) share a queue.
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -184,3 +186,24 @@ def test_a_retrying_outcome_that_could_not_be_written_does_not_cost_the_job_its_
     assert [] == events_named(log, "job.claim_busy", job_id=failing.job_id)
     assert 5 == int(_ledger(fleet)[failing.job_id]["attempts"])  # MAX_RECEIVE_COUNT=5: five runs, none lost
     assert parked["MessageAttributes"]["QuarantineReason"]["StringValue"].startswith("attempts exhausted: ")
+
+
+def test_a_worker_killed_between_its_receive_and_a_late_claim_leaves_no_lease_to_refuse_the_redelivery(
+    fleet_with_effects, effects_file
+):
+    """The claim lands seconds after the receive (throttled) and the worker dies at once: the redelivery runs."""
+    fleet = fleet_with_effects
+    # Three throttles on the claim (only a claim sets startedAt): botocore's backoff delays it by seconds.
+    fleet.set_faults([{"operation": "*", "kind": "throttle", "matching": "startedAt", "times": 3}])
+    job = _job("crash", seconds=3)
+    _send(fleet, [job])
+    wait_until(lambda: _status(fleet, job.job_id) == JobStatus.RUNNING, timeout=60, interval=0.05, what="the claim")
+    [victim] = fleet.pids("background-job-1")
+    os.kill(victim, signal.SIGKILL)
+    wait_until(lambda: _status(fleet, job.job_id) == JobStatus.SUCCEEDED, timeout=90, what="the redelivery's run")
+    log = fleet.background_log()
+
+    assert [] == events_named(log, "job.claim_busy", job_id=job.job_id)
+    assert {job.job_id: 1} == dict(effects(effects_file))
+    assert 2 == int(_ledger(fleet)[job.job_id]["attempts"])
+    assert (0, 0) == fleet.depth("background_dlq")
