@@ -9,6 +9,8 @@ pointing here. Faults are decided per request, by operation:
 - ``reset_after`` forwards, lets the emulator apply the request, then drops the connection: the
   classic "deleted, but the client saw an error".
 
+- ``slow_answer`` forwards at once (SQS starts a received message's visibility then) and answers
+  ``seconds`` later, as a slow network path back to the worker would;
 - ``conflict`` (400 TransactionConflictException, what DynamoDB answers a write racing a transaction on
   the same item) answers without forwarding; it is not part of the fleet's random fault mix.
 
@@ -25,6 +27,7 @@ import http.client
 import json
 import random
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,7 +36,7 @@ from urllib.parse import parse_qs
 
 FAULT_KINDS: Final = ("throttle", "unavailable", "reset_before", "reset_after")
 #: Accepted in a rule, beyond the random mix's kinds.
-RULE_KINDS: Final = (*FAULT_KINDS, "conflict")
+RULE_KINDS: Final = (*FAULT_KINDS, "conflict", "slow_answer")
 _ERRORS: Final = {
     "throttle": (400, "ThrottlingException"),
     "conflict": (400, "TransactionConflictException"),
@@ -54,6 +57,8 @@ class FaultRule:
     matching: str = ""
     #: Inject at most this many times; None: until the rules change.
     times: int | None = None
+    #: ``slow_answer``: how long the answer is held back.
+    seconds: float = 0.0
 
     def matches(self, service: str, operation: str, body: bytes = b"") -> bool:
         return self.operation in {"*", operation, f"{service}:*", f"{service}:{operation}"} and (
@@ -80,6 +85,7 @@ class ProxyState:
                 float(r.get("rate", 1.0)),
                 str(r.get("matching", "")),
                 int(r["times"]) if r.get("times") is not None else None,
+                float(r.get("seconds", 0.0)),
             )
             for r in rules
         ]
@@ -91,6 +97,10 @@ class ProxyState:
             self._injected_by_rule.clear()
 
     def decide(self, service: str, operation: str, body: bytes = b"") -> str | None:
+        rule = self.decide_rule(service, operation, body)
+        return rule.kind if rule is not None else None
+
+    def decide_rule(self, service: str, operation: str, body: bytes = b"") -> FaultRule | None:
         with self._lock:
             self.calls[operation] += 1
             for index, rule in enumerate(self.rules):
@@ -99,7 +109,7 @@ class ProxyState:
                 if rule.matches(service, operation, body) and self._rng.random() < rule.rate:
                     self._injected_by_rule[index] += 1
                     self.faults[f"{operation}:{rule.kind}"] += 1
-                    return rule.kind
+                    return rule
             return None
 
     def record_targets(self, operation: str, resources: list[str]) -> None:
@@ -170,7 +180,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _forward(self, body: bytes) -> None:
         service, operation = operation_of(self.headers, body)
         self.server.state.record_targets(operation, resources_of(body))
-        fault = self.server.state.decide(service, operation, body)
+        rule = self.server.state.decide_rule(service, operation, body)
+        fault = rule.kind if rule is not None else None
         if fault == "reset_before":
             self.close_connection = True
             return
@@ -181,6 +192,8 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "reset_after":
             self.close_connection = True
             return
+        if rule is not None and fault == "slow_answer":
+            time.sleep(rule.seconds)
         self.send_response(status)
         for name, value in headers:
             if name.lower() not in _HOP_BY_HOP:
