@@ -138,3 +138,5 @@ class Watchdog:
     def _run(self) -> None:
         while not self._stopped.wait(self._period):
             self._expire()
+
+
