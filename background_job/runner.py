@@ -69,11 +69,20 @@ class JobRunner:
         #: Each running attempt by message ID, for the watchdog's report and the ledger's signals.
         self._running: dict[str, _Running] = {}
 
-    def __call__(self, message: InboundMessage) -> Outcome:
+    def validate(self, message: InboundMessage) -> BackgroundJob:
+        """The message's job, if it meets the contract and names a known job type; else MalformedMessage.
+
+        The ledger gate calls this before its duplicate check, so a bad message is quarantined with its
+        reason even when it carries the ID of a job that already succeeded.
+        """
         job = parse_background_job(message.body, message.attributes)
-        handler = self._registry.get(job.job_type)
-        if handler is None:
+        if job.job_type not in self._registry:
             raise MalformedMessage(f"unknown jobType '{job.job_type}'; known: {', '.join(sorted(self._registry))}")
+        return job
+
+    def __call__(self, message: InboundMessage) -> Outcome:
+        job = self.validate(message)
+        handler = self._registry[job.job_type]
         limit = self._time_limits.get(job.job_type)
         deadline = limit_current_attempt(limit) if limit is not None else None
         with bound_context(job_id=job.job_id, correlation_id=job.correlation_id, job_type=job.job_type):

@@ -9,7 +9,7 @@ from background_job.runner import JobRunner
 from background_job.time_limits import time_limits
 from common import aws
 from common.ledger.client import JobLedger
-from common.ledger.gate import JobSignals, LedgerGate
+from common.ledger.gate import LedgerGate
 from common.metrics import MetricsEmitter
 from common.names import BACKGROUND_JOB_SERVICE
 from common.settings import Settings
@@ -42,7 +42,8 @@ def build(
         logs=logs or aws.logs_client(pool_size),
         log_group=settings.job_log_group,
         metrics_emitter=metrics_emitter,
-        max_receive_count=settings.max_receive_count,
+        # Its events' will_retry / max_attempts: the give-up comes at MAX_ATTEMPTS runs (or the backstop).
+        max_receive_count=min(settings.max_attempts, settings.max_receive_count),
         shutdown=shutdown,
         logs_outage_cooldown_seconds=settings.logs_outage_cooldown_seconds,
         time_limits=time_limits(REGISTRY, settings),
@@ -75,7 +76,7 @@ def _ledger_gate(
     metrics_emitter: MetricsEmitter,
     dynamodb: DynamoDBClient | None,
     pool_size: int,
-    signals: JobSignals,
+    runner: JobRunner,
 ) -> DeliveryHooks | None:
     """The job ledger's claim and records, unless JOB_LEDGER_TABLE is empty (then at-least-once only)."""
     if not settings.job_ledger_table:
@@ -90,5 +91,7 @@ def _ledger_gate(
         ledger=ledger,
         unavailable_policy=settings.job_ledger_unavailable,
         metrics_emitter=metrics_emitter,
-        signals=signals,
+        signals=runner,
+        validator=runner.validate,
+        max_receive_count=settings.max_receive_count,
     )

@@ -27,6 +27,7 @@ ENV_RECEIVE_WAIT_SECONDS: Final = "RECEIVE_WAIT_SECONDS"
 ENV_BATCH_WINDOW_SECONDS: Final = "BATCH_WINDOW_SECONDS"
 ENV_VISIBILITY_TIMEOUT_SECONDS: Final = "VISIBILITY_TIMEOUT_SECONDS"
 ENV_MAX_RECEIVE_COUNT: Final = "MAX_RECEIVE_COUNT"
+ENV_MAX_ATTEMPTS: Final = "MAX_ATTEMPTS"
 ENV_SHUTDOWN_GRACE_SECONDS: Final = "SHUTDOWN_GRACE_SECONDS"
 ENV_RETRY_BASE_SECONDS: Final = "RETRY_BASE_SECONDS"
 ENV_RETRY_MAX_SECONDS: Final = "RETRY_MAX_SECONDS"
@@ -57,6 +58,13 @@ DEFAULT_BATCH_WINDOW_SECONDS: Final = 0.1
 MAX_BATCH_WINDOW_SECONDS: Final = 1.0
 #: After a failed CloudWatch Logs call, how long jobs write their events to stdout before probing again.
 DEFAULT_LOGS_OUTAGE_COOLDOWN_SECONDS: Final = 30.0
+#: Runs a job may start before the worker gives up and moves its message to the DLQ with the reason. With
+#: the job ledger on, runs are its ``attempts`` (a release, a busy copy or a stale buffer costs a receive,
+#: not an attempt); with it off, the receive count stands in.
+DEFAULT_MAX_ATTEMPTS: Final = 5
+#: The queues' redrive maxReceiveCount (and MAX_RECEIVE_COUNT): a high backstop for poison messages only,
+#: well above MAX_ATTEMPTS so that receives which started no run never dead-letter a job.
+DEFAULT_MAX_RECEIVE_COUNT: Final = 20
 #: SQS caps a message's visibility timeout at 12 hours.
 MAX_VISIBILITY_SECONDS: Final = 43_200
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -92,7 +100,8 @@ class Settings:
     receive_wait_seconds: int = 20
     batch_window_seconds: float = DEFAULT_BATCH_WINDOW_SECONDS
     visibility_timeout_seconds: int = 60
-    max_receive_count: int = 5
+    max_receive_count: int = DEFAULT_MAX_RECEIVE_COUNT
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
     shutdown_grace_seconds: float = 25.0
     retry_base_seconds: float = 5.0
     retry_max_seconds: float = 900.0
@@ -138,7 +147,8 @@ class Settings:
             visibility_timeout_seconds=reader.number(
                 ENV_VISIBILITY_TIMEOUT_SECONDS, int, 60, 10, MAX_VISIBILITY_SECONDS
             ),
-            max_receive_count=reader.number(ENV_MAX_RECEIVE_COUNT, int, 5, 1, 1000),
+            max_receive_count=reader.number(ENV_MAX_RECEIVE_COUNT, int, DEFAULT_MAX_RECEIVE_COUNT, 1, 1000),
+            max_attempts=reader.number(ENV_MAX_ATTEMPTS, int, DEFAULT_MAX_ATTEMPTS, 1, 1000),
             shutdown_grace_seconds=reader.number(
                 ENV_SHUTDOWN_GRACE_SECONDS, float, 25.0, 0.0, MAX_SHUTDOWN_GRACE_SECONDS
             ),

@@ -47,6 +47,7 @@ def build_consumer(
         in_flight=in_flight,
         backoff=Backoff(settings.retry_base_seconds, settings.retry_max_seconds),
         max_receive_count=settings.max_receive_count,
+        max_attempts=settings.max_attempts,
         hooks=hooks,
     )
     return Consumer(
@@ -78,6 +79,7 @@ def run_service(service: str, make_consumer: ConsumerFactory) -> int:
         concurrency=settings.concurrency,
         visibility_timeout_seconds=settings.visibility_timeout_seconds,
         max_receive_count=settings.max_receive_count,
+        max_attempts=settings.max_attempts,
         shutdown_grace_seconds=settings.shutdown_grace_seconds,
     )
     try:

@@ -19,7 +19,14 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ConnectionClosedError, EndpointConnectionError
 from moto.core.models import botocore_stubber
 
-KINDS = ("throttle", "unavailable", "down", "reset_after")
+KINDS = ("throttle", "unavailable", "down", "reset_after", "throughput", "request_limit", "conflict")
+#: DynamoDB's documented "slow down" errors (HTTP 400), by kind: an on-demand table scaling, the account's
+#: request limit, an UpdateItem racing a transaction on the same item.
+_DYNAMODB_ERRORS = {
+    "throughput": ("ProvisionedThroughputExceededException", "The level of configured provisioned throughput exceeded"),
+    "request_limit": ("RequestLimitExceeded", "Throughput exceeds the current throughput limit for your account"),
+    "conflict": ("TransactionConflictException", "Transaction is ongoing for the item"),
+}
 
 
 class _Raw:
@@ -35,6 +42,7 @@ class _Rule:
     kind: str
     remaining: int | None
     rate: float
+    matching: bytes = b""
 
 
 class FaultInjector:
@@ -48,11 +56,14 @@ class FaultInjector:
         client.meta.events.unregister("before-send", botocore_stubber)
         client.meta.events.register("before-send", self._before_send)
 
-    def fail(self, operation: str, kind: str, *, times: int | None = None, rate: float = 1.0) -> None:
-        """Make ``operation`` (or ``*``) fail ``times`` times (None: until cleared) with probability ``rate``."""
+    def fail(
+        self, operation: str, kind: str, *, times: int | None = None, rate: float = 1.0, matching: str = ""
+    ) -> None:
+        """Make ``operation`` (or ``*``) fail ``times`` times (None: until cleared) with probability ``rate``;
+        with ``matching``, only requests whose body contains that text (one kind of UpdateItem, say)."""
         assert kind in KINDS, kind
         with self._lock:
-            self._rules[operation] = _Rule(kind, times, rate)
+            self._rules[operation] = _Rule(kind, times, rate, matching.encode())
 
     def clear(self, operation: str | None = None) -> None:
         with self._lock:
@@ -61,10 +72,10 @@ class FaultInjector:
             else:
                 self._rules.pop(operation, None)
 
-    def _pick(self, operation: str) -> str | None:
+    def _pick(self, operation: str, body: bytes) -> str | None:
         with self._lock:
             rule = self._rules.get(operation) or self._rules.get("*")
-            if rule is None or rule.remaining == 0 or self._rng.random() >= rule.rate:
+            if rule is None or rule.remaining == 0 or rule.matching not in body or self._rng.random() >= rule.rate:
                 return None
             if rule.remaining is not None:
                 rule.remaining -= 1
@@ -73,7 +84,10 @@ class FaultInjector:
 
     def _before_send(self, request: Any, event_name: str, **kwargs: Any) -> Any:
         operation = event_name.rsplit(".", 1)[-1]
-        kind = self._pick(operation)
+        body = request.body if isinstance(request.body, bytes) else str(request.body or "").encode()
+        kind = self._pick(operation, body)
+        if kind in _DYNAMODB_ERRORS:
+            return _error_response(request.url, 400, *_DYNAMODB_ERRORS[kind])
         if kind == "down":
             raise EndpointConnectionError(endpoint_url=request.url)
         if kind == "throttle":

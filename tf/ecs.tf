@@ -25,6 +25,7 @@ locals {
     RECEIVE_WAIT_SECONDS       = local.receive_wait_seconds
     VISIBILITY_TIMEOUT_SECONDS = var.trigger_queue_visibility_timeout_seconds
     MAX_RECEIVE_COUNT          = var.max_receive_count
+    MAX_ATTEMPTS               = var.max_attempts
     SHUTDOWN_GRACE_SECONDS     = var.shutdown_grace_seconds
     RETRY_BASE_SECONDS         = var.retry_base_seconds
     RETRY_MAX_SECONDS          = var.retry_max_seconds
@@ -45,6 +46,7 @@ locals {
     RECEIVE_WAIT_SECONDS         = local.receive_wait_seconds
     VISIBILITY_TIMEOUT_SECONDS   = var.background_queue_visibility_timeout_seconds
     MAX_RECEIVE_COUNT            = var.max_receive_count
+    MAX_ATTEMPTS                 = var.max_attempts
     SHUTDOWN_GRACE_SECONDS       = var.shutdown_grace_seconds
     RETRY_BASE_SECONDS           = var.retry_base_seconds
     RETRY_MAX_SECONDS            = var.retry_max_seconds

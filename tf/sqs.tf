@@ -57,6 +57,8 @@ resource "aws_sqs_queue" "source" {
   kms_master_key_id                 = aws_kms_key.this.arn
   kms_data_key_reuse_period_seconds = 300
 
+  # A backstop for poison messages only (default 20): the workers give up after max_attempts runs and
+  # move the message themselves, with its reason (docs/reliability.md, "Giving up").
   redrive_policy = jsonencode({
     deadLetterTargetArn = aws_sqs_queue.dlq[each.key].arn
     maxReceiveCount     = var.max_receive_count

@@ -409,14 +409,26 @@ variable "background_queue_visibility_timeout_seconds" {
 }
 
 variable "max_receive_count" {
-  description = "Receives before SQS moves a message to its DLQ (redrive maxReceiveCount); also MAX_RECEIVE_COUNT of the workers."
+  description = "Receives before SQS moves a message to its DLQ (redrive maxReceiveCount); also MAX_RECEIVE_COUNT of the workers. A high backstop for poison messages only: the give-up is max_attempts runs, moved to the DLQ with its reason by the worker; receives that start no run (a release, a busy copy, a stale buffer) must never dead-letter a job."
   type        = number
-  default     = 5
+  default     = 20
   nullable    = false
 
   validation {
     condition     = var.max_receive_count >= 1 && var.max_receive_count <= 1000 && floor(var.max_receive_count) == var.max_receive_count
     error_message = "max_receive_count must be a whole number 1-1000."
+  }
+}
+
+variable "max_attempts" {
+  description = "Runs a job may start before the worker gives up and moves its message to the DLQ with the reason (MAX_ATTEMPTS). Counted by the job ledger's attempts, or by receives with the ledger off. Keep it below max_receive_count."
+  type        = number
+  default     = 5
+  nullable    = false
+
+  validation {
+    condition     = var.max_attempts >= 1 && var.max_attempts <= 1000 && floor(var.max_attempts) == var.max_attempts
+    error_message = "max_attempts must be a whole number 1-1000."
   }
 }
 

@@ -1,8 +1,14 @@
 """The job ledger in background_job's delivery life: claim before running, record before deleting.
 
-- **admit** (after a receive, before dispatch): one claim transaction for the batch. A job that already
+- **admit** (after a receive, before dispatch): each message is validated first (contract and a job type
+  the registry knows: a malformed one is never claimed, the runner quarantines it with its reason, even
+  when it carries a succeeded job's ID), then the batch is claimed (one conditional UpdateItem per job,
+  concurrently). The claim's lease ends when the delivery's visibility ends, and the claim answers the
+  job's ``attempts``, which decide the last attempt (a refused delivery is no attempt). A job that already
   succeeded is finished as done, so the settler deletes it without running (``job.duplicate_skipped``);
-  a job leased by another delivery is retried later through visibility, never run alongside it.
+  a job leased by another delivery (busy) is retried when the holder's lease ends, never run alongside
+  it, and on its last allowed receive while that lease is live it is deleted
+  (``job.duplicate_copy_deleted``): the holder's own message still carries the job.
   A job an operator cancelled (``fleet cancel``) is finished the same way: deleted unrun, ``job.cancelled``
   on stdout and in its own stream, ``JobsCancelled``; every later delivery meets the same refusal.
 - **returned** (on the job's thread, the moment the job returns): its outcome is written at once, in a
@@ -25,17 +31,29 @@ outcome write is logged while settlement goes on. See docs/ledger.md.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Protocol
+from typing import Final, Protocol
 
 from common import metrics, side_channels
-from common.ledger.client import Claim, ClaimResult, JobLedger, JobRef, LedgerOutcome, LedgerUnavailable
+from common.ledger.client import (
+    Claim,
+    ClaimAnswer,
+    ClaimResult,
+    JobLedger,
+    JobRef,
+    LedgerOutcome,
+    LedgerUnavailable,
+)
 from common.ledger.progress import Progress
 from common.ledger.schema import JobStatus
 from common.logging import get_logger
-from common.messages import MalformedMessage, parse_background_job
+from common.messages import BackgroundJob, MalformedMessage, parse_background_job
 from common.metrics import MetricsEmitter
+from common.settings import MAX_VISIBILITY_SECONDS
 from common.sqs.hooks import LastAttempt
 from common.sqs.in_flight import Lease
 from common.sqs.inbound import InboundMessage
@@ -44,6 +62,15 @@ from common.sqs.outcome import Outcome, Verdict
 log = get_logger(__name__)
 POLICY_RETRY = "retry"
 POLICY_RUN = "run"
+#: Parses a background message and checks its job type; raises MalformedMessage with the reason.
+Validator = Callable[[InboundMessage], BackgroundJob]
+#: A busy copy comes back this long after the holder's lease ends (plus up to as much again, jittered),
+#: so it meets the lease ended, not a moment before, and copies of one job do not return together.
+_AFTER_HOLDER_SECONDS: Final = 1.0
+
+
+def _contract_only(message: InboundMessage) -> BackgroundJob:
+    return parse_background_job(message.body, message.attributes)
 
 
 class JobSignals(Protocol):
@@ -85,29 +112,40 @@ class LedgerGate:
         unavailable_policy: str,
         metrics_emitter: MetricsEmitter,
         signals: JobSignals | None = None,
+        validator: Validator = _contract_only,
+        max_receive_count: int | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
+        """``validator`` is the runner's own check (contract and job type), so validation comes before the
+        duplicate check; ``max_receive_count`` (the queue's redrive backstop) marks a copy's last receive."""
         self._ledger = ledger
         self._run_when_unavailable = unavailable_policy == POLICY_RUN
         self._metrics = metrics_emitter
         self._signals = signals or NoSignals()
+        self._validator = validator
+        self._max_receive_count = max_receive_count
+        self._wall_clock = wall_clock
+        self._rng = random.Random()  # noqa: S311 - jitter, not security
 
     def admit(self, leases: Sequence[Lease]) -> list[Lease]:
-        claimable = [(lease, claim) for lease in leases if (claim := _claim_for(lease)) is not None]
+        claimable = [(lease, claim) for lease in leases if (claim := self._claim_for(lease)) is not None]
         if not claimable:
-            return list(leases)  # nothing parses: the runner quarantines each with its reason
+            return list(leases)  # nothing valid: the runner quarantines each with its reason
         try:
-            results = self._ledger.claim([claim for _, claim in claimable])
+            answers = self._ledger.claim_details([claim for _, claim in claimable])
         except LedgerUnavailable as error:
             return self._admit_unclaimed(leases, claimable, error)
         refused: set[int] = set()
-        for (lease, claim), result in zip(claimable, results, strict=True):
+        for (lease, claim), answer in zip(claimable, answers, strict=True):
             lease.ledger_job = claim.job.job_id
-            if result is ClaimResult.CLAIMED:
+            if answer.result is ClaimResult.CLAIMED:
                 lease.ledger_claimed = True
+                lease.attempts = answer.attempts
                 continue
             refused.add(id(lease))
             lease.ledger_recorded = True  # it never ran here: its outcome is not this job's to record
-            self._refuse(lease, claim.job, result)
+            lease.attempts = 0  # nor is this delivery an attempt: only the receive-count backstop can end it
+            self._refuse(lease, claim.job, answer)
         return [lease for lease in leases if id(lease) not in refused]
 
     def returned(self, lease: Lease, outcome: Outcome, is_last_attempt: LastAttempt) -> None:
@@ -200,14 +238,14 @@ class LedgerGate:
             lease.ledger_recorded = True
         return cancelled
 
-    def _refuse(self, lease: Lease, job: JobRef, result: ClaimResult) -> None:
+    def _refuse(self, lease: Lease, job: JobRef, answer: ClaimAnswer) -> None:
         fields = {"message_id": lease.message.message_id, "job_id": lease.ledger_job}
-        if result is ClaimResult.ALREADY_SUCCEEDED:
+        if answer.result is ClaimResult.ALREADY_SUCCEEDED:
             log.info("job.duplicate_skipped", **fields, receive_count=lease.message.receive_count)
             with side_channels.METRICS.guard():
                 self._metrics.emit({metrics.JOBS_DUPLICATE_SKIPPED: 1})
             lease.finish(Outcome.done())
-        elif result is ClaimResult.CANCELLED:
+        elif answer.result is ClaimResult.CANCELLED:
             log.info("job.cancelled", **fields, receive_count=lease.message.receive_count, ran=False)
             with side_channels.METRICS.guard():
                 self._metrics.emit({metrics.JOBS_CANCELLED: 1}, jobType=job.job_type)
@@ -215,8 +253,56 @@ class LedgerGate:
                 self._signals.cancelled_unrun(job, lease.message)
             lease.finish(Outcome.stopped_on_cancel())
         else:
-            log.info("job.claim_busy", **fields, receive_count=lease.message.receive_count)
-            lease.finish(Outcome.retry("job is running under another delivery's live lease"))
+            self._busy(lease, answer.holder_lease_until_ms, fields)
+
+    def _busy(self, lease: Lease, holder_lease_until_ms: int | None, fields: dict[str, str | None]) -> None:
+        """Another delivery runs the job: come back when its lease ends; never go to the DLQ meanwhile.
+
+        On the last receive the queue allows (its redrive would move this copy to the DLQ next), a copy
+        whose holder's lease is still live is deleted instead: the holder's own message still carries the
+        job, and if the holder dies that message comes back when its visibility (= the lease) ends, so
+        deleting the copy loses nothing (docs/reliability.md).
+        """
+        now_ms = int(self._wall_clock() * 1000)
+        live = holder_lease_until_ms is not None and holder_lease_until_ms > now_ms
+        receive_count = lease.message.receive_count
+        if live and self._max_receive_count is not None and receive_count >= self._max_receive_count:
+            log.warning(
+                "job.duplicate_copy_deleted",
+                **fields,
+                receive_count=receive_count,
+                holder_lease_until_ms=holder_lease_until_ms,
+                reason="last allowed receive while another delivery's lease is live; that delivery carries the job",
+            )
+            lease.finish(Outcome.done())
+            return
+        delay = self._after_holder(holder_lease_until_ms, now_ms) if live else None
+        log.info("job.claim_busy", **fields, receive_count=receive_count, retry_in_seconds=delay)
+        lease.finish(Outcome.retry("job is running under another delivery's live lease", delay_seconds=delay))
+
+    def _after_holder(self, holder_lease_until_ms: int | None, now_ms: int) -> int:
+        remaining = max(0, (holder_lease_until_ms or now_ms) - now_ms) / 1000
+        delay = remaining + _AFTER_HOLDER_SECONDS + self._rng.uniform(0, _AFTER_HOLDER_SECONDS)
+        return min(MAX_VISIBILITY_SECONDS, math.ceil(delay))
+
+    def _claim_for(self, lease: Lease) -> Claim | None:
+        """The lease's claim, or None when the message is invalid (the runner quarantines it unclaimed)."""
+        try:
+            job = self._validator(lease.message)
+        except MalformedMessage:
+            _note_invalid(lease)
+            return None
+        return Claim(
+            job=JobRef(job_id=job.job_id, job_type=job.job_type, correlation_id=job.correlation_id),
+            message_id=lease.message.message_id,
+            attempt=lease.message.receive_count,
+            lease_until_ms=self._visibility_end_ms(lease),
+        )
+
+    def _visibility_end_ms(self, lease: Lease) -> int:
+        """The delivery's visibility end (the consumer's monotonic clock) as wall-clock epoch ms."""
+        remaining = lease.visible_again_at - lease.registry.clock()
+        return int((self._wall_clock() + remaining) * 1000)
 
     def _admit_unclaimed(
         self, leases: Sequence[Lease], claimable: list[tuple[Lease, Claim]], error: LedgerUnavailable
@@ -229,20 +315,21 @@ class LedgerGate:
             return list(leases)
         claimed_ids = {id(lease) for lease, _ in claimable}
         for lease, _ in claimable:
+            # Handed back unrun, so no attempt; a claim that did commit is taken over by its own redelivery.
+            lease.attempts = 0
             lease.finish(Outcome.retry(f"job ledger unavailable: {error}"))
         return [lease for lease in leases if id(lease) not in claimed_ids]
 
 
-def _claim_for(lease: Lease) -> Claim | None:
+def _note_invalid(lease: Lease) -> None:
+    """An invalid message that still names a job (say an unknown jobType): unclaimed, its quarantine is
+    recorded ``dead`` with the reason at settlement, which the outcome's condition never writes over a
+    success or over another delivery's live lease."""
     try:
-        job = parse_background_job(lease.message.body, lease.message.attributes)
+        job = _contract_only(lease.message)
     except MalformedMessage:
-        return None
-    return Claim(
-        job=JobRef(job_id=job.job_id, job_type=job.job_type, correlation_id=job.correlation_id),
-        message_id=lease.message.message_id,
-        attempt=lease.message.receive_count,
-    )
+        return
+    lease.ledger_job = job.job_id
 
 
 def _ledger_outcome(lease: Lease, last_attempt: bool) -> LedgerOutcome:

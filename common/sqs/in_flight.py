@@ -62,6 +62,10 @@ class Lease:
     ledger_recorded: bool = False
     #: Set once the ledger said an operator cancelled this running job (its job was told).
     cancel_requested: bool = False
+    #: Runs of this job started, this delivery's included, as the ledger's claim counted them; it decides
+    #: the last attempt. 0: the gate did not run this delivery (busy, refused, ledger unavailable), so it
+    #: is no attempt. None: no ledger, and SQS's receive count stands in (common/sqs/settlement.py).
+    attempts: int | None = None
 
     @property
     def receipt_handle(self) -> str:

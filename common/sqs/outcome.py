@@ -38,6 +38,8 @@ class Outcome:
     cancelled: bool = field(default=False, compare=False)
     #: The job's latest progress report, written with the outcome (common/ledger/progress.py).
     progress: Progress | None = field(default=None, compare=False)
+    #: A RETRY that knows when to come back (a busy copy: when the holder's lease ends), instead of the backoff.
+    delay_seconds: int | None = field(default=None, compare=False)
 
     def with_progress(self, progress: Progress | None) -> Outcome:
         return self if progress is None else replace(self, progress=progress)
@@ -55,8 +57,8 @@ class Outcome:
         return cls(Verdict.DONE, "cancelled", duration_ms=duration_ms, cancelled=True)
 
     @classmethod
-    def retry(cls, reason: str) -> Outcome:
-        return cls(Verdict.RETRY, reason)
+    def retry(cls, reason: str, *, delay_seconds: int | None = None) -> Outcome:
+        return cls(Verdict.RETRY, reason, delay_seconds=delay_seconds)
 
     @classmethod
     def quarantine(cls, reason: str) -> Outcome:

@@ -6,9 +6,16 @@ per ten messages. Nothing here re-sends a message to retry it: retries are a vis
 queue's receive count and redrive policy stay truthful and a message that keeps failing still reaches
 its DLQ.
 
-Every lease ends in exactly one of: deleted, handed back (retry, release, last attempt), or given up
-(its receipt handle expired, or SQS refused the delete until the delivery's visibility ran out). Only
-the job's outcome and SQS's answers decide which; the log lines written on the way are side channels.
+Every lease ends in exactly one of: deleted, handed back (retry, release), moved to the DLQ (quarantine,
+or the last attempt failed: sent there with its reason, then deleted), or given up (its receipt handle
+expired, or SQS refused the delete until the delivery's visibility ran out). Only the job's outcome and
+SQS's answers decide which; the log lines written on the way are side channels.
+
+The last attempt is decided on runs actually started (``Lease.attempts``, the job ledger's count), not on
+receives: a release, a busy copy or a stale buffer costs a receive but no attempt. MAX_ATTEMPTS runs
+make the last attempt; the queue's maxReceiveCount (MAX_RECEIVE_COUNT) stays a high backstop for poison
+messages that never get as far as a run, and a delivery on its last allowed receive is a last attempt
+too, so the worker moves it with its reason rather than leave it to the redrive without one.
 """
 
 from __future__ import annotations
@@ -54,8 +61,10 @@ class Settler:
         in_flight: InFlight,
         backoff: Backoff,
         max_receive_count: int,
+        max_attempts: int | None = None,
         hooks: DeliveryHooks | None = None,
     ) -> None:
+        """``max_attempts`` runs end a job (None: ``max_receive_count``, the queue's redrive backstop)."""
         self._sqs = sqs
         self._hooks = hooks or NoHooks()
         self._queue_url = queue_url
@@ -63,6 +72,7 @@ class Settler:
         self._in_flight = in_flight
         self._backoff = backoff
         self._max_receive_count = max_receive_count
+        self._max_attempts = max_attempts if max_attempts is not None else max_receive_count
         self._undeleted: list[Lease] = []
         # The loop settles; after it stopped, so may the thread of a job that overran the grace period.
         self._lock = threading.Lock()
@@ -90,18 +100,22 @@ class Settler:
         by_verdict: dict[Verdict, list[Lease]] = {verdict: [] for verdict in Verdict}
         for lease in leases:
             by_verdict[(lease.outcome or Outcome.retry("no outcome recorded")).verdict].append(lease)
-        delivered, undeliverable = self._send_to_dlq(by_verdict[Verdict.QUARANTINE])
+        # A deferred lease reaching settlement (the dispatcher gave it up at shutdown) is a retry.
+        retries = [*by_verdict[Verdict.RETRY], *by_verdict[Verdict.DEFER]]
+        exhausted = [lease for lease in retries if self._is_last_attempt(lease)]
+        delivered, undeliverable = self._send_to_dlq([*by_verdict[Verdict.QUARANTINE], *exhausted])
         for chunk in _chunks([*by_verdict[Verdict.DONE], *delivered]):
             self._delete(chunk)
-        # A deferred lease reaching settlement (the dispatcher gave it up at shutdown) is a retry.
-        retries = [*by_verdict[Verdict.RETRY], *undeliverable, *by_verdict[Verdict.DEFER]]
-        self._hand_back([(lease, self._retry_delay(lease)) for lease in retries], event="message.retry_scheduled")
+        handed_back = [lease for lease in retries if not self._is_last_attempt(lease)] + undeliverable
+        self._hand_back([(lease, self._retry_delay(lease)) for lease in handed_back], event="message.retry_scheduled")
 
     def _retry_delay(self, lease: Lease) -> int:
-        # On the last allowed attempt, hand the message straight back so the redrive policy moves it
-        # to the DLQ on its next receive instead of after a long, pointless backoff.
+        # A give-up whose DLQ send failed comes straight back, so the next receive tries the move again.
         if self._is_last_attempt(lease):
             return 0
+        outcome = lease.outcome
+        if outcome is not None and outcome.delay_seconds is not None:
+            return outcome.delay_seconds  # it knows when to come back (a busy copy: the holder's lease end)
         return self._backoff.delay_for(lease.message.receive_count)
 
     def is_last_attempt(self, lease: Lease) -> bool:
@@ -109,7 +123,21 @@ class Settler:
         return self._is_last_attempt(lease)
 
     def _is_last_attempt(self, lease: Lease) -> bool:
-        return lease.message.receive_count >= self._max_receive_count
+        """MAX_ATTEMPTS runs started (the ledger's count; without a ledger, the receive count), or the
+        queue's last allowed receive (past it, the redrive would move the message without a reason)."""
+        if lease.message.receive_count >= self._max_receive_count:
+            return True
+        attempts = lease.attempts if lease.attempts is not None else lease.message.receive_count
+        return attempts >= self._max_attempts
+
+    def _dlq_reason(self, lease: Lease) -> str:
+        outcome = lease.outcome
+        if outcome is not None and outcome.verdict is Verdict.QUARANTINE:
+            return outcome.reason
+        attempts = lease.attempts if lease.attempts is not None else lease.message.receive_count
+        if attempts < self._max_attempts:  # the backstop, not the runs: say which limit it was
+            return f"receive limit reached ({lease.message.receive_count} receives, {attempts} runs): {_reason(lease)}"
+        return f"attempts exhausted: {_reason(lease)}"
 
     def _send_to_dlq(self, leases: list[Lease]) -> tuple[list[Lease], list[Lease]]:
         """Park quarantined messages in the DLQ, packed by size so that one large body fails alone."""
@@ -118,7 +146,7 @@ class Settler:
                 "Id": str(index),
                 "MessageBody": lease.message.body,
                 "MessageAttributes": quarantine_attributes(
-                    lease.message, reason=_reason(lease), source_queue=self._queue_url
+                    lease.message, reason=self._dlq_reason(lease), source_queue=self._queue_url
                 ),
             }
             for index, lease in enumerate(leases)
@@ -132,8 +160,20 @@ class Settler:
                 # Retried through visibility; if it never fits, the redrive policy parks it without our reason.
                 log.error("message.quarantine_failed", **fields, error=failed[str(index)])
                 undeliverable.append(lease)
-            else:
+            elif lease.outcome is not None and lease.outcome.verdict is Verdict.QUARANTINE:
                 log.error("message.quarantined", **fields, reason=_reason(lease))
+                delivered.append(lease)
+            else:
+                log.warning(
+                    "message.dead_letter_handoff",
+                    **fields,
+                    receive_count=lease.message.receive_count,
+                    attempts=lease.attempts if lease.attempts is not None else lease.message.receive_count,
+                    max_attempts=self._max_attempts,
+                    max_receive_count=self._max_receive_count,
+                    reason=_reason(lease),
+                    detail="attempts exhausted: moved to the DLQ with its reason by the worker",
+                )
                 delivered.append(lease)
         return delivered, undeliverable
 
@@ -200,15 +240,6 @@ class Settler:
             if error is not None:
                 failure = "message.release_failed" if event == "message.released" else "message.retry_failed"
                 log.warning(failure, **fields, error=error)
-            elif event == "message.retry_scheduled" and self._is_last_attempt(lease):
-                log.warning(
-                    "message.dead_letter_handoff",
-                    **fields,
-                    receive_count=lease.message.receive_count,
-                    max_receive_count=self._max_receive_count,
-                    reason=_reason(lease),
-                    detail="attempts exhausted: the queue's redrive policy moves it to the DLQ on its next receive",
-                )
             else:
                 log.info(event, **fields, visible_in_seconds=seconds, receive_count=lease.message.receive_count)
 

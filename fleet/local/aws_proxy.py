@@ -8,11 +8,17 @@ pointing here. Faults are decided per request, by operation:
 - ``reset_before`` drops the connection before forwarding (the request never happened);
 - ``reset_after`` forwards, lets the emulator apply the request, then drops the connection: the
   classic "deleted, but the client saw an error";
-- ``delay`` waits ``seconds`` (default 0.5), then forwards: a slow, not failing, service.
+- ``delay`` waits ``seconds`` (default 0.5), then forwards: a slow, not failing, service;
+- ``slow_answer`` forwards at once (SQS starts a received message's visibility then) and answers
+  ``seconds`` later, as a slow network path back to the worker would;
+- ``conflict`` (400 TransactionConflictException, what DynamoDB answers a write racing a transaction on
+  the same item) answers without forwarding; it is not part of the fleet's random fault mix.
 
 Control endpoints: ``GET /__proxy__/stats`` (calls and injected faults by operation, and calls by
 operation and the queue, table or log group they name, ``"SendMessageBatch my-queue"``) and
-``POST /__proxy__/faults`` with ``{"rules": [{"operation": "*", "kind": "throttle", "rate": 0.05}]}``.
+``POST /__proxy__/faults`` with ``{"rules": [{"operation": "*", "kind": "throttle", "rate": 0.05}]}``; a
+rule may also say ``"matching": "<text>"`` (only requests whose body contains it: one kind of UpdateItem)
+and ``"times": n`` (inject at most n times).
 """
 
 from __future__ import annotations
@@ -30,8 +36,13 @@ from urllib.parse import parse_qs
 
 #: The kinds that fail a request (scenarios spread a fault rate over these).
 FAULT_KINDS: Final = ("throttle", "unavailable", "reset_before", "reset_after")
-#: Every kind a rule may name: the failures and ``delay``.
-RULE_KINDS: Final = (*FAULT_KINDS, "delay")
+#: Every kind a rule may name: the failures, ``delay``, and two kinds beyond the random mix.
+RULE_KINDS: Final = (*FAULT_KINDS, "delay", "conflict", "slow_answer")
+_ERRORS: Final = {
+    "throttle": (400, "ThrottlingException"),
+    "conflict": (400, "TransactionConflictException"),
+    "unavailable": (503, "ServiceUnavailable"),
+}
 CONTROL_PREFIX: Final = "/__proxy__/"
 _HOP_BY_HOP: Final = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length"})
 
@@ -43,11 +54,18 @@ class FaultRule:
     operation: str
     kind: str
     rate: float = 1.0
-    #: How long a ``delay`` holds the request before forwarding it.
-    seconds: float = 0.5
+    #: Only requests whose body contains this text; empty: every request of the operation.
+    matching: str = ""
+    #: Inject at most this many times; None: until the rules change.
+    times: int | None = None
+    #: ``delay``: how long the request is held before forwarding (default 0.5); ``slow_answer``: how long
+    #: the answer is held back.
+    seconds: float = 0.0
 
-    def matches(self, service: str, operation: str) -> bool:
-        return self.operation in {"*", operation, f"{service}:*", f"{service}:{operation}"}
+    def matches(self, service: str, operation: str, body: bytes = b"") -> bool:
+        return self.operation in {"*", operation, f"{service}:*", f"{service}:{operation}"} and (
+            self.matching.encode() in body
+        )
 
 
 class ProxyState:
@@ -57,12 +75,20 @@ class ProxyState:
         #: "<operation> <resource name>": which queue, table or log group each call named.
         self.targets: Counter[str] = Counter()
         self.rules: list[FaultRule] = []
+        self._injected_by_rule: Counter[int] = Counter()
         self._rng = random.Random(seed)  # noqa: S311 - repeatable fault patterns, not security
         self._lock = threading.Lock()
 
     def set_rules(self, rules: list[dict[str, Any]]) -> None:
         parsed = [
-            FaultRule(str(r["operation"]), str(r["kind"]), float(r.get("rate", 1.0)), float(r.get("seconds", 0.5)))
+            FaultRule(
+                str(r["operation"]),
+                str(r["kind"]),
+                float(r.get("rate", 1.0)),
+                str(r.get("matching", "")),
+                int(r["times"]) if r.get("times") is not None else None,
+                float(r.get("seconds", 0.5 if r["kind"] == "delay" else 0.0)),
+            )
             for r in rules
         ]
         unknown = [rule.kind for rule in parsed if rule.kind not in RULE_KINDS]
@@ -70,17 +96,20 @@ class ProxyState:
             raise ValueError(f"unknown fault kind(s) {unknown}; known: {', '.join(RULE_KINDS)}")
         with self._lock:
             self.rules = parsed
+            self._injected_by_rule.clear()
 
-    def decide(self, service: str, operation: str) -> str | None:
-        rule = self.decide_rule(service, operation)
-        return None if rule is None else rule.kind
+    def decide(self, service: str, operation: str, body: bytes = b"") -> str | None:
+        rule = self.decide_rule(service, operation, body)
+        return rule.kind if rule is not None else None
 
-    def decide_rule(self, service: str, operation: str) -> FaultRule | None:
-        """The rule to apply to this request (and count as a fault), or None."""
+    def decide_rule(self, service: str, operation: str, body: bytes = b"") -> FaultRule | None:
         with self._lock:
             self.calls[operation] += 1
-            for rule in self.rules:
-                if rule.matches(service, operation) and self._rng.random() < rule.rate:
+            for index, rule in enumerate(self.rules):
+                if rule.times is not None and self._injected_by_rule[index] >= rule.times:
+                    continue
+                if rule.matches(service, operation, body) and self._rng.random() < rule.rate:
+                    self._injected_by_rule[index] += 1
                     self.faults[f"{operation}:{rule.kind}"] += 1
                     return rule
             return None
@@ -153,20 +182,22 @@ class _Handler(BaseHTTPRequestHandler):
     def _forward(self, body: bytes) -> None:
         service, operation = operation_of(self.headers, body)
         self.server.state.record_targets(operation, resources_of(body))
-        rule = self.server.state.decide_rule(service, operation)
-        fault = None if rule is None else rule.kind
+        rule = self.server.state.decide_rule(service, operation, body)
+        fault = rule.kind if rule is not None else None
         if rule is not None and fault == "delay":
             time.sleep(rule.seconds)
         if fault == "reset_before":
             self.close_connection = True
             return
-        if fault in {"throttle", "unavailable"}:
+        if fault in _ERRORS:
             self._error(fault)
             return
         status, headers, payload = self._upstream(body)
         if fault == "reset_after":
             self.close_connection = True
             return
+        if rule is not None and fault == "slow_answer":
+            time.sleep(rule.seconds)
         self.send_response(status)
         for name, value in headers:
             if name.lower() not in _HOP_BY_HOP:
@@ -186,7 +217,7 @@ class _Handler(BaseHTTPRequestHandler):
             connection.close()
 
     def _error(self, fault: str) -> None:
-        status, code = (400, "ThrottlingException") if fault == "throttle" else (503, "ServiceUnavailable")
+        status, code = _ERRORS[fault]
         payload = json.dumps({"__type": code, "message": f"injected by the local AWS proxy: {code}"}).encode()
         self.send_response(status)
         self.send_header("x-amzn-query-error", f"{code};Sender")

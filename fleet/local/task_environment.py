@@ -27,6 +27,7 @@ _DEFAULTED: Final = {
     "RECEIVE_WAIT_SECONDS": "receive_wait_seconds",
     "VISIBILITY_TIMEOUT_SECONDS": "visibility_timeout_seconds",
     "MAX_RECEIVE_COUNT": "max_receive_count",
+    "MAX_ATTEMPTS": "max_attempts",
     "SHUTDOWN_GRACE_SECONDS": "shutdown_grace_seconds",
     "RETRY_BASE_SECONDS": "retry_base_seconds",
     "RETRY_MAX_SECONDS": "retry_max_seconds",

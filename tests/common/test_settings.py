@@ -24,6 +24,14 @@ def test_defaults_fit_fargate_and_long_polling() -> None:
     assert "/tmp/main-job.heartbeat" == settings.heartbeat_file
 
 
+def test_attempts_decide_the_give_up_and_the_receive_count_is_a_high_backstop() -> None:
+    """MAX_ATTEMPTS defaults to 5 runs; MAX_RECEIVE_COUNT (the redrive backstop) to 20 receives."""
+    settings = Settings.from_env(MAIN_JOB_SERVICE, MAIN_ENV)
+
+    assert (5, 20) == (settings.max_attempts, settings.max_receive_count)
+    assert 3 == Settings.from_env(MAIN_JOB_SERVICE, {**MAIN_ENV, "MAX_ATTEMPTS": "3"}).max_attempts
+
+
 def test_batch_window_can_be_turned_off() -> None:
     """BATCH_WINDOW_SECONDS=0 makes a busy pool receive on its first free slot; unset, it waits 100 ms."""
     assert 0.1 == Settings.from_env(MAIN_JOB_SERVICE, MAIN_ENV).batch_window_seconds
@@ -46,6 +54,8 @@ def test_missing_required_variables_are_named() -> None:
         ("BATCH_WINDOW_SECONDS", "2", "BATCH_WINDOW_SECONDS='2' must be between 0 and 1"),
         ("LOGS_OUTAGE_COOLDOWN_SECONDS", "-1", "LOGS_OUTAGE_COOLDOWN_SECONDS='-1' must be between 0 and 3600"),
         ("LOG_LEVEL", "chatty", "LOG_LEVEL='chatty' is not one of"),
+        ("MAX_ATTEMPTS", "0", "MAX_ATTEMPTS='0' must be between 1 and 1000"),
+        ("MAX_ATTEMPTS", "five", "MAX_ATTEMPTS='five' is not a valid int"),
     ],
 )
 def test_malformed_variable_is_reported_by_name(name: str, value: str, message: str) -> None:

@@ -12,8 +12,13 @@ MAX_RECEIVE_COUNT = 4
 
 
 def test_poison_job_backs_off_lands_in_the_dlq_and_its_stream_records_every_attempt() -> None:
-    """diagnostic-fail: retried with growing delays, then redriven to the background DLQ."""
-    settings = {"MAX_RECEIVE_COUNT": str(MAX_RECEIVE_COUNT), "RETRY_BASE_SECONDS": "2"}
+    """diagnostic-fail: retried with growing delays, then moved to the background DLQ with its reason."""
+    # Four runs: MAX_ATTEMPTS decides the give-up; the receive-count backstop sits at the same count here.
+    settings = {
+        "MAX_RECEIVE_COUNT": str(MAX_RECEIVE_COUNT),
+        "MAX_ATTEMPTS": str(MAX_RECEIVE_COUNT),
+        "RETRY_BASE_SECONDS": "2",
+    }
     with running_fleet("poison", settings=settings) as fleet:
         [trigger_id] = fleet.send("trigger", [json.dumps({"trigger": "poison", "jobType": "diagnostic-fail"})])
         wait_until(lambda: fleet.depth("background_dlq")[0] == 1, timeout=90, interval=0.5, what="the DLQ")
@@ -51,9 +56,10 @@ def test_poison_job_backs_off_lands_in_the_dlq_and_its_stream_records_every_atte
     # Equal jitter on base 2 s: attempt n waits between 2^n/2 and 2^n seconds, so the delays grow.
     assert delays == sorted(delays)
     assert delays[2] > delays[0]
-    # The last attempt goes straight back for the redrive policy, and says so.
+    # The last attempt is moved to the DLQ by the worker, with its reason, and says so.
     assert [(4, job_id)] == [(line["receive_count"], line["job_id"]) for line in handoffs]
-    assert message_ids == {parked["MessageId"]}
+    assert message_ids == {parked["MessageAttributes"]["OriginalMessageId"]["StringValue"]}
+    assert parked["MessageAttributes"]["QuarantineReason"]["StringValue"].startswith("attempts exhausted: ")
     assert job_id == json.loads(parked["Body"])["jobId"]
     assert (0, 0) == source_depth
     assert {} == dict(executions(log))

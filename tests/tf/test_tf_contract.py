@@ -171,6 +171,7 @@ def test_variable_defaults_equal_the_worker_defaults(tf_config) -> None:
         == SETTINGS_DEFAULTS["visibility_timeout_seconds"]
     )
     assert tf_config.default("max_receive_count") == SETTINGS_DEFAULTS["max_receive_count"]
+    assert tf_config.default("max_attempts") == SETTINGS_DEFAULTS["max_attempts"]
     assert tf_config.default("shutdown_grace_seconds") == SETTINGS_DEFAULTS["shutdown_grace_seconds"]
     assert tf_config.default("retry_base_seconds") == SETTINGS_DEFAULTS["retry_base_seconds"]
     assert tf_config.default("retry_max_seconds") == SETTINGS_DEFAULTS["retry_max_seconds"]

@@ -337,7 +337,7 @@ def test_the_scenario_reached_every_kind_of_call(recorded: Recorded) -> None:
         "ReceiveMessage",
         "SendMessageBatch",
         "DeleteMessageBatch",
-        "TransactWriteItems",
+        "UpdateItem",
         "ChangeMessageVisibilityBatch",
     } <= recorded.operations["main_job"]
     assert {

@@ -93,7 +93,7 @@ def test_lock_file_pins_one_aws_version_inside_the_constraint_with_checksums(tf_
 
 @pytest.mark.parametrize(
     "variable",
-    ["shutdown_grace_seconds", "trigger_queue_visibility_timeout_seconds", "max_receive_count"],
+    ["shutdown_grace_seconds", "trigger_queue_visibility_timeout_seconds", "max_receive_count", "max_attempts"],
 )
 def test_integer_inputs_reject_fractions(tf_config, variable: str) -> None:
     """stopTimeout = grace + 5 is an integer in ECS: 30.5 must fail validation, not the apply."""

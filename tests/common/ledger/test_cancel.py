@@ -128,7 +128,7 @@ def test_progress_rides_on_the_lease_extension(dynamodb):
     counter = RequestCounter()
     counter.attach(dynamodb)
     ledger.extend_leases([JOB.job_id], {JOB.job_id: Progress(0.25, "3 of 12 files", 1_800_000_050.0)})
-    assert {"TransactWriteItems": 1} == dict(counter.calls)
+    assert {"UpdateItem": 1} == dict(counter.calls)
     item = ledger.get(JOB.job_id) or {}
     assert (0.25, "3 of 12 files", "2027-01-15T08:00:50.000Z") == (
         float(item[schema.ATTR_PROGRESS]),

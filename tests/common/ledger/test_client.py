@@ -15,6 +15,7 @@ from common.job_ids import job_id_for_message
 from common.ledger import schema
 from common.ledger.client import (
     Claim,
+    ClaimAnswer,
     ClaimResult,
     InvalidResult,
     JobLedger,
@@ -41,6 +42,31 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+class Pauses:
+    """The ledger's retry pauses, taken on a clock of their own (so a bound is checked without waiting)."""
+
+    def __init__(self) -> None:
+        self.taken: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.taken.append(seconds)
+
+    def monotonic(self) -> float:
+        return sum(self.taken)
+
+
+def pausing_ledger(dynamodb: Any, clock: Clock, pauses: Pauses, retry_seconds: float = 3.0) -> JobLedger:
+    return JobLedger(
+        dynamodb=dynamodb,
+        table_name=TABLE,
+        lease_seconds=LEASE_SECONDS,
+        clock=clock,
+        retry_seconds=retry_seconds,
+        sleep=pauses.sleep,
+        monotonic=pauses.monotonic,
+    )
 
 
 @pytest.fixture
@@ -150,7 +176,8 @@ def test_extending_a_held_lease_keeps_other_workers_out(dynamodb, clock):
     clock.now += LEASE_SECONDS - 5
     assert LeaseCheck() == ledger.extend_leases([job(1).job_id])
     clock.now += 10
-    assert [ClaimResult.BUSY] == make_ledger(dynamodb, clock, "worker-b").claim([claim(1, attempt=2)])
+    # Another message of the job (the same message received again would be a redelivery, which takes over).
+    assert [ClaimResult.BUSY] == make_ledger(dynamodb, clock, "worker-b").claim([claim(1, attempt=2, message="dup")])
 
 
 def test_a_second_message_of_one_job_in_a_batch_is_busy(dynamodb, clock):
@@ -239,8 +266,8 @@ def test_unstorable_results_are_refused_with_a_clear_error(value, message):
         encode_result(value)
 
 
-def test_a_clean_batch_of_ten_costs_one_request_per_state_change(dynamodb, clock):
-    """queued, claim and outcome for ten jobs are one TransactWriteItems each."""
+def test_a_clean_batch_of_ten_costs_one_update_item_per_job_and_state_change(dynamodb, clock):
+    """queued, claim, lease and outcome for ten jobs are ten single-item UpdateItems each (1 write unit, not 2)."""
     counter = RequestCounter()
     counter.attach(dynamodb)
     ledger = make_ledger(dynamodb, clock)
@@ -249,11 +276,11 @@ def test_a_clean_batch_of_ten_costs_one_request_per_state_change(dynamodb, clock
     ledger.claim([claim(index) for index in range(10)])
     ledger.extend_leases([ref.job_id for ref in jobs])
     ledger.record([LedgerOutcome(ref.job_id, JobStatus.SUCCEEDED, 1) for ref in jobs])
-    assert {"TransactWriteItems": 4} == dict(counter.calls)
+    assert {"UpdateItem": 40} == dict(counter.calls)
 
 
-def test_a_refused_claim_costs_one_more_request_and_not_a_read(dynamodb, clock):
-    """The old image in the cancellation reasons answers why: no GetItem, one retry of the rest."""
+def test_a_refused_claim_is_answered_from_its_old_image_without_a_read(dynamodb, clock):
+    """ALL_OLD in the ConditionalCheckFailedException answers why: no GetItem, nothing written twice."""
     ledger = make_ledger(dynamodb, clock)
     ledger.claim([claim(1)])
     ledger.record([LedgerOutcome(job(1).job_id, JobStatus.SUCCEEDED, 1)])
@@ -261,26 +288,26 @@ def test_a_refused_claim_costs_one_more_request_and_not_a_read(dynamodb, clock):
     counter.attach(dynamodb)
     results = ledger.claim([claim(index, attempt=2) for index in range(1, 11)])
     assert [ClaimResult.ALREADY_SUCCEEDED] + [ClaimResult.CLAIMED] * 9 == results
-    assert {"TransactWriteItems": 3} == dict(counter.calls)  # cancelled, rest committed, duplicate counted
+    assert {"UpdateItem": 11} == dict(counter.calls)  # ten claims, and the duplicate counted
 
 
 @pytest.mark.parametrize("kind", ["throttle", "unavailable"])
 def test_transient_faults_are_absorbed_by_botocores_retries(dynamodb, clock, kind):
     """A throttle or a 503 that clears within botocore's retries costs nothing but the retry."""
     faults = FaultInjector(dynamodb)
-    faults.fail("TransactWriteItems", kind, times=2)
+    faults.fail("UpdateItem", kind, times=2)
     ledger = make_ledger(dynamodb, clock)
     assert [ClaimResult.CLAIMED] == ledger.claim([claim(1)])
-    assert 2 == faults.injected["TransactWriteItems"]
+    assert 2 == faults.injected["UpdateItem"]
 
 
 @pytest.mark.parametrize("kind", ["throttle", "unavailable", "down"])
 def test_a_lasting_outage_raises_ledger_unavailable_and_leaves_nothing_half_written(dynamodb, clock, kind):
     """After botocore gives up the caller gets LedgerUnavailable, and the next claim works normally."""
     faults = FaultInjector(dynamodb)
-    faults.fail("TransactWriteItems", kind)
+    faults.fail("UpdateItem", kind)
     ledger = make_ledger(dynamodb, clock)
-    with pytest.raises(LedgerUnavailable, match="TransactWriteItems"):
+    with pytest.raises(LedgerUnavailable, match="UpdateItem"):
         ledger.claim([claim(1), claim(2)])
     faults.clear()
     assert [ClaimResult.CLAIMED, ClaimResult.CLAIMED] == ledger.claim([claim(1), claim(2)])
@@ -289,7 +316,7 @@ def test_a_lasting_outage_raises_ledger_unavailable_and_leaves_nothing_half_writ
 def test_a_claim_applied_but_answered_with_a_reset_is_still_held(dynamodb, clock):
     """The connection drops after DynamoDB applied the claim: botocore retries, and the claim stands."""
     faults = FaultInjector(dynamodb)
-    faults.fail("TransactWriteItems", "reset_after", times=1)
+    faults.fail("UpdateItem", "reset_after", times=1)
     ledger = make_ledger(dynamodb, clock)
     assert [ClaimResult.CLAIMED] == ledger.claim([claim(1)])
     assert [ClaimResult.BUSY] == make_ledger(dynamodb, clock, "worker-b").claim([claim(1, message="dup")])
@@ -357,3 +384,122 @@ def test_only_the_write_that_makes_a_job_dead_sets_failed_day(dynamodb, clock):
     assert utc_day(clock.now) == ledger.get(dead.job_id)[schema.ATTR_FAILED_DAY]
     assert [None, None] == [ledger.get(job.job_id).get(schema.ATTR_FAILED_DAY) for job in (fine, retried)]
     assert [dead.job_id] == _index_ids(dynamodb, schema.FAILURES_INDEX, schema.ATTR_FAILED_DAY, utc_day(clock.now))
+
+
+# -- issue 28/32: single-item writes, claim details, leases tied to visibility, retries ----------------
+
+
+def test_a_claim_answers_the_jobs_attempts_and_a_busy_copy_the_holders_lease_end(dynamodb, clock):
+    """claim_details: CLAIMED with attempts (UPDATED_NEW), BUSY with leaseUntilMs from the old image."""
+    ledger = make_ledger(dynamodb, clock)
+    ledger.claim([claim(1)])
+    ledger.record([LedgerOutcome(job(1).job_id, JobStatus.RETRYING, attempt=1, error="boom")])
+    [answer] = ledger.claim_details([claim(1, attempt=2)])
+    [busy] = make_ledger(dynamodb, clock, "worker-b").claim_details([claim(1, attempt=3, message="dup")])
+
+    assert ClaimAnswer(ClaimResult.CLAIMED, attempts=2) == answer
+    assert ClaimAnswer(ClaimResult.BUSY, holder_lease_until_ms=int((clock.now + LEASE_SECONDS) * 1000)) == busy
+
+
+def test_a_claims_lease_ends_where_its_delivery_visibility_ends(dynamodb, clock):
+    """Claim.lease_until_ms and extend_leases(lease_until_ms=) set the lease, not now + lease_seconds."""
+    ledger = make_ledger(dynamodb, clock)
+    visibility_end_ms = int(clock.now * 1000) + 12_345
+    ledger.claim([Claim(job=job(1), message_id="message-1", attempt=1, lease_until_ms=visibility_end_ms)])
+    claimed = (ledger.get(job(1).job_id) or {})[schema.ATTR_LEASE_UNTIL]
+    ledger.extend_leases([job(1).job_id], lease_until_ms=visibility_end_ms + 30_000)
+
+    assert visibility_end_ms == claimed
+    assert visibility_end_ms + 30_000 == (ledger.get(job(1).job_id) or {})[schema.ATTR_LEASE_UNTIL]
+
+
+def test_a_redelivery_of_the_same_message_takes_over_its_own_live_claim(dynamodb, clock):
+    """SQS delivered the message again, so its earlier delivery is over: any worker's redelivery claims it."""
+    make_ledger(dynamodb, clock).claim([claim(1)])
+    clock.now += 1  # the first claim's lease is still live
+    answers = make_ledger(dynamodb, clock, "worker-b").claim_details([claim(1, attempt=2)])
+
+    assert [ClaimAnswer(ClaimResult.CLAIMED, attempts=2)] == answers
+    assert "worker-b" == (make_ledger(dynamodb, clock).get(job(1).job_id) or {})[schema.ATTR_WORKER_ID]
+
+
+def test_every_skipped_copy_is_counted_once(dynamodb, clock):
+    """Two copies of a succeeded job in one batch, then one more: duplicatesSkipped is 3, not 2."""
+    ledger = make_ledger(dynamodb, clock)
+    ledger.claim([claim(1)])
+    ledger.record([LedgerOutcome(job(1).job_id, JobStatus.SUCCEEDED, attempt=1)])
+    assert [ClaimResult.ALREADY_SUCCEEDED] * 2 == ledger.claim([claim(1, 2, "copy-a"), claim(1, 2, "copy-b")])
+    ledger.claim([claim(1, 3, "copy-c")])
+
+    assert 3 == (ledger.get(job(1).job_id) or {})[schema.ATTR_DUPLICATES_SKIPPED]
+
+
+def test_a_failing_duplicate_counter_never_fails_the_claims_of_its_batch(dynamodb, clock):
+    """The counter's own UpdateItem down for good: the batch's new jobs are still claimed, the skip still answered."""
+    ledger = make_ledger(dynamodb, clock)
+    ledger.claim([claim(1)])
+    ledger.record([LedgerOutcome(job(1).job_id, JobStatus.SUCCEEDED, attempt=1)])
+    faults = FaultInjector(dynamodb)
+    faults.fail("UpdateItem", "unavailable", matching=schema.ATTR_DUPLICATES_SKIPPED)
+
+    results = ledger.claim([claim(1, attempt=2), claim(2), claim(3)])
+
+    assert [ClaimResult.ALREADY_SUCCEEDED, ClaimResult.CLAIMED, ClaimResult.CLAIMED] == results
+    assert 0 < faults.injected["UpdateItem"]
+    assert JobStatus.RUNNING == (ledger.get(job(2).job_id) or {})[schema.ATTR_STATUS]
+
+
+@pytest.mark.parametrize("kind", ["throttle", "throughput", "request_limit", "conflict"])
+def test_throttling_beyond_botocores_retries_is_retried_with_backoff(dynamodb, clock, kind):
+    """Five refusals (botocore allows three attempts): the write still lands, after growing, jittered pauses."""
+    faults = FaultInjector(dynamodb)
+    faults.fail("UpdateItem", kind, times=5)
+    pauses: list[float] = []
+    ledger = JobLedger(
+        dynamodb=dynamodb,
+        table_name=TABLE,
+        lease_seconds=LEASE_SECONDS,
+        worker_id="a",
+        clock=clock,
+        sleep=pauses.append,
+    )
+
+    assert [ClaimResult.CLAIMED] == ledger.claim([claim(1)])
+    assert 5 == faults.injected["UpdateItem"]
+    assert pauses
+    assert pauses == sorted(pauses)
+
+
+def test_lasting_throttling_gives_up_within_its_bound_as_ledger_unavailable(dynamodb, clock):
+    """Throttled for good: LedgerUnavailable once the pauses would pass retry_seconds, never an endless loop."""
+    # One attempt per call, so botocore's own (real) backoff does not slow the test: the pauses are ours.
+    single = boto3.client("dynamodb", config=Config(retries={"mode": "standard", "total_max_attempts": 1}))
+    FaultInjector(single).fail("UpdateItem", "throughput")
+    pauses = Pauses()
+
+    with pytest.raises(LedgerUnavailable, match="ProvisionedThroughputExceededException"):
+        pausing_ledger(single, clock, pauses, retry_seconds=2.0).claim([claim(1)])
+    assert 2 < len(pauses.taken)
+    assert sum(pauses.taken) <= 2.0
+    # Exponential with equal jitter: each pause at least the previous one's upper half (up to the 1 s cap).
+    assert pauses.taken == sorted(pauses.taken[:4]) + pauses.taken[4:]
+
+
+def test_a_succeeded_written_through_throttling_keeps_a_later_copy_from_running(dynamodb, clock):
+    """A throttled and conflicting `succeeded` is retried, not dropped: the next copy is skipped."""
+    ledger = make_ledger(dynamodb, clock)
+    ledger.claim([claim(1)])
+    faults = FaultInjector(dynamodb)
+    faults.fail("UpdateItem", "conflict", times=4)
+    quiet = JobLedger(
+        dynamodb=dynamodb,
+        table_name=TABLE,
+        lease_seconds=LEASE_SECONDS,
+        worker_id="worker-a",
+        clock=clock,
+        sleep=lambda _: None,
+    )
+    quiet.record([LedgerOutcome(job(1).job_id, JobStatus.SUCCEEDED, attempt=1)])
+    clock.now += LEASE_SECONDS + 1
+
+    assert [ClaimResult.ALREADY_SUCCEEDED] == make_ledger(dynamodb, clock, "worker-b").claim([claim(1, 2, "dup")])

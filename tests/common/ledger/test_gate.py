@@ -193,11 +193,11 @@ def test_two_workers_racing_on_duplicate_messages_run_each_job_once(aws_fleet, r
 def test_an_unreachable_ledger_runs_nothing_unclaimed_and_loses_nothing(aws_fleet, run_workers, effects):
     """JOB_LEDGER_UNAVAILABLE=retry: while DynamoDB fails nothing runs; after it, each job runs once."""
     faults = FaultInjector(aws_fleet.dynamodb)
-    faults.fail("TransactWriteItems", "unavailable")
+    faults.fail("UpdateItem", "unavailable")
     jobs = [_job(number) for number in range(30, 33)]
     _send(aws_fleet, jobs)
     run_workers(retry_base_seconds=1.0)
-    wait_until(lambda: faults.injected.get("TransactWriteItems", 0) >= 8, timeout=60, what="two refused claims")
+    wait_until(lambda: faults.injected.get("UpdateItem", 0) >= 8, timeout=60, what="two refused claims")
     assert {} == dict(effects.runs)
 
     faults.clear()
@@ -209,7 +209,7 @@ def test_an_unreachable_ledger_runs_nothing_unclaimed_and_loses_nothing(aws_flee
 def test_the_run_policy_keeps_jobs_running_through_a_ledger_outage(aws_fleet, run_workers, effects):
     """JOB_LEDGER_UNAVAILABLE=run: the fleet keeps working unclaimed (at-least-once) while DynamoDB fails."""
     faults = FaultInjector(aws_fleet.dynamodb)
-    faults.fail("TransactWriteItems", "unavailable")
+    faults.fail("UpdateItem", "unavailable")
     jobs = [_job(number) for number in range(40, 43)]
     _send(aws_fleet, jobs)
     run_workers(job_ledger_unavailable="run")
@@ -464,3 +464,100 @@ def test_the_ledger_lease_ends_when_the_delivery_s_visibility_does(aws_fleet):
     item = _ledger(aws_fleet).get(job.job_id)
     assert item is not None
     assert item["leaseUntilMs"] > (time.time() + 3000) * 1000
+
+
+# -- issue 32: validation first, leases tied to visibility, attempts, busy copies ---------------------
+
+WALL_NOW = 1_800_000_000.0
+
+
+def _gate(fleet: AwsFleet, *, max_receive_count: int = 20, worker: str = "gate-worker") -> LedgerGate:
+    ledger = JobLedger(
+        dynamodb=fleet.dynamodb,
+        table_name=fleet.names.job_ledger_table,
+        lease_seconds=30,
+        worker_id=worker,
+        clock=lambda: WALL_NOW,
+    )
+    return LedgerGate(
+        ledger=ledger,
+        unavailable_policy="retry",
+        metrics_emitter=MetricsEmitter("test", "test"),
+        max_receive_count=max_receive_count,
+        wall_clock=lambda: WALL_NOW,
+    )
+
+
+def _delivery(fleet: AwsFleet, job: BackgroundJob, *, receive_count: int = 1, received_at: float = 100.0) -> Lease:
+    """A received delivery of ``job``, as SQS would hand it over on its ``receive_count``-th receive."""
+    _send(fleet, [job])
+    [raw] = fleet.receive_all(fleet.urls.background, attempts=1)
+    message = InboundMessage.from_sqs(raw)
+    delivery = InboundMessage(
+        message.message_id,
+        message.receipt_handle,
+        message.body,
+        receive_count,
+        message.sent_timestamp_ms,
+        message.attributes,
+        received_at=received_at,
+    )
+    [lease] = InFlight(30, clock=lambda: received_at + 4.0).open([delivery])
+    return lease
+
+
+def test_the_claims_lease_ends_when_the_deliverys_visibility_ends(aws_fleet):
+    """Received 4 s before the claim with a 30 s visibility: the lease ends 26 s after the claim, not 30."""
+    job = _job(100)
+    lease = _delivery(aws_fleet, job)
+
+    assert [lease] == _gate(aws_fleet).admit([lease])
+
+    item = _ledger(aws_fleet).get(job.job_id) or {}
+    assert int((WALL_NOW + 26.0) * 1000) == item["leaseUntilMs"]
+    assert 1 == lease.attempts
+
+
+def test_a_busy_copy_comes_back_after_the_holders_lease_and_is_no_attempt(aws_fleet):
+    """Another message of a running job waits until the holder's lease ends (and a little), costing no attempt."""
+    job = _job(101)
+    holder = _delivery(aws_fleet, job)
+    _gate(aws_fleet, worker="holder").admit([holder])
+    copy = _delivery(aws_fleet, job, receive_count=2)
+
+    assert [] == _gate(aws_fleet).admit([copy])
+
+    assert copy.outcome is not None
+    assert copy.outcome.delay_seconds is not None
+    assert 26 < copy.outcome.delay_seconds <= 26 + 3
+    assert 0 == copy.attempts
+
+
+def test_a_busy_copy_on_its_last_allowed_receive_is_deleted_while_the_holder_runs(aws_fleet):
+    """The queue would dead-letter it next: it is deleted (the holder's message carries the job), and says so."""
+    job = _job(102)
+    holder = _delivery(aws_fleet, job)
+    _gate(aws_fleet, worker="holder").admit([holder])
+    copy = _delivery(aws_fleet, job, receive_count=20)
+
+    with capture_logs() as logs:
+        assert [] == _gate(aws_fleet, max_receive_count=20).admit([copy])
+
+    assert Outcome.done() == copy.outcome
+    [deleted] = [entry for entry in logs if entry["event"] == "job.duplicate_copy_deleted"]
+    assert (job.job_id, int((WALL_NOW + 26.0) * 1000)) == (deleted["job_id"], deleted["holder_lease_until_ms"])
+
+
+def test_an_unknown_job_type_carrying_a_succeeded_jobs_id_is_quarantined_not_skipped(aws_fleet, run_workers, effects):
+    """Validation comes before the duplicate check: the bad message reaches the DLQ with its reason."""
+    job = _job(103)
+    _ledger(aws_fleet).record([LedgerOutcome(job.job_id, JobStatus.SUCCEEDED, attempt=1, duration_ms=5)])
+    impostor = BackgroundJob(job.job_id, "no-such-job", job.correlation_id, job.trigger, job.enqueued_at)
+    _send(aws_fleet, [impostor])
+    run_workers()
+    wait_until(lambda: _drained(aws_fleet), timeout=30, what="the impostor settled")
+
+    [parked] = aws_fleet.receive_all(aws_fleet.urls.background_dlq)
+    assert "unknown jobType 'no-such-job'" in parked["MessageAttributes"]["QuarantineReason"]["StringValue"]
+    item = _ledger(aws_fleet).get(job.job_id) or {}
+    assert (JobStatus.SUCCEEDED, None) == (item["status"], item.get("duplicatesSkipped"))

@@ -60,8 +60,8 @@ def test_failure_is_retried_through_visibility_not_resent(aws_fleet: AwsFleet) -
     assert sends_before == aws_fleet.requests.total("SendMessage", "SendMessageBatch")
 
 
-def test_last_attempt_is_handed_back_at_once_for_the_redrive_policy(aws_fleet: AwsFleet) -> None:
-    """After maxReceiveCount failures the message goes to its DLQ by the queue's own redrive."""
+def test_the_last_attempt_is_moved_to_the_dlq_by_the_worker_with_its_reason(aws_fleet: AwsFleet) -> None:
+    """After the last allowed failure the worker sends the message to its DLQ with the reason, then deletes it."""
     aws_fleet.sqs.send_message(QueueUrl=aws_fleet.urls.background, MessageBody="poison")
     for _ in range(MAX_RECEIVE_COUNT):
         [raw] = aws_fleet.receive_all(aws_fleet.urls.background, attempts=1)
@@ -73,8 +73,73 @@ def test_last_attempt_is_handed_back_at_once_for_the_redrive_policy(aws_fleet: A
                 QueueUrl=aws_fleet.urls.background, ReceiptHandle=message.receipt_handle, VisibilityTimeout=0
             )
 
-    assert [] == aws_fleet.receive_all(aws_fleet.urls.background, attempts=1)
-    assert ["poison"] == [m["Body"] for m in aws_fleet.receive_all(aws_fleet.urls.background_dlq)]
+    assert (0, 0) == aws_fleet.depth(aws_fleet.urls.background)
+    [parked] = aws_fleet.receive_all(aws_fleet.urls.background_dlq)
+    assert ("poison", "attempts exhausted: always fails") == (
+        parked["Body"],
+        parked["MessageAttributes"][ATTR_REASON]["StringValue"],
+    )
+
+
+def _settled_with_attempts(
+    fleet: AwsFleet, *, receive_count: int, attempts: int | None, outcome: Outcome, max_attempts: int = 5
+) -> list[dict[str, object]]:
+    """One delivery with ``receive_count`` and the ledger's ``attempts``, settled; returns the log lines."""
+    [message] = _received(fleet, ["job"])
+    delivery = InboundMessage(message.message_id, message.receipt_handle, "job", receive_count, 0, message.attributes)
+    in_flight = InFlight(30)
+    [lease] = in_flight.open([delivery])
+    lease.attempts = attempts
+    lease.finish(outcome)
+    settler = Settler(
+        sqs=fleet.sqs,
+        queue_url=fleet.urls.background,
+        dlq_url=fleet.urls.background_dlq,
+        in_flight=in_flight,
+        backoff=Backoff(base_seconds=20, max_seconds=60, rng=random.Random(3)),
+        max_receive_count=20,
+        max_attempts=max_attempts,
+    )
+    with capture_logs() as logs:
+        settler.settle(in_flight.take_finished())
+    return logs
+
+
+def test_receives_that_started_no_run_do_not_count_towards_the_give_up(aws_fleet: AwsFleet) -> None:
+    """Received 7 times but run twice (the ledger's attempts): retried with backoff, not dead-lettered."""
+    logs = _settled_with_attempts(aws_fleet, receive_count=7, attempts=2, outcome=Outcome.retry("flaky"))
+
+    assert ["message.retry_scheduled"] == [entry["event"] for entry in logs]
+    assert [] == aws_fleet.receive_all(aws_fleet.urls.background_dlq, attempts=1)
+
+
+def test_the_ledgers_attempts_decide_the_last_attempt(aws_fleet: AwsFleet) -> None:
+    """Run MAX_ATTEMPTS times though received only twice: moved to the DLQ with the reason, off the source queue."""
+    logs = _settled_with_attempts(aws_fleet, receive_count=2, attempts=5, outcome=Outcome.retry("flaky"))
+
+    [handoff] = [entry for entry in logs if entry["event"] == "message.dead_letter_handoff"]
+    assert (5, 5, "flaky") == (handoff["attempts"], handoff["max_attempts"], handoff["reason"])
+    [parked] = aws_fleet.receive_all(aws_fleet.urls.background_dlq)
+    assert "attempts exhausted: flaky" == parked["MessageAttributes"][ATTR_REASON]["StringValue"]
+    assert (0, 0) == aws_fleet.depth(aws_fleet.urls.background)
+
+
+def test_without_a_ledger_the_receive_count_stands_in_for_attempts(aws_fleet: AwsFleet) -> None:
+    """attempts None (ledger off): the fifth receive of a failing message is its last attempt."""
+    logs = _settled_with_attempts(aws_fleet, receive_count=5, attempts=None, outcome=Outcome.retry("flaky"))
+
+    assert ["message.dead_letter_handoff"] == [
+        entry["event"] for entry in logs if entry["event"].startswith("message.")
+    ]
+
+
+def test_a_retry_that_knows_when_to_come_back_is_hidden_that_long(aws_fleet: AwsFleet) -> None:
+    """A busy copy's delay (the holder's lease end) replaces the backoff."""
+    outcome = Outcome.retry("busy", delay_seconds=47)
+    logs = _settled_with_attempts(aws_fleet, receive_count=1, attempts=0, outcome=outcome)
+
+    [retry] = [entry for entry in logs if entry["event"] == "message.retry_scheduled"]
+    assert 47 == retry["visible_in_seconds"]
 
 
 def test_quarantine_moves_the_message_to_its_dlq_with_the_reason(aws_fleet: AwsFleet) -> None:
@@ -116,7 +181,7 @@ def test_released_messages_are_visible_again_at_once(aws_fleet: AwsFleet) -> Non
 
 
 def test_the_last_attempt_logs_its_hand_off_to_the_dlq_with_the_job_ids(aws_fleet: AwsFleet) -> None:
-    """The final failure says the redrive policy takes it to the DLQ, with job_id and correlation_id."""
+    """The final failure says it went to the DLQ, with job_id and correlation_id."""
     attributes = {
         "jobId": {"DataType": "String", "StringValue": "01JD0000000000000000000000"},
         "correlationId": {"DataType": "String", "StringValue": "corr-1"},

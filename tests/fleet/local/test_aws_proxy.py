@@ -155,3 +155,18 @@ def test_botocore_retries_ride_through_a_partial_fault_rate(proxy: AwsProxy) -> 
 def _sqs_depth(sqs: Any, url: str) -> str:
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
     return str(attributes["Attributes"]["ApproximateNumberOfMessages"])
+
+
+def test_a_rule_can_match_one_kind_of_request_and_stop_after_n_faults(proxy: AwsProxy) -> None:
+    """``matching`` picks requests by their body, ``times`` bounds the faults: the counter's write, once."""
+    sqs = _sqs(proxy.endpoint)
+    url = sqs.create_queue(QueueName="proxy-matching")["QueueUrl"]
+    proxy.state.set_rules([{"operation": "SendMessage", "kind": "conflict", "matching": "poison", "times": 1}])
+
+    sqs.send_message(QueueUrl=url, MessageBody="harmless")
+    with pytest.raises(ClientError) as refused:
+        sqs.send_message(QueueUrl=url, MessageBody="poison")
+    sqs.send_message(QueueUrl=url, MessageBody="poison")
+
+    assert "TransactionConflictException" == refused.value.response["Error"]["Code"]
+    assert {"SendMessage:conflict": 1} == proxy.state.snapshot()["faults"]
