@@ -286,10 +286,10 @@ class JobLedger:
 
     # -- building updates ----------------------------------------------------------------------
 
-    def _stamped(self, job_id: str, now: float, *, keep_existing: bool = False) -> _Update:
+    def _stamped(self, job_id: str, now: float) -> _Update:
         update = _Update(job_id)
-        update.set(schema.ATTR_UPDATED_AT, _s(iso_timestamp(now)), keep_existing=keep_existing)
-        update.set(schema.ATTR_EXPIRES_AT, _n(int(now) + self._retention_seconds), keep_existing=keep_existing)
+        update.set(schema.ATTR_UPDATED_AT, _s(iso_timestamp(now)))
+        update.set(schema.ATTR_EXPIRES_AT, _n(int(now) + self._retention_seconds))
         # Every write that can create the item sets the by-day key; if_not_exists keeps it unchanged after,
         # so the index is written once per job (an unchanged key and no projected change write nothing).
         update.set(schema.ATTR_QUEUED_DAY, _s(days.queued_day(job_id, now)), keep_existing=True)
