@@ -3,8 +3,8 @@
 ``queuedDay`` is the UTC day of the time in the job ID (a ULID), not of the write: the claim that
 creates the item and ``fleet cancel`` of a job not claimed yet compute the same value, so whichever
 creates the item sets the right one and the index is written once per job. ``queuedAt`` is that time
-itself: main_job mints the ULID when it enqueues the job and writes nothing to the ledger, so the ID is
-the record of when the job was queued.
+itself: main_job, which writes nothing to the ledger, mints the ULID from the trigger's SentTimestamp (a
+scheduled trigger: its tick's time), so the ID records when the job was queued, the same on every retry.
 ``failedDay`` is the UTC day of the write that makes a job ``dead``.
 
 A ULID's first 48 bits are its epoch milliseconds, so the smallest ULID of an instant bounds "jobs
