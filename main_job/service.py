@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from common import aws
-from common.ledger.client import JobLedger
 from common.metrics import MetricsEmitter
 from common.names import MAIN_JOB_SERVICE
 from common.settings import Settings
@@ -16,19 +15,15 @@ from common.worker import build_consumer
 from main_job.triggers import TriggerHandler
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_sqs import SQSClient
 
 
-def build(
-    settings: Settings, shutdown: Shutdown, sqs: SQSClient | None = None, dynamodb: DynamoDBClient | None = None
-) -> Consumer:
+def build(settings: Settings, shutdown: Shutdown, sqs: SQSClient | None = None) -> Consumer:
     client = sqs or aws.sqs_client()
     handler = TriggerHandler(
         sqs=client,
         background_queue_url=settings.background_queue_url,
         metrics_emitter=MetricsEmitter(settings.metrics_namespace, MAIN_JOB_SERVICE),
-        ledger=_ledger(settings, dynamodb),
     )
     return build_consumer(
         settings=settings,
@@ -37,16 +32,4 @@ def build(
         dlq_url=settings.trigger_dlq_url,
         shutdown=shutdown,
         make_dispatcher=lambda: BatchDispatcher(handler),
-    )
-
-
-def _ledger(settings: Settings, dynamodb: DynamoDBClient | None) -> JobLedger | None:
-    """main_job only marks jobs queued; JOB_LEDGER_TABLE empty turns that off."""
-    if not settings.job_ledger_table:
-        return None
-    return JobLedger(
-        dynamodb=dynamodb or aws.dynamodb_client(),
-        table_name=settings.job_ledger_table,
-        lease_seconds=settings.visibility_timeout_seconds,
-        retention_days=settings.job_ledger_retention_days,
     )

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Final
 from common import metrics
 from common.job_ids import job_id_for_message, job_id_for_tick
 from common.job_log.log import job_stream_name
-from common.ledger.client import JobLedger, JobRef, LedgerUnavailable
 from common.logging import bound_context, get_logger
 from common.messages import BackgroundJob, MalformedMessage, Trigger, parse_trigger
 from common.metrics import MetricsEmitter
@@ -61,10 +60,8 @@ class TriggerHandler:
         sqs: SQSClient,
         background_queue_url: str,
         metrics_emitter: MetricsEmitter,
-        ledger: JobLedger | None = None,
     ) -> None:
         self._sqs = sqs
-        self._ledger = ledger
         self._background_queue_url = background_queue_url
         self._metrics = metrics_emitter
 
@@ -134,21 +131,9 @@ class TriggerHandler:
         ]
         # Packed by size and split on a content error, so an oversized job fails alone (common.sqs.send_batch).
         failed = send_message_batch(self._sqs, self._background_queue_url, entries)
-        self._mark_queued([item for index, item in enumerate(batch) if str(index) not in failed])
         return {
             item.message.message_id: self._enqueue_outcome(item, failed.get(str(i))) for i, item in enumerate(batch)
         }
-
-    def _mark_queued(self, accepted: list[_Accepted]) -> None:
-        """The ledger's "queued" for the accepted jobs, in one write; a failure here loses nothing (the
-        background message is in its queue, and the worker's claim creates the item anyway)."""
-        if self._ledger is None or not accepted:
-            return
-        jobs = [JobRef(item.job.job_id, item.job.job_type, item.job.correlation_id) for item in accepted]
-        try:
-            self._ledger.mark_queued(jobs)
-        except LedgerUnavailable as error:
-            log.warning("ledger.write_failed", state="queued", jobs=[job.job_id for job in jobs], error=str(error))
 
     @staticmethod
     def _enqueue_outcome(item: _Accepted, failure: Mapping[str, object] | None) -> Outcome:

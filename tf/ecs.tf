@@ -32,8 +32,7 @@ locals {
     LOG_LEVEL                  = var.log_level
     METRICS_NAMESPACE          = var.metrics_namespace
     HEARTBEAT_FILE             = "/tmp/main-job.heartbeat"
-    JOB_LEDGER_TABLE           = aws_dynamodb_table.jobs.name
-    JOB_LEDGER_RETENTION_DAYS  = var.job_ledger_retention_days
+    # No JOB_LEDGER_TABLE: main_job never touches the ledger (the claim creates a job's item).
   }
 
   background_job_environment = {

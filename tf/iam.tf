@@ -118,12 +118,8 @@ data "aws_iam_policy_document" "main_job_task" {
     resources = [aws_sqs_queue.dlq["trigger"].arn]
   }
 
-  # The queued write is one conditional UpdateItem per job (issue 28: 1 write unit, not a transaction's 2).
-  statement {
-    sid       = "RecordQueuedJobs"
-    actions   = ["dynamodb:UpdateItem"]
-    resources = [aws_dynamodb_table.jobs.arn]
-  }
+  # Nothing on DynamoDB: main_job writes no ledger item (the background worker's claim creates it, with
+  # queuedAt and queuedDay from the job ID's ULID time), so a ledger outage never touches the trigger path.
 
   # The key policy delegates to IAM, so these conditions are what limits the key to each service.
   statement {
@@ -135,18 +131,6 @@ data "aws_iam_policy_document" "main_job_task" {
       test     = "StringEquals"
       variable = "kms:ViaService"
       values   = ["sqs.${var.aws_region}.amazonaws.com"]
-    }
-  }
-
-  statement {
-    sid       = "UseKeyThroughDynamoDb"
-    actions   = ["kms:Decrypt"]
-    resources = [aws_kms_key.this.arn]
-
-    condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = ["dynamodb.${var.aws_region}.amazonaws.com"]
     }
   }
 }

@@ -249,19 +249,6 @@ class JobLedger:
 
     # -- state changes -------------------------------------------------------------------------
 
-    def mark_queued(self, jobs: Sequence[JobRef]) -> None:
-        """main_job, once the background messages were accepted; never downgrades a claimed job."""
-        now = self._clock()
-        updates = {}
-        for job in jobs:
-            update = self._stamped(job.job_id, now, keep_existing=True)
-            update.set(schema.ATTR_STATUS, _s(JobStatus.QUEUED), keep_existing=True)
-            update.set(schema.ATTR_QUEUED_AT, _s(iso_timestamp(now)), keep_existing=True)
-            update.set(schema.ATTR_ATTEMPTS, _n(0), keep_existing=True)
-            self._describe(update, job)
-            updates[job.job_id] = update
-        self._write(updates)
-
     def claim(self, claims: Sequence[Claim]) -> list[ClaimResult]:
         """Claim each job for this worker; results are aligned with ``claims``."""
         return [answer.result for answer in self.claim_details(claims)]
@@ -362,13 +349,15 @@ class JobLedger:
 
     # -- building updates ----------------------------------------------------------------------
 
-    def _stamped(self, job_id: str, now: float, *, keep_existing: bool = False) -> _Update:
+    def _stamped(self, job_id: str, now: float) -> _Update:
         update = _Update(job_id)
-        update.set(schema.ATTR_UPDATED_AT, _s(iso_timestamp(now)), keep_existing=keep_existing)
-        update.set(schema.ATTR_EXPIRES_AT, _n(int(now) + self._retention_seconds), keep_existing=keep_existing)
+        update.set(schema.ATTR_UPDATED_AT, _s(iso_timestamp(now)))
+        update.set(schema.ATTR_EXPIRES_AT, _n(int(now) + self._retention_seconds))
         # Every write that can create the item sets the by-day key; if_not_exists keeps it unchanged after,
         # so the index is written once per job (an unchanged key and no projected change write nothing).
         update.set(schema.ATTR_QUEUED_DAY, _s(days.queued_day(job_id, now)), keep_existing=True)
+        # main_job writes no "queued" item: the job ID's ULID time is when it was queued (kept like queuedDay).
+        update.set(schema.ATTR_QUEUED_AT, _s(iso_timestamp(days.queued_time(job_id, now))), keep_existing=True)
         return update
 
     @staticmethod

@@ -1,8 +1,10 @@
 """The UTC day buckets the ledger's indexes are keyed on, and the job-ID bounds of a time window.
 
-``queuedDay`` is the UTC day of the time in the job ID (a ULID), not of the write: main_job's ``queued``
-write, a claim that finds no item, and ``fleet cancel`` of a job not queued yet all compute the same
-value, so whichever creates the item sets the right one and the index is written once per job.
+``queuedDay`` is the UTC day of the time in the job ID (a ULID), not of the write: the claim that
+creates the item and ``fleet cancel`` of a job not claimed yet compute the same value, so whichever
+creates the item sets the right one and the index is written once per job. ``queuedAt`` is that time
+itself: main_job, which writes nothing to the ledger, mints the ULID from the trigger's SentTimestamp (a
+scheduled trigger: its tick's time), so the ID records when the job was queued, the same on every retry.
 ``failedDay`` is the UTC day of the write that makes a job ``dead``.
 
 A ULID's first 48 bits are its epoch milliseconds, so the smallest ULID of an instant bounds "jobs
@@ -31,9 +33,14 @@ def utc_day(epoch_seconds: float) -> str:
     return day_text(datetime.fromtimestamp(epoch_seconds, UTC))
 
 
+def queued_time(job_id: str, now: float) -> float:
+    """When the job was queued, epoch seconds: its ULID's time (``now`` only for an ID that is no ULID)."""
+    return job_timestamp(job_id).timestamp() if is_valid_job_id(job_id) else now
+
+
 def queued_day(job_id: str, now: float) -> str:
     """The ``by-day`` bucket of a job: its ULID's UTC day (``now``'s only for an ID that is no ULID)."""
-    return day_text(job_timestamp(job_id)) if is_valid_job_id(job_id) else utc_day(now)
+    return utc_day(queued_time(job_id, now))
 
 
 def first_job_id_at(moment: datetime) -> str:

@@ -6,7 +6,9 @@ their names from here, so a test can check that they agree.
 
 States and who writes them::
 
-    queued     main_job, once SendMessageBatch accepted the background message
+    queued     background_job, a claim given back unstarted (released at shutdown or from a stale
+               receive-ahead buffer). main_job writes nothing: a job has no item until its first claim
+               (or ``fleet cancel``), which sets ``queuedAt``/``queuedDay`` from the job ID's ULID time
     running    background_job, by a conditional claim before the job runs (attempt, worker, lease)
     succeeded  background_job, before the message is deleted (finishedAt, durationMs, result)
     retrying   background_job, an attempt failed and the job will be retried (lastError, attempt)

@@ -263,18 +263,25 @@ class LocalFleet:
             ENV_BACKGROUND_QUEUE_URL: urls.background,
             ENV_BACKGROUND_DLQ_URL: urls.background_dlq,
             ENV_JOB_LOG_GROUP: self.names.background_job_log_group,
-            ENV_JOB_LEDGER_TABLE: os.environ.get(ENV_JOB_LEDGER_TABLE, self.names.job_ledger_table),
             # A person at a terminal expects Ctrl-C to stop the fleet at once: the SIGTERMed workers wait
             # out their current long poll and their grace period, so locally both are short (on ECS: 20 s
             # and 25 s). The supervisor's own deadline is computed from the same settings.
             ENV_RECEIVE_WAIT_SECONDS: str(self.settings.receive_wait_seconds),
             ENV_SHUTDOWN_GRACE_SECONDS: str(self.settings.shutdown_grace_seconds),
         }
+        # As tf/ecs.tf: only background_job is told the ledger; main_job writes nothing to it.
+        only = {
+            MAIN_JOB_SERVICE: {},
+            BACKGROUND_JOB_SERVICE: {
+                ENV_JOB_LEDGER_TABLE: os.environ.get(ENV_JOB_LEDGER_TABLE, self.names.job_ledger_table)
+            },
+        }
+        base.pop(ENV_JOB_LEDGER_TABLE, None)
         counts = {MAIN_JOB_SERVICE: 1, BACKGROUND_JOB_SERVICE: self._background_workers}
         for service, count in counts.items():
             for instance in range(1, count + 1):
                 heartbeat = self._state_dir / f"{service}-{instance}.heartbeat"
-                worker = Worker(service, instance, {**base, ENV_HEARTBEAT_FILE: str(heartbeat)})
+                worker = Worker(service, instance, {**base, **only[service], ENV_HEARTBEAT_FILE: str(heartbeat)})
                 self._workers.append(worker)
                 self._spawn(worker)
 

@@ -48,7 +48,7 @@ def queues_empty(sqs: Any, fleet: AwsFleet) -> bool:
 def build_consumers(fleet: AwsFleet, shutdown: Shutdown, *, ledger: bool = False, **overrides: Any) -> list[Consumer]:
     """main_job and background_job exactly as their entry points assemble them, on the counted clients."""
     settings = fleet.ledger_settings if ledger else fleet.settings
-    main = main_service.build(settings(MAIN_JOB_SERVICE, **overrides), shutdown, sqs=fleet.sqs, dynamodb=fleet.dynamodb)
+    main = main_service.build(settings(MAIN_JOB_SERVICE, **overrides), shutdown, sqs=fleet.sqs)  # no ledger calls
     background = background_service.build(
         settings(BACKGROUND_JOB_SERVICE, **overrides),
         shutdown,

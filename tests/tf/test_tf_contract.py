@@ -22,7 +22,9 @@ NOT_FOR = {
         settings.ENV_JOB_LOG_GROUP,
         settings.ENV_BATCH_WINDOW_SECONDS,
         settings.ENV_LOGS_OUTAGE_COOLDOWN_SECONDS,
-        # Only background_job claims jobs, so only it can find the ledger unavailable for a claim.
+        # main_job never touches the ledger: background_job's claim creates a job's item.
+        settings.ENV_JOB_LEDGER_TABLE,
+        settings.ENV_JOB_LEDGER_RETENTION_DAYS,
         settings.ENV_JOB_LEDGER_UNAVAILABLE,
         # Only background_job runs jobs in a pool, under time limits.
         settings.ENV_JOB_TIMEOUT_SECONDS,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from common import settings
 from common.ledger import schema
 from common.ledger.schema import DAY_INDEX, DEFAULT_RETENTION_DAYS, FAILURES_INDEX
@@ -65,43 +63,44 @@ def test_ledger_variables_default_to_the_worker_defaults(tf_config) -> None:
         assert policy in validation["condition"].replace("'", '"').split('"')
 
 
-@pytest.mark.parametrize(
-    ("local", "expected"),
-    [
-        ("main_job_environment", {settings.ENV_JOB_LEDGER_TABLE, settings.ENV_JOB_LEDGER_RETENTION_DAYS}),
-        (
-            "background_job_environment",
-            {
-                settings.ENV_JOB_LEDGER_TABLE,
-                settings.ENV_JOB_LEDGER_RETENTION_DAYS,
-                settings.ENV_JOB_LEDGER_UNAVAILABLE,
-            },
-        ),
-    ],
-)
-def test_each_task_gets_the_ledger_table_and_its_settings(tf_config, local: str, expected: set[str]) -> None:
+def test_background_task_gets_the_ledger_table_and_its_settings(tf_config) -> None:
     """JOB_LEDGER_TABLE is the table's name; retention and policy come from the validated variables."""
-    (environment,) = tf_config.locals[local]
+    (environment,) = tf_config.locals["background_job_environment"]
     ledger = {k: v for k, v in environment.items() if k.startswith("JOB_LEDGER_")}
-    assert expected == set(ledger)
+    assert {
+        settings.ENV_JOB_LEDGER_TABLE,
+        settings.ENV_JOB_LEDGER_RETENTION_DAYS,
+        settings.ENV_JOB_LEDGER_UNAVAILABLE,
+    } == set(ledger)
     assert "${aws_dynamodb_table.jobs.name}" == ledger[settings.ENV_JOB_LEDGER_TABLE]
     assert "${var.job_ledger_retention_days}" == ledger[settings.ENV_JOB_LEDGER_RETENTION_DAYS]
 
 
-@pytest.mark.parametrize(
-    ("document", "sid", "actions"),
-    [
-        ("main_job_task", "RecordQueuedJobs", ["dynamodb:UpdateItem"]),
-        ("background_job_task", "ClaimAndRecordJobs", ["dynamodb:UpdateItem"]),
-    ],
-)
-def test_task_roles_get_only_their_item_actions_on_the_table(tf_config, document: str, sid: str, actions) -> None:
+def test_main_job_task_gets_no_ledger_setting(tf_config) -> None:
+    """main_job writes nothing to the ledger (the claim creates a job's item), so it is not told the table."""
+    (environment,) = tf_config.locals["main_job_environment"]
+    assert set() == {name for name in environment if name.startswith("JOB_LEDGER_")}
+
+
+def test_background_task_role_gets_only_updateitem_on_the_table(tf_config) -> None:
     """Single-item conditional UpdateItems; a refusal is answered from its old image, so no worker reads."""
-    statements = _statements(tf_config, document)
+    statements = _statements(tf_config, "background_job_task")
     dynamodb = [s for s in statements.values() if any(a.startswith("dynamodb:") for a in s["actions"])]
-    assert [statements[sid]] == dynamodb
-    assert actions == statements[sid]["actions"]
-    assert ["${aws_dynamodb_table.jobs.arn}"] == statements[sid]["resources"]
+    assert [statements["ClaimAndRecordJobs"]] == dynamodb
+    assert ["dynamodb:UpdateItem"] == statements["ClaimAndRecordJobs"]["actions"]
+    assert ["${aws_dynamodb_table.jobs.arn}"] == statements["ClaimAndRecordJobs"]["resources"]
+
+
+def test_main_job_task_role_gets_nothing_on_dynamodb(tf_config) -> None:
+    """main_job makes no DynamoDB call, so its role has no DynamoDB action and no KMS use through DynamoDB."""
+    statements = _statements(tf_config, "main_job_task")
+    actions = {action for statement in statements.values() for action in statement["actions"]}
+    assert set() == {action for action in actions if action.startswith("dynamodb:")}
+    conditions = [condition for statement in statements.values() for condition in statement.get("condition", [])]
+    via = {
+        value for condition in conditions if condition["variable"] == "kms:ViaService" for value in condition["values"]
+    }
+    assert set() == {value for value in via if value.startswith("dynamodb.")}
 
 
 def test_operator_reader_policy_reads_items_and_queries_only_the_two_day_indexes(tf_config) -> None:

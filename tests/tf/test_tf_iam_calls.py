@@ -114,6 +114,8 @@ def _env(endpoint: str, urls: QueueUrls, names: FleetNames) -> dict[str, str]:
         ENV_BACKGROUND_QUEUE_URL: urls.background,
         ENV_BACKGROUND_DLQ_URL: urls.background_dlq,
         ENV_JOB_LOG_GROUP: names.background_job_log_group,
+        # Both services are told the table (tf/ecs.tf tells only background_job), so a main_job that still
+        # wrote to the ledger would show up here as a call its role does not grant.
         ENV_JOB_LEDGER_TABLE: names.job_ledger_table,
         ENV_HEARTBEAT_FILE: str(heartbeat),
     }
@@ -337,7 +339,6 @@ def test_the_scenario_reached_every_kind_of_call(recorded: Recorded) -> None:
         "ReceiveMessage",
         "SendMessageBatch",
         "DeleteMessageBatch",
-        "UpdateItem",
         "ChangeMessageVisibilityBatch",
     } <= recorded.operations["main_job"]
     assert {
@@ -346,4 +347,5 @@ def test_the_scenario_reached_every_kind_of_call(recorded: Recorded) -> None:
         "DeleteMessageBatch",
         "CreateLogStream",
         "PutLogEvents",
+        "UpdateItem",
     } <= recorded.operations["background_job"]

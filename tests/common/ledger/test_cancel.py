@@ -46,8 +46,8 @@ def _cancel(dynamodb: Any, reason: str = "sent by mistake") -> Any:
     return request_cancel(dynamodb, TABLE, JOB.job_id, by="ops@laptop", reason=reason, now=1_800_000_100.0)
 
 
-def test_cancelling_an_unknown_job_costs_one_write_and_keeps_it_cancelled_when_main_job_queues_it(dynamodb):
-    """A job ID main_job has not created yet: one UpdateItem creates it cancelled; the queued write keeps that."""
+def test_cancelling_a_job_no_worker_has_claimed_costs_one_write_and_its_claim_leaves_it_cancelled(dynamodb):
+    """No item yet (main_job writes none): one UpdateItem creates it cancelled; the first claim keeps that."""
     counter = RequestCounter()
     counter.attach(dynamodb)
     answer = _cancel(dynamodb)
@@ -55,18 +55,16 @@ def test_cancelling_an_unknown_job_costs_one_write_and_keeps_it_cancelled_when_m
     assert (True, "") == (answer.accepted, answer.status)
 
     ledger = _ledger(dynamodb)
-    ledger.mark_queued([JOB])
+    assert [ClaimResult.CANCELLED] == ledger.claim([Claim(JOB, "message-1", 1)])
     item = ledger.get(JOB.job_id) or {}
     assert JobStatus.CANCELLED == item[schema.ATTR_STATUS]
     assert ("ops@laptop", "sent by mistake") == (item[schema.ATTR_CANCELLED_BY], item[schema.ATTR_CANCEL_REASON])
     assert "2027-01-15T08:01:40.000Z" == item[schema.ATTR_CANCEL_REQUESTED_AT]
-    assert JOB.job_type == item[schema.ATTR_JOB_TYPE]
 
 
 def test_a_cancelled_job_is_refused_at_every_claim(dynamodb):
     """Its claim answers CANCELLED, on the first delivery and on every later one, and it never turns running."""
     ledger = _ledger(dynamodb)
-    ledger.mark_queued([JOB])
     _cancel(dynamodb)
     assert [ClaimResult.CANCELLED] == ledger.claim([Claim(JOB, "message-1", 1)])
     assert [ClaimResult.CANCELLED] == _ledger(dynamodb, "worker-b").claim([Claim(JOB, "message-2", 2)])
@@ -151,17 +149,17 @@ def test_a_cancel_that_creates_the_item_puts_it_in_by_day_under_its_job_ids_day(
     assert [job_id] == [item[schema.ATTR_JOB_ID]["S"] for item in listed]
 
 
-def test_a_cancel_keeps_the_queued_day_main_job_wrote(dynamodb):
+def test_a_cancel_keeps_the_queued_day_the_claim_wrote(dynamodb):
     """An existing item's queuedDay is never rewritten, so the cancel writes nothing more to the index."""
     ledger = _ledger(dynamodb)
     queued = JobRef(job_id_for_message("message-q", 1_700_000_000_000), "diagnostic-sleep", "corr")
-    ledger.mark_queued([queued])
+    ledger.claim([Claim(queued, "message-q", 1)])
     dynamodb.update_item(
         TableName=TABLE,
         Key={schema.ATTR_JOB_ID: {"S": queued.job_id}},
         UpdateExpression="SET #d = :d",
         ExpressionAttributeNames={"#d": schema.ATTR_QUEUED_DAY},
-        ExpressionAttributeValues={":d": {"S": "written-by-main-job"}},
+        ExpressionAttributeValues={":d": {"S": "written-by-the-claim"}},
     )
     request_cancel(dynamodb, TABLE, queued.job_id, by="ops@laptop", reason="", now=1_800_000_100.0)
-    assert "written-by-main-job" == (ledger.get(queued.job_id) or {})[schema.ATTR_QUEUED_DAY]
+    assert "written-by-the-claim" == (ledger.get(queued.job_id) or {})[schema.ATTR_QUEUED_DAY]

@@ -222,20 +222,16 @@ def test_a_failed_job_can_be_claimed_again(dynamodb, clock):
     assert (2, "boom") == (item[schema.ATTR_ATTEMPTS], item[schema.ATTR_LAST_ERROR])
 
 
-def test_mark_queued_never_downgrades_a_claimed_job(dynamodb, clock):
-    """main_job's queued write may arrive after a fast worker's claim: the job stays running."""
+def test_the_claim_that_creates_the_item_writes_queued_at_and_day_from_the_job_ids_ulid(dynamodb, clock):
+    """main_job writes nothing: queuedAt/queuedDay come from the ULID's time, and no later write changes them."""
     ledger = make_ledger(dynamodb, clock)
-    ledger.claim([claim(1)])
-    ledger.mark_queued([job(1), job(2)])
-    running, queued = ledger.get(job(1).job_id), ledger.get(job(2).job_id)
-    assert running is not None
-    assert queued is not None
-    assert JobStatus.RUNNING == running[schema.ATTR_STATUS]
-    assert (JobStatus.QUEUED, 0, "main-job-processing") == (
-        queued[schema.ATTR_STATUS],
-        queued[schema.ATTR_ATTEMPTS],
-        queued[schema.ATTR_JOB_TYPE],
-    )
+    ref = _ulid_job(1, clock.now - 9 * 3_600)  # minted at 23:00 the day before the claim (2027-01-15T08:00Z)
+    ledger.claim([Claim(ref, "message-1", 1)])
+    ledger.record([LedgerOutcome(ref.job_id, JobStatus.RETRYING, 1, error="boom")])
+    clock.now += 86_400
+    ledger.claim([Claim(ref, "message-1", 2)])
+    item = ledger.get(ref.job_id) or {}
+    assert ("2027-01-14T23:00:00.000Z", "2027-01-14") == (item[schema.ATTR_QUEUED_AT], item[schema.ATTR_QUEUED_DAY])
 
 
 def test_results_round_trip_as_json(dynamodb, clock):
@@ -267,16 +263,16 @@ def test_unstorable_results_are_refused_with_a_clear_error(value, message):
 
 
 def test_a_clean_batch_of_ten_costs_one_update_item_per_job_and_state_change(dynamodb, clock):
-    """queued, claim, lease and outcome for ten jobs are ten single-item UpdateItems each (1 write unit, not 2)."""
+    """claim, lease and outcome for ten jobs are ten single-item UpdateItems each (1 write unit, not 2; main_job
+    writes no queued item)."""
     counter = RequestCounter()
     counter.attach(dynamodb)
     ledger = make_ledger(dynamodb, clock)
     jobs = [job(index) for index in range(10)]
-    ledger.mark_queued(jobs)
     ledger.claim([claim(index) for index in range(10)])
     ledger.extend_leases([ref.job_id for ref in jobs])
     ledger.record([LedgerOutcome(ref.job_id, JobStatus.SUCCEEDED, 1) for ref in jobs])
-    assert {"UpdateItem": 40} == dict(counter.calls)
+    assert {"UpdateItem": 30} == dict(counter.calls)
 
 
 def test_a_refused_claim_is_answered_from_its_old_image_without_a_read(dynamodb, clock):
@@ -349,12 +345,11 @@ def _index_ids(dynamodb: Any, index: str, attribute: str, day: str) -> list[str]
 
 
 def test_every_write_that_creates_an_item_sets_queued_day_from_the_job_id_once(dynamodb, clock):
-    """queuedDay is the ULID's UTC day, set by queued, a first claim or a first outcome, never changed after."""
+    """queuedDay is the ULID's UTC day, set by a first claim or a first outcome, never changed after."""
     ledger = make_ledger(dynamodb, clock)
     day = utc_day(clock.now)
     queued, claimed, recorded = (_ulid_job(index, clock.now - 60) for index in range(3))
     clock.now += 86_400  # every write happens the next day: the key still follows the job ID
-    ledger.mark_queued([queued])
     ledger.claim([Claim(claimed, "message-c", 1)])
     ledger.record([LedgerOutcome(recorded.job_id, JobStatus.QUEUED, 1)])
     clock.now += 86_400

@@ -273,9 +273,8 @@ def test_an_attempt_that_will_be_retried_is_retrying_in_the_ledger_not_failed(aw
 
 
 def test_a_job_cancelled_before_it_is_consumed_is_deleted_unrun(aws_fleet, run_workers, effects):
-    """Cancelled while queued: never run, its message deleted, job.cancelled in its own stream."""
+    """Cancelled before any claim (no item yet): never run, its message deleted, job.cancelled in its own stream."""
     job = _job(70)
-    _ledger(aws_fleet).mark_queued([JobRef(job.job_id, COUNTING, job.correlation_id)])
     _cancel(aws_fleet, job.job_id)
     _send(aws_fleet, [job])
     run_workers()

@@ -250,6 +250,25 @@ def test_an_item_from_before_the_indexes_is_shown_by_job_but_not_listed(fleet, t
     assert listed.err.startswith("fleet: note: ledger read ")  # the ledger answered, not the logs
 
 
+def test_a_queued_job_no_worker_claimed_yet_is_shown_queued_from_main_jobs_log_line(fleet, table, now, monkeypatch):
+    """main_job writes no ledger item: until the claim, the ledger has none and fleet job reads main_job's line."""
+    job_id = new_job_id(16, now)
+    table(new_job_id(17, now), JobStatus.SUCCEEDED, later(now, seconds=1))  # the ledger is on and answers
+    fleet.main_job_event(job_id, "trigger.received", later(now, seconds=1))
+    fleet.main_job_event(job_id, "background_job.queued", later(now, seconds=2))
+    seen = _count_calls(monkeypatch)
+
+    shown = fleet.run("job", job_id, "--json")
+    listed = fleet.run("jobs", "--since", "1h", "--json")
+
+    document = json.loads(shown.out)
+    assert (0, "") == (shown.code, shown.err)  # no ledger item is no error and no fallback note
+    assert ("queued", 0, None) == (document["status"], document["attempts"], document["ledger"])
+    assert ["trigger.received", "background_job.queued"] == [event["event"] for event in document["events"]]
+    assert "GetItem" == seen[0]
+    assert job_id not in {job["job_id"] for job in json.loads(listed.out)}  # listed once claimed
+
+
 def test_without_the_table_job_falls_back_to_the_logs_with_a_note(fleet, now):
     """No ledger table: one note line on stderr, then today's log-based answer."""
     job_id = new_job_id(8, now)

@@ -41,7 +41,9 @@ def test_the_values_start_a_worker_with_terraforms_defaults(service: str) -> Non
     assert "eu-west-1" == env["AWS_REGION"]
     assert defaults.shutdown_grace_seconds == settings.shutdown_grace_seconds
     assert defaults.receive_wait_seconds == settings.receive_wait_seconds
-    assert NAMES.job_ledger_table == settings.job_ledger_table
+    # main_job never touches the ledger, so only background_job is told the table.
+    expected_table = NAMES.job_ledger_table if service == BACKGROUND_JOB_SERVICE else ""
+    assert expected_table == settings.job_ledger_table
 
 
 def test_a_variable_tf_adds_that_the_check_cannot_fill_is_an_error() -> None:
