@@ -62,10 +62,11 @@ def parse_job_record(line: str) -> JobRecord | None:
         return None
     try:
         document = json.loads(line)
+        duration = document.get("JobDuration", 0)  # an array of values in an aggregated line: one job's here
         return JobRecord(
             job_id=str(document["jobId"]),
             finished_ms=int(document["_aws"]["Timestamp"]),
-            duration_ms=int(document.get("JobDuration", 0)),
+            duration_ms=int(duration[0] if isinstance(duration, list) else duration),
             succeeded=bool(document.get("JobsSucceeded", 1)),
         )
     except (ValueError, KeyError, TypeError):
