@@ -59,6 +59,8 @@ def test_a_clean_exit_writes_the_metrics_the_emitters_still_hold(monkeypatch: py
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     monkeypatch.setattr(worker, "configure_logging", lambda **_: None)
     monkeypatch.setattr(worker, "install_signal_handlers", lambda _: None)
+    # The process-wide job-log shipper would be closed for every later test in this process.
+    monkeypatch.setattr(worker, "close_shared_shipper", lambda: None)
     stream = io.StringIO()
     emitter = MetricsEmitter("Test", BACKGROUND_JOB_SERVICE, stream, flush_interval_seconds=3600)
 
