@@ -122,3 +122,4 @@ def _finish_until_shutdown(sqs: SQSClient, deleter: Executor, settings: Settings
                 continue
             for job_id in finish_batch(sqs, logs, pool, deleter, settings=settings, messages=messages):
                 emitter.emit({metrics.JOBS_SUCCEEDED: 1}, jobId=job_id)
+                emitter.flush()  # a line per job: the bench's record of it

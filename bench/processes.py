@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Final
 
@@ -48,19 +49,44 @@ class Usage:
     threads: int
 
 
+#: The background_job stdout lines that end an attempt (background_job/runner.py); the fleet's EMF is
+#: aggregated (common/metrics.py), so these, not a metric line, are the bench's record of each job.
+_ATTEMPT_ENDS = {"job.succeeded": True, "job.failed": False, "job.cancelled": False, "job.timed_out": False}
+
+
 def parse_job_record(line: str) -> JobRecord | None:
-    """The job record in an EMF line that names a job; None for every other line."""
+    """The job record in a line that ends an attempt, or in a peer's per-job EMF line; None otherwise."""
+    if '"job_id"' in line and '"event"' in line:
+        return _attempt_end(line)
     if '"jobId"' not in line or '"_aws"' not in line:
         return None
     try:
         document = json.loads(line)
+        duration = document.get("JobDuration", 0)  # an array of values in an aggregated line: one job's here
         return JobRecord(
             job_id=str(document["jobId"]),
             finished_ms=int(document["_aws"]["Timestamp"]),
-            duration_ms=int(document.get("JobDuration", 0)),
+            duration_ms=int(duration[0] if isinstance(duration, list) else duration),
             succeeded=bool(document.get("JobsSucceeded", 1)),
         )
     except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _attempt_end(line: str) -> JobRecord | None:
+    try:
+        document = json.loads(line)
+        succeeded = _ATTEMPT_ENDS.get(document.get("event"))
+        if succeeded is None:
+            return None
+        finished = datetime.fromisoformat(str(document["timestamp"]))
+        return JobRecord(
+            job_id=str(document["job_id"]),
+            finished_ms=int(finished.timestamp() * 1000),
+            duration_ms=int(document.get("duration_ms", 0)),
+            succeeded=succeeded,
+        )
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
 
 

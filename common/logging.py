@@ -99,8 +99,10 @@ def configure_logging(*, service: str, level: str = "INFO", stream: TextIO | Non
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
     ]
+    # Compact JSON: CloudWatch Logs bills every byte, and ", " / ": " were about 8% of a line (issue 28).
+    render = structlog.processors.JSONRenderer(separators=(",", ":"))
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, structlog.processors.JSONRenderer()],
+        processors=[*shared, structlog.processors.format_exc_info, render],
         wrapper_class=_guarded(level_number),
         logger_factory=lambda *_args: LineLogger(target),
         cache_logger_on_first_use=True,
@@ -109,7 +111,7 @@ def configure_logging(*, service: str, level: str = "INFO", stream: TextIO | Non
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(),
+            render,
         ],
         foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
     )

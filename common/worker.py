@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from common import aws, side_channels
+from common import aws, metrics, side_channels
 from common.health import Liveness
 from common.job_log.shipper import close_shared_shipper
 from common.logging import configure_logging, get_logger
@@ -90,6 +90,7 @@ def run_service(service: str, make_consumer: ConsumerFactory) -> int:
         consumer.run()
     finally:
         close_shared_shipper()  # job log events still held go to stdout, never down with the process
+        metrics.flush_all()  # and so do the metrics the emitters aggregate
         _quiet_stdout_if_broken()
     if consumer.threads_left_behind():
         _exit_leaving_threads_behind(shutdown.exit_status)

@@ -106,15 +106,19 @@ class TriggerHandler:
         )
         with bound_context(job_id=job.job_id, correlation_id=job.correlation_id, message_id=message.message_id):
             # The data payload may be large or sensitive: log its shape, not its values.
+            # Null fields are left out, and the default (a background job) is not spelled (issue 28: bytes).
+            optional = {
+                "trigger_timestamp": trigger.timestamp,
+                "schedule": trigger.schedule.to_document() if trigger.schedule else None,
+                "trigger_background_job": None if trigger.trigger_background_job else False,
+            }
             log.info(
                 "trigger.received",
                 trigger=trigger.trigger,
-                trigger_timestamp=trigger.timestamp,
                 job_type=trigger.job_type,
-                trigger_background_job=trigger.trigger_background_job,
                 data_keys=sorted(trigger.data or {}),
-                schedule=trigger.schedule.to_document() if trigger.schedule else None,
                 receive_count=message.receive_count,
+                **{key: value for key, value in optional.items() if value is not None},
             )
             if message.receive_count > 1:
                 log.warning("trigger.redelivered", receive_count=message.receive_count, duplicate_of_job=job.job_id)
@@ -143,9 +147,11 @@ class TriggerHandler:
             "job_type": item.job.job_type,
         }
         if failure is None:
+            # trigger.received has the job's correlation_id and job_type: this line adds what is new, that
+            # the job is queued and where its stream is, and the message_id that pairs it with its trigger.
             log.info(
                 "background_job.queued",
-                **fields,
+                job_id=item.job.job_id,
                 message_id=item.message.message_id,
                 job_stream=job_stream_name(item.job.job_id),
             )

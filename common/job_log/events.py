@@ -41,7 +41,7 @@ def encode(record: Mapping[str, Any]) -> str:
 
     ASCII-only JSON (the default) makes ``len()`` the UTF-8 size, so the limit check costs nothing.
     """
-    text = json.dumps(record, default=str)
+    text = json.dumps(record, default=str, separators=(",", ":"))  # compact: Logs bills every byte
     return text if len(text) <= MAX_MESSAGE_BYTES else summarise(record, len(text))
 
 

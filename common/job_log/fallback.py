@@ -41,7 +41,17 @@ def write_undelivered(summary: str, *, job_id: str, stream: str, error: str, eve
     logger = structlog.get_logger("common.job_log.log")
     logger.warning(summary, job_id=job_id, stream=stream, error=error, events=len(events))
     for event in events:
-        logger.warning("job_log.undelivered", job_id=job_id, job_event=json.loads(event.message))
+        logger.warning("job_log.undelivered", job_id=job_id, job_event=_standalone(event, job_id))
+
+
+def _standalone(event: LogEvent, job_id: str) -> dict[str, object]:
+    """The event with what its stream would have carried for it: the jobId (the stream's name, and only
+    the first event has it) and its time (CloudWatch's event timestamp), so the line stands on its own."""
+    document = json.loads(event.message)
+    at = datetime.fromtimestamp(event.timestamp / 1000, UTC).isoformat(timespec="milliseconds")
+    if not isinstance(document, dict):
+        return {"jobId": job_id, "event": document, "timestamp": at}
+    return {"jobId": job_id, **document, "timestamp": at}
 
 
 def report_once(site: str, error: BaseException) -> bool:

@@ -51,11 +51,12 @@ class LimitedWorker:
         self.fleet = fleet
         self.jobs = Jobs()
         self.metrics_out = io.StringIO()
+        self.metrics = MetricsEmitter("Test", BACKGROUND_JOB_SERVICE, self.metrics_out, flush_interval_seconds=None)
         self.runner = JobRunner(
             registry={"held": self.jobs.held, "clock": self.jobs.clock},
             logs=fleet.logs,
             log_group=fleet.names.background_job_log_group,
-            metrics_emitter=MetricsEmitter("Test", BACKGROUND_JOB_SERVICE, self.metrics_out),
+            metrics_emitter=self.metrics,
             max_receive_count=MAX_RECEIVE_COUNT,
             shutdown=Shutdown(),
             time_limits=limits,
@@ -77,6 +78,7 @@ class LimitedWorker:
         return [json.loads(event["message"])["message"] for event in events]
 
     def emitted(self, metric: str) -> float:
+        self.metrics.flush()  # what the interval timer or the exit does
         lines = (json.loads(line) for line in self.metrics_out.getvalue().splitlines())
         return sum(float(line.get(metric, 0)) for line in lines)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 from background_job import service
+from common import metrics
 from common.job_ids import job_id_for_message
 from common.messages import BackgroundJob
 from common.names import BACKGROUND_JOB_SERVICE
@@ -56,11 +57,12 @@ def test_threads_stay_flat_over_500_jobs(aws_fleet: AwsFleet) -> None:
     finally:
         shutdown.request("test finished")
         worker.join(timeout=30)
+        metrics.flush_all()  # what run_service does after the loop: the metrics timer ends with it
 
     assert snapshots[0] == snapshots[-1], snapshots
-    # loop + settler + visibility heartbeat + job watchdog + at most one pool thread per slot; no job-log thread
-    # survives its job
-    assert snapshots[-1] <= before + 4 + CONCURRENCY
+    # loop + settler + visibility heartbeat + job watchdog + the metrics flush timer + at most one pool thread
+    # per slot; no job-log thread survives its job
+    assert snapshots[-1] <= before + 5 + CONCURRENCY
     assert before == threading.active_count()
 
 
@@ -79,6 +81,7 @@ def test_every_job_costs_exactly_two_cloudwatch_logs_calls(aws_fleet: AwsFleet) 
     finally:
         shutdown.request("test finished")
         worker.join(timeout=30)
+        metrics.flush_all()  # what run_service does after the loop: the metrics timer ends with it
 
     logs_calls = {name: count for name, count in aws_fleet.requests.calls.items() if "Log" in name}
     assert {"CreateLogStream": 100, "PutLogEvents": 100} == logs_calls

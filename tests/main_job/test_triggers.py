@@ -223,3 +223,19 @@ def test_one_schedule_tick_delivered_twice_is_one_job(aws_fleet: AwsFleet) -> No
     assert 2 == len({t.message_id for t in triggers})
     assert [expected, expected] == [job["jobId"] for job in jobs]
     assert 1 == len({job["correlationId"] for job in jobs})
+
+
+def test_one_trigger_s_lines_leave_out_null_fields_and_say_each_fact_once(aws_fleet: AwsFleet) -> None:
+    """trigger.received drops null fields; background_job.queued adds only the queueing and the stream (issue 28)."""
+    [trigger] = _receive_triggers(aws_fleet, {"trigger": "t", "data": {"b": 1, "a": 2}})
+
+    with capture_logs() as logs:
+        _handler(aws_fleet)([trigger])
+
+    [received] = [entry for entry in logs if entry["event"] == "trigger.received"]
+    [queued] = [entry for entry in logs if entry["event"] == "background_job.queued"]
+    assert [] == [key for key, value in received.items() if value is None]
+    assert ["a", "b"] == received["data_keys"]
+    assert {"event", "log_level", "job_id", "message_id", "job_stream"} == set(queued)
+    job_id = job_id_for_message(trigger.message_id, trigger.sent_timestamp_ms)
+    assert (job_id, trigger.message_id) == (queued["job_id"], queued["message_id"])

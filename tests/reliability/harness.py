@@ -201,7 +201,8 @@ class Fleet:
         return any(stream["logStreamName"] == job_stream_name(job_id) for stream in streams)
 
     def job_stream(self, job_id: str) -> list[dict[str, Any]]:
-        """The events of one job's own stream (empty until it exists)."""
+        """The events of one job's own stream (empty until it exists), each with CloudWatch's event time as
+        ``@timestamp`` (epoch ms, Logs Insights' name): the events themselves no longer repeat it (issue 28)."""
         try:
             events = self.logs.get_log_events(
                 logGroupName=self.names.background_job_log_group,
@@ -210,7 +211,7 @@ class Fleet:
             )["events"]
         except self.logs.exceptions.ResourceNotFoundException:
             return []
-        return [json.loads(event["message"]) for event in events]
+        return [{**json.loads(event["message"]), "@timestamp": event["timestamp"]} for event in events]
 
     # --- processes -----------------------------------------------------------------------------------
     def pids(self, label: str) -> list[int]:

@@ -54,6 +54,14 @@ def test_jobs_complete_during_a_logs_outage_and_delivery_resumes() -> None:
                 return False
 
         wait_until(resumed, timeout=120, interval=1, what="delivery to resume after the outage")
+        # The metric is aggregated (common/metrics.py): its line comes within one flush interval.
+        expected_failures = OUTAGE_JOBS + len(after) - 1
+        wait_until(
+            lambda: emf_total(fleet.background_log(), metrics.JOB_LOG_DELIVERY_FAILURES) >= expected_failures,
+            timeout=30,
+            interval=1,
+            what="the delivery-failure metric's line",
+        )
         log = fleet.background_log()
         streams = {job_id: fleet.job_stream(job_id) for job_id in during}
         delivered = [fleet.job_stream(job_id) for job_id in (before, after[-1])]

@@ -77,7 +77,7 @@ def test_kill_9_mid_job_is_redelivered_after_the_visibility_timeout_and_complete
         exits = fleet.exits()
 
     started = [e for e in stream if e["message"] == "job.started"]
-    retried_at = datetime.fromisoformat(started[-1]["timestamp"])
+    retried_at = datetime.fromtimestamp(started[-1]["@timestamp"] / 1000, UTC)
     record(
         "kill_9",
         messages_in=1,

@@ -112,7 +112,9 @@ def _all_metric_uses(tf_config) -> list[MetricUse]:
 def _emit_and_parse(namespace: str, service: str, name: str) -> dict[str, Any]:
     """Run the workers' emitter into a buffer and parse the EMF line back."""
     stream = io.StringIO()
-    MetricsEmitter(namespace=namespace, service=service, stream=stream).emit({name: 1.0}, job_id="x")
+    emitter = MetricsEmitter(namespace=namespace, service=service, stream=stream, flush_interval_seconds=None)
+    emitter.emit({name: 1.0}, job_type="x")
+    emitter.flush()
     (line,) = stream.getvalue().splitlines()
     return json.loads(line)
 
@@ -181,7 +183,9 @@ def test_emf_lines_are_single_line_json_within_the_awslogs_limits() -> None:
     """awslogs splits lines over 16 KiB, which would break the JSON and lose the metric."""
     for name, service in EMITTED_BY.items():
         stream = io.StringIO()
-        MetricsEmitter(namespace="MessageDrivenFleet", service=service, stream=stream).emit({name: 1.0})
+        emitter = MetricsEmitter(namespace="MessageDrivenFleet", service=service, stream=stream)
+        emitter.emit({name: 1.0})
+        emitter.close()
         text = stream.getvalue()
         assert text.count("\n") == 1
         assert len(text.encode()) < 16 * 1024

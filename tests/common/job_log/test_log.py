@@ -376,6 +376,22 @@ def test_undelivered_lines_carry_the_job_id_fleet_job_looks_for(aws_fleet: AwsFl
     assert [job_id] * 3 == [entry["job_id"] for entry in lines]
 
 
+def test_undelivered_events_get_back_the_job_id_and_time_their_stream_would_have_given(
+    aws_fleet: AwsFleet, breaker: OutageBreaker
+) -> None:
+    """Only a stream's first event names the job and none repeats the time, so a stdout fallback adds both."""
+    FaultInjector(aws_fleet.logs).fail("PutLogEvents", "unavailable")
+    job_log = _job_log(aws_fleet, breaker, clock=lambda: 1_700_000_000.25)
+
+    with capture_logs() as logs:
+        _run(job_log, "job.started", "job.succeeded")
+
+    job_id = job_log.stream_name.rsplit("/", 1)[-1]
+    events = [entry["job_event"] for entry in logs if entry["event"] == "job_log.undelivered"]
+    assert [(job_id, "2023-11-14T22:13:20.250+00:00")] * 2 == [(e["jobId"], e["timestamp"]) for e in events]
+    assert ["corr-1", None] == [e.get("correlationId") for e in events]
+
+
 def test_closing_the_shipper_writes_what_is_still_queued_to_stdout(aws_fleet: AwsFleet, breaker: OutageBreaker) -> None:
     """At exit, events whose put has not come back within the wait go to stdout: never lost with the process."""
     release = _hold(aws_fleet, "PutLogEvents")
