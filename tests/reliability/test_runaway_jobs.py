@@ -115,7 +115,7 @@ def test_a_worker_whose_slots_all_hang_exits_and_is_replaced_without_losing_or_r
         job_ids = job_ids_by_message(fleet.main_job_log())
         later_jobs = {job for message in late for job in job_ids[message]}
         wait_until(
-            lambda: all(_ledger(fleet)[job]["status"] == JobStatus.SUCCEEDED for job in later_jobs),
+            lambda: all(_ledger(fleet).get(job, {}).get("status") == JobStatus.SUCCEEDED for job in later_jobs),
             timeout=60,
             what="the later jobs to succeed",
         )

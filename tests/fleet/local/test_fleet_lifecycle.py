@@ -188,7 +188,8 @@ def _send_long_job(ready: dict[str, Any], seconds: int) -> tuple[Ledger, str]:
     def running_job() -> str | None:
         dynamodb = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
         items = dynamodb.scan(TableName=table).get("Items", [])
-        running = [item["jobId"]["S"] for item in items if item["status"]["S"] == "running"]
+        # .get: a scan may meet an item moto is still writing (the emulator serialises writes, not reads)
+        running = [item["jobId"]["S"] for item in items if item.get("status", {}).get("S") == "running"]
         return running[0] if running else None
 
     return ledger, wait_until(running_job, timeout=30, what="the long job to run")
