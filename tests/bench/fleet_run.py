@@ -11,6 +11,7 @@ import boto3
 import botocore.config
 
 from background_job import service as background_service
+from common import metrics
 from common.names import BACKGROUND_JOB_SERVICE, MAIN_JOB_SERVICE
 from common.sqs.consumer import Consumer
 from common.sqs.shutdown import Shutdown
@@ -70,6 +71,7 @@ def running(consumers: list[Consumer], shutdown: Shutdown) -> Iterator[None]:
         shutdown.request("test finished")
         for thread in threads:
             thread.join(timeout=60)
+        metrics.flush_all()  # as the worker's exit does: the emitters write what they hold and stop their timers
 
 
 def _snapshot(fleet: AwsFleet) -> dict[str, int]:
