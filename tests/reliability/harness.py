@@ -193,6 +193,19 @@ class Fleet:
         group = self.names.background_job_log_group
         return worker_lines(message for _, message in self.service_lines(group, "background-job/"))
 
+    def ledger_items(self) -> dict[str, dict[str, Any]]:
+        """Every job ledger item by job ID, as plain values (a consistent Scan: tests only, a small table)."""
+        dynamodb = boto3.client(
+            "dynamodb",
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id=EMULATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        )
+        items = dynamodb.scan(TableName=self.names.job_ledger_table, ConsistentRead=True)["Items"]
+        flat = [{key: next(iter(value.values())) for key, value in item.items()} for item in items]
+        return {str(item["jobId"]): item for item in flat}
+
     def job_stream_exists(self, job_id: str) -> bool:
         """True once the job's own stream exists: the job log creates it as the job starts."""
         streams = self.logs.describe_log_streams(

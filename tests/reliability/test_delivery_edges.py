@@ -18,15 +18,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import boto3
-
 from common.job_ids import job_id_for_message
 from common.ledger.schema import JobStatus
 from common.messages import BackgroundJob
 from tests.reliability.harness import (
-    EMULATOR_CREDENTIALS,
     QUICK_SETTINGS,
-    REGION,
     Fleet,
     WorkerProcess,
     effects,
@@ -45,19 +41,6 @@ def _effects_file() -> Path:
 
 def _trigger(name: str, **data: Any) -> str:
     return json.dumps({"trigger": name, "jobType": "diagnostic-sleep", "data": data})
-
-
-def _ledger(fleet: Fleet) -> dict[str, dict[str, Any]]:
-    dynamodb = boto3.client(
-        "dynamodb",
-        endpoint_url=fleet.endpoint,
-        region_name=REGION,
-        aws_access_key_id=EMULATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-    )
-    items = dynamodb.scan(TableName=fleet.names.job_ledger_table, ConsistentRead=True)["Items"]
-    flat = [{key: next(iter(value.values())) for key, value in item.items()} for item in items]
-    return {str(item["jobId"]): item for item in flat}
 
 
 def _settled(fleet: Fleet) -> bool:
@@ -80,7 +63,7 @@ def test_a_worker_killed_50_ms_after_a_job_returns_does_not_run_it_again() -> No
         os.kill(victim, signal.SIGKILL)
         wait_until(lambda: len(fleet.pids("background-job-1")) == 2, timeout=30, what="the supervisor's restart")
         wait_until(lambda: _settled(fleet), timeout=60, what="the redelivery skipped and deleted")
-        item = _ledger(fleet)[job_id]
+        item = fleet.ledger_items()[job_id]
 
     assert {job_id: 1} == effects(path)
     assert (JobStatus.SUCCEEDED, "1") == (item["status"], item["attempts"])
@@ -117,7 +100,7 @@ def test_sigterm_while_a_finished_job_s_log_put_is_slow_settles_it_before_the_pr
             worker.terminate()
             status = worker.wait(timeout=30)
             at_exit = fleet.depth("background")
-            item = _ledger(fleet)[job_id]
+            item = fleet.ledger_items()[job_id]
         finally:
             worker.kill()
 
@@ -147,7 +130,8 @@ def _send_background(fleet: Fleet, jobs: list[BackgroundJob]) -> None:
 
 
 def _claimed(fleet: Fleet, job_ids: set[str]) -> int:
-    return sum(1 for job_id, item in _ledger(fleet).items() if job_id in job_ids and item.get("status") == "running")
+    items = fleet.ledger_items()
+    return sum(1 for job_id, item in items.items() if job_id in job_ids and item.get("status") == "running")
 
 
 def test_a_worker_frozen_with_a_full_buffer_runs_nothing_another_worker_finished() -> None:

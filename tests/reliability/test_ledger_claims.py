@@ -15,15 +15,13 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import boto3
 import pytest
 
 from common.job_ids import job_id_for_message
 from common.ledger.schema import JobStatus
 from common.messages import BackgroundJob
-from tests.reliability.harness import EMULATOR_CREDENTIALS, REGION, Fleet, effects, events_named, running_fleet
+from tests.reliability.harness import Fleet, effects, events_named, running_fleet
 from tests.waiting import wait_until
 
 SLEEP = "diagnostic-sleep"
@@ -49,21 +47,8 @@ def _send(fleet: Fleet, jobs: list[BackgroundJob]) -> None:
     fleet.send("background", [job.to_body() for job in jobs], attributes)
 
 
-def _ledger(fleet: Fleet) -> dict[str, dict[str, Any]]:
-    dynamodb = boto3.client(
-        "dynamodb",
-        endpoint_url=fleet.endpoint,
-        region_name=REGION,
-        aws_access_key_id=EMULATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-    )
-    items = dynamodb.scan(TableName=fleet.names.job_ledger_table, ConsistentRead=True)["Items"]
-    flat = [{key: next(iter(value.values())) for key, value in item.items()} for item in items]
-    return {str(item["jobId"]): item for item in flat}
-
-
 def _status(fleet: Fleet, job_id: str) -> str:
-    return str(_ledger(fleet).get(job_id, {}).get("status", ""))
+    return str(fleet.ledger_items().get(job_id, {}).get("status", ""))
 
 
 def _settled(fleet: Fleet) -> bool:
@@ -184,7 +169,7 @@ def test_a_retrying_outcome_that_could_not_be_written_does_not_cost_the_job_its_
 
     assert events_named(log, "ledger.write_failed")
     assert [] == events_named(log, "job.claim_busy", job_id=failing.job_id)
-    assert 5 == int(_ledger(fleet)[failing.job_id]["attempts"])  # MAX_RECEIVE_COUNT=5: five runs, none lost
+    assert 5 == int(fleet.ledger_items()[failing.job_id]["attempts"])  # MAX_RECEIVE_COUNT=5: five runs, none lost
     assert parked["MessageAttributes"]["QuarantineReason"]["StringValue"].startswith("attempts exhausted: ")
 
 
@@ -198,12 +183,12 @@ def test_a_worker_killed_after_a_late_receive_and_claim_leaves_nothing_to_refuse
         job = _job("crash", seconds=3)
         _send(fleet, [job])
         wait_until(lambda: _status(fleet, job.job_id) == JobStatus.RUNNING, timeout=60, interval=0.05, what="claim")
-        victim = int(str(_ledger(fleet)[job.job_id]["workerId"]).rsplit("/", 1)[1])
+        victim = int(str(fleet.ledger_items()[job.job_id]["workerId"]).rsplit("/", 1)[1])
         os.kill(victim, signal.SIGKILL)
         fleet.set_faults([])
         wait_until(lambda: _status(fleet, job.job_id) == JobStatus.SUCCEEDED, timeout=90, what="the redelivery's run")
         log = fleet.background_log()
-        attempts = int(_ledger(fleet)[job.job_id]["attempts"])
+        attempts = int(fleet.ledger_items()[job.job_id]["attempts"])
 
     assert [] == events_named(log, "job.claim_busy", job_id=job.job_id)
     assert {job.job_id: 1} == dict(effects(effects_file))

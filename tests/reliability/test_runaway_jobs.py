@@ -13,12 +13,8 @@ import subprocess
 import sys
 from typing import Any
 
-import boto3
-
 from common.ledger.schema import JobStatus
 from tests.reliability.harness import (
-    EMULATOR_CREDENTIALS,
-    REGION,
     Fleet,
     WorkerProcess,
     events_named,
@@ -41,19 +37,6 @@ def _hang() -> str:
     return _trigger("runaway", "diagnostic-sleep", forever=True)
 
 
-def _ledger(fleet: Fleet) -> dict[str, dict[str, Any]]:
-    dynamodb = boto3.client(
-        "dynamodb",
-        endpoint_url=fleet.endpoint,
-        region_name=REGION,
-        aws_access_key_id=EMULATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-    )
-    items = dynamodb.scan(TableName=fleet.names.job_ledger_table, ConsistentRead=True)["Items"]
-    flat = [{key: next(iter(value.values())) for key, value in item.items()} for item in items]
-    return {str(item["jobId"]): item for item in flat}
-
-
 def test_a_job_that_blocks_forever_is_retried_then_dead_lettered_while_its_worker_runs_the_rest() -> None:
     """Failed at its limit on every attempt, then handed to the DLQ as timed out; 20 other jobs succeed meanwhile."""
     settings = {**LIMIT, "MAX_RECEIVE_COUNT": str(MAX_RECEIVE_COUNT), "RETRY_BASE_SECONDS": "1"}
@@ -65,7 +48,7 @@ def test_a_job_that_blocks_forever_is_retried_then_dead_lettered_while_its_worke
         [hung_job] = job_ids[hung_trigger]
         other_jobs = {job for message in others for job in job_ids[message]}
         wait_until(
-            lambda: len([j for j, item in _ledger(fleet).items() if item["status"] == JobStatus.SUCCEEDED]) == 20,
+            lambda: len([j for j, item in fleet.ledger_items().items() if item["status"] == JobStatus.SUCCEEDED]) == 20,
             timeout=60,
             what="the other jobs to succeed",
         )
@@ -75,7 +58,7 @@ def test_a_job_that_blocks_forever_is_retried_then_dead_lettered_while_its_worke
             what="the hand-off line shipped",
         )
         log = fleet.background_log()
-        ledger = _ledger(fleet)
+        ledger = fleet.ledger_items()
         [parked] = fleet.drain("background_dlq")
         # A hung job's events ship on the job log's tick (every 5 s), not at an end it never reaches.
         stream = wait_until(
@@ -115,7 +98,7 @@ def test_a_worker_whose_slots_all_hang_exits_and_is_replaced_without_losing_or_r
         job_ids = job_ids_by_message(fleet.main_job_log())
         later_jobs = {job for message in late for job in job_ids[message]}
         wait_until(
-            lambda: all(_ledger(fleet).get(job, {}).get("status") == JobStatus.SUCCEEDED for job in later_jobs),
+            lambda: all(fleet.ledger_items().get(job, {}).get("status") == JobStatus.SUCCEEDED for job in later_jobs),
             timeout=60,
             what="the later jobs to succeed",
         )
@@ -158,7 +141,7 @@ def test_a_job_that_watches_its_time_left_stops_early_and_succeeds() -> None:
         wait_until(lambda: job_ids_by_message(fleet.main_job_log()).get(trigger), timeout=30, what="its job ID")
         [job_id] = job_ids_by_message(fleet.main_job_log())[trigger]
         wait_until(
-            lambda: _ledger(fleet).get(job_id, {}).get("status") == JobStatus.SUCCEEDED,
+            lambda: fleet.ledger_items().get(job_id, {}).get("status") == JobStatus.SUCCEEDED,
             timeout=60,
             what="the job to succeed",
         )

@@ -45,20 +45,22 @@ def ledger_put(fleet):
 def test_top_prints_one_snapshot_of_queues_jobs_and_counts_off_a_terminal(fleet, ledger_put):
     """Not a terminal: one snapshot with each queue's depth, the DLQ highlighted, per-minute outcomes, newest jobs."""
     now = datetime.now(UTC)
+    # Every stamp in one minute: they reach 3 s back, so near a minute's start they go to the minute before.
+    at = now if now.second >= 4 else now.replace(second=0, microsecond=0) - timedelta(seconds=1)
     for _ in range(3):
         fleet.sqs.send_message(QueueUrl=fleet.urls["background"], MessageBody="{}")
     fleet.sqs.send_message(QueueUrl=fleet.urls["background-dlq"], MessageBody="{}")
     for index in range(4):
-        ledger_put(index, JobStatus.SUCCEEDED, now - timedelta(seconds=index), durationMs={"N": "1500"})
-    ledger_put(10, JobStatus.DEAD, now - timedelta(seconds=1))
-    running = ledger_put(11, JobStatus.RUNNING, now, progress={"N": "0.4"}, progressNote={"S": "4 of 10 files"})
+        ledger_put(index, JobStatus.SUCCEEDED, at - timedelta(seconds=index), durationMs={"N": "1500"})
+    ledger_put(10, JobStatus.DEAD, at - timedelta(seconds=1))
+    running = ledger_put(11, JobStatus.RUNNING, at, progress={"N": "0.4"}, progressNote={"S": "4 of 10 files"})
 
     result = fleet.run("top")
 
     lines = result.out.splitlines()
     background = next(line for line in lines if f"{fleet.names.background_queue} " in line)
     dlq = next(line for line in lines if fleet.names.background_dlq in line)
-    minute = next(line for line in lines if line.lstrip("│ ").startswith(now.strftime("%H:%M")))
+    minute = next(line for line in lines if line.lstrip("│ ").startswith(at.strftime("%H:%M")))
     assert 0 == result.code
     assert ["3", "0", "0"] == background.replace("│", " ").split()[1:4]
     assert "<< DLQ holds messages" in dlq
