@@ -13,6 +13,7 @@ untouched. Configured by environment, set by the scenario that starts the worker
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import threading
@@ -22,6 +23,7 @@ from typing import Any
 import botocore.session
 
 from background_job.__main__ import main
+from common.logging import write_line
 
 ENV_SLOW_LEASE_WRITE = "SLOW_LEASE_WRITE_SECONDS"
 ENV_SLOW_PUT_LOG_EVENTS = "SLOW_PUT_LOG_EVENTS_SECONDS"
@@ -30,7 +32,9 @@ _lease_writes_held = threading.Semaphore(1)  # only the first lease write hangs
 
 
 def _hold(seconds: float, what: str) -> None:
-    print(f'{{"event": "test.call_held", "call": "{what}", "seconds": {seconds}}}', flush=True)  # noqa: T201
+    # Through the worker's own locked line writer: a bare print() writes the text and its newline
+    # separately, and a worker line written between the two made one unparseable line (a CI flake).
+    write_line(sys.stdout, json.dumps({"event": "test.call_held", "call": what, "seconds": seconds}))
     time.sleep(seconds)
 
 
