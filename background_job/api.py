@@ -73,6 +73,7 @@ class JobContext:
     job_id: str
     job_type: str
     correlation_id: str
+    #: Which run of the job this is (1 first): the ledger's ``attempts``, else SQS's receive count.
     attempt: int
     trigger: Mapping[str, Any]
     log: JobLog

@@ -52,6 +52,7 @@ class JobRunner:
         logs: CloudWatchLogsClient,
         log_group: str,
         metrics_emitter: MetricsEmitter,
+        max_attempts: int,
         max_receive_count: int,
         shutdown: Shutdown,
         logs_outage_cooldown_seconds: float = DEFAULT_LOGS_OUTAGE_COOLDOWN_SECONDS,
@@ -62,6 +63,7 @@ class JobRunner:
         self._logs = logs
         self._log_group = log_group
         self._metrics = metrics_emitter
+        self._max_attempts = max_attempts
         self._max_receive_count = max_receive_count
         self._shutdown = shutdown
         self._logs_breaker = OutageBreaker(logs_outage_cooldown_seconds)
@@ -120,7 +122,7 @@ class JobRunner:
             logs=self._logs,
             log_group=self._log_group,
             job_id=job.job_id,
-            context={"correlationId": job.correlation_id, "jobType": job.job_type, "attempt": message.receive_count},
+            context={"correlationId": job.correlation_id, "jobType": job.job_type, "attempt": message.attempt},
             on_delivery_failure=lambda count: self._metrics.emit({metrics.JOB_LOG_DELIVERY_FAILURES: count}),
             breaker=self._logs_breaker,
         )
@@ -136,7 +138,7 @@ class JobRunner:
             context={
                 "correlationId": job.correlation_id,
                 "jobType": job.job_type,
-                "attempt": message.receive_count,
+                "attempt": message.attempt,
             },
             on_delivery_failure=lambda count: self._metrics.emit({metrics.JOB_LOG_DELIVERY_FAILURES: count}),
             breaker=self._logs_breaker,
@@ -150,11 +152,11 @@ class JobRunner:
         """
         running = self._running.get(message.message_id)
         job, job_log = (running.job, running.log) if running is not None else (None, None)
-        will_retry = message.receive_count < self._max_receive_count
+        will_retry = self._retries_left(message)
         fields = {
             "limit_seconds": attempt.limit_seconds,
-            "attempt": message.receive_count,
-            "max_attempts": self._max_receive_count,
+            "attempt": message.attempt,
+            "max_attempts": self._max_attempts,
             "will_retry": will_retry,
         }
         job_fields = {"job_id": job.job_id, "job_type": job.job_type} if job is not None else {}
@@ -181,7 +183,7 @@ class JobRunner:
             job_id=job.job_id,
             job_type=job.job_type,
             correlation_id=job.correlation_id,
-            attempt=message.receive_count,
+            attempt=message.attempt,
             trigger=job.trigger,
             log=job_log,
             shutdown=self._shutdown,
@@ -210,7 +212,7 @@ class JobRunner:
             with side_channels.JOB_LOG.guard():
                 job_log.info("job.succeeded", duration_ms=duration_ms, has_result=result_json is not None)
             # Its duration too: the per-job EMF line that carried it with the jobId is aggregated now.
-            log.info("job.succeeded", attempt=message.receive_count, duration_ms=duration_ms)
+            log.info("job.succeeded", attempt=message.attempt, duration_ms=duration_ms)
         # The outcome is decided above; everything below only reports it.
         with side_channels.METRICS.guard():
             self._record_metrics(job, outcome, started, waited_ms)
@@ -234,12 +236,12 @@ class JobRunner:
     def _failed(
         self, job_log: JobLog, message: InboundMessage, error: Exception, *, level: str, retry: bool
     ) -> Outcome:
-        will_retry = retry and message.receive_count < self._max_receive_count
+        will_retry = retry and self._retries_left(message)
         fields = {
             "error_type": type(error).__name__,
             "error": str(error)[:1000],
-            "attempt": message.receive_count,
-            "max_attempts": self._max_receive_count,
+            "attempt": message.attempt,
+            "max_attempts": self._max_attempts,
             "will_retry": will_retry,
         }
         with side_channels.JOB_LOG.guard():
@@ -247,6 +249,11 @@ class JobRunner:
         (log.info if level == "info" else log.error)("job.failed", **fields)
         reason = f"{type(error).__name__}: {error}"
         return Outcome.retry(reason) if retry else Outcome.quarantine(reason[:1000])
+
+    def _retries_left(self, message: InboundMessage) -> bool:
+        """What the settler decides (common/sqs/settlement.py): runs left under MAX_ATTEMPTS, as the ledger
+        counts them, and receives left under the queue's redrive backstop."""
+        return message.attempt < self._max_attempts and message.receive_count < self._max_receive_count
 
     def _record_metrics(self, job: BackgroundJob, outcome: Outcome, started: float, waited_ms: int) -> None:
         succeeded = outcome.verdict is Verdict.DONE and not outcome.cancelled

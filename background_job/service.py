@@ -43,7 +43,8 @@ def build(
         log_group=settings.job_log_group,
         metrics_emitter=metrics_emitter,
         # Its events' will_retry / max_attempts: the give-up comes at MAX_ATTEMPTS runs (or the backstop).
-        max_receive_count=min(settings.max_attempts, settings.max_receive_count),
+        max_attempts=settings.max_attempts,
+        max_receive_count=settings.max_receive_count,
         shutdown=shutdown,
         logs_outage_cooldown_seconds=settings.logs_outage_cooldown_seconds,
         time_limits=time_limits(REGISTRY, settings),

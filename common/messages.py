@@ -104,7 +104,7 @@ class BackgroundJob:
             # ensure_ascii keeps the body plain ASCII whatever the trigger held, so SQS accepts it.
             return json.dumps(self._envelope(self.trigger), separators=(",", ":"))
         head, tail = json.dumps(self._envelope(None), separators=(",", ":")).split(_NO_TRIGGER, 1)
-        return f"{head},\"trigger\":{self.trigger_text},{tail}"
+        return f'{head},"trigger":{self.trigger_text},{tail}'
 
     def _envelope(self, trigger: object) -> dict[str, object]:
         return {

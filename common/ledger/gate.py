@@ -141,6 +141,8 @@ class LedgerGate:
             if answer.result is ClaimResult.CLAIMED:
                 lease.ledger_claimed = True
                 lease.attempts = answer.attempts
+                if answer.attempts is not None:  # the job's events and context count runs, not receives
+                    lease.message = replace(lease.message, ledger_attempt=answer.attempts)
                 continue
             refused.add(id(lease))
             lease.ledger_recorded = True  # it never ran here: its outcome is not this job's to record

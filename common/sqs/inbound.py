@@ -20,6 +20,14 @@ class InboundMessage:
     sent_timestamp_ms: int
     attributes: Mapping[str, str] = field(default_factory=dict)
     received_at: float = field(default_factory=time.monotonic)
+    #: This delivery's run of its job as the job ledger's claim counted it (``attempts``): a busy copy, a
+    #: release or a redrive costs a receive but is no run. None without a ledger: each receive is a run.
+    ledger_attempt: int | None = None
+
+    @property
+    def attempt(self) -> int:
+        """Which run of the job this delivery is: the ledger's count when it has one, else the receive count."""
+        return self.ledger_attempt if self.ledger_attempt is not None else self.receive_count
 
     @classmethod
     def from_sqs(cls, raw: Mapping[str, Any]) -> InboundMessage:

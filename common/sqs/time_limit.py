@@ -138,5 +138,3 @@ class Watchdog:
     def _run(self) -> None:
         while not self._stopped.wait(self._period):
             self._expire()
-
-

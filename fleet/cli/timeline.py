@@ -323,7 +323,6 @@ def read(logs: CloudWatchLogsClient, names: FleetNames, job_id: str) -> Timeline
     return Timeline(summarize(job_id, events), events)
 
 
-
 def _show_new_progress(
     progress: Callable[[], str | None] | None, last: str | None, write: Callable[[str], object]
 ) -> str | None:

@@ -29,6 +29,8 @@ from tests.faults import FaultInjector
 from tests.waiting import wait_until
 
 SENT_MS = 1_795_300_000_000
+#: The queue's redrive backstop in these tests: above MAX_ATTEMPTS (conftest's), as in a deployed queue.
+BACKSTOP_RECEIVES = 10
 JOB_ID = job_id_for_message("trigger-message-1", SENT_MS)
 
 
@@ -44,14 +46,20 @@ class Harness:
             logs=fleet.logs,
             log_group=fleet.names.background_job_log_group,
             metrics_emitter=self.metrics,
-            max_receive_count=MAX_RECEIVE_COUNT,
+            max_attempts=MAX_RECEIVE_COUNT,
+            max_receive_count=BACKSTOP_RECEIVES,
             shutdown=Shutdown(),
             logs_outage_cooldown_seconds=logs_outage_cooldown_seconds,
         )
 
-    def run(self, job_type: str = "main-job-processing", attempt: int = 1, **data: Any) -> Outcome:
+    def run(
+        self, job_type: str = "main-job-processing", attempt: int = 1, ledger_attempt: int | None = None, **data: Any
+    ) -> Outcome:
+        """``attempt`` is the delivery's receive count; ``ledger_attempt`` the run the ledger's claim counted."""
         job = BackgroundJob(JOB_ID, job_type, "corr-42", {"trigger": "api_call", "data": data}, "2026-11-22T10:00:00Z")
-        message = InboundMessage("bg-message-1", "receipt", job.to_body(), attempt, SENT_MS)
+        message = InboundMessage(
+            "bg-message-1", "receipt", job.to_body(), attempt, SENT_MS, ledger_attempt=ledger_attempt
+        )
         outcome = run_guarded(self.runner, message)
         return _settled(outcome)
 
@@ -136,6 +144,30 @@ def test_failure_is_retried_and_says_so(harness: Harness) -> None:
 def test_last_attempt_says_it_will_not_be_retried(harness: Harness) -> None:
     """On the maxReceiveCount-th attempt the job says it goes to the DLQ next."""
     harness.run("diagnostic-fail", attempt=MAX_RECEIVE_COUNT)
+
+    [failed] = [e for e in harness.stream_events() if e["message"] == "job.failed"]
+    assert failed["will_retry"] is False
+
+
+def test_will_retry_counts_the_ledger_s_runs_not_receives(harness: Harness) -> None:
+    """Busy copies and releases cost receives but no runs: the fifth receive of a job's first run retries."""
+    harness.run("diagnostic-fail", attempt=MAX_RECEIVE_COUNT + 2, ledger_attempt=1)
+
+    [failed] = [e for e in harness.stream_events() if e["message"] == "job.failed"]
+    assert (1, MAX_RECEIVE_COUNT, True) == (failed["attempt"], failed["max_attempts"], failed["will_retry"])
+
+
+def test_the_ledger_s_last_run_says_it_will_not_be_retried_on_an_early_receive(harness: Harness) -> None:
+    """A redriven job starts its receive count again, but its runs go on: its last run says so."""
+    harness.run("diagnostic-fail", attempt=1, ledger_attempt=MAX_RECEIVE_COUNT)
+
+    [failed] = [e for e in harness.stream_events() if e["message"] == "job.failed"]
+    assert (MAX_RECEIVE_COUNT, False) == (failed["attempt"], failed["will_retry"])
+
+
+def test_the_queue_s_last_receive_says_it_will_not_be_retried(harness: Harness) -> None:
+    """The redrive backstop ends a job whatever its run count: the settler hands it to the DLQ itself."""
+    harness.run("diagnostic-fail", attempt=BACKSTOP_RECEIVES, ledger_attempt=1)
 
     [failed] = [e for e in harness.stream_events() if e["message"] == "job.failed"]
     assert failed["will_retry"] is False

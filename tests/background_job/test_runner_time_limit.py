@@ -57,13 +57,12 @@ class LimitedWorker:
             logs=fleet.logs,
             log_group=fleet.names.background_job_log_group,
             metrics_emitter=self.metrics,
+            max_attempts=MAX_RECEIVE_COUNT,
             max_receive_count=MAX_RECEIVE_COUNT,
             shutdown=Shutdown(),
             time_limits=limits,
         )
-        self.dispatcher = PoolDispatcher(
-            self.runner, 2, 0, time_limit_seconds=600, on_timeout=self.runner.timed_out
-        )
+        self.dispatcher = PoolDispatcher(self.runner, 2, 0, time_limit_seconds=600, on_timeout=self.runner.timed_out)
 
     def start(self, job_type: str) -> Lease:
         job = BackgroundJob(JOB_ID, job_type, "corr-7", {"trigger": "t", "data": {}}, "2026-11-22T10:00:00Z")

@@ -59,10 +59,11 @@ def test_threads_stay_flat_over_500_jobs(aws_fleet: AwsFleet) -> None:
         worker.join(timeout=30)
         metrics.flush_all()  # what run_service does after the loop: the metrics timer ends with it
 
-    assert snapshots[0] == snapshots[-1], snapshots
     # loop + settler + visibility heartbeat + job watchdog + the metrics flush timer + at most one pool thread
-    # per slot; no job-log thread survives its job
-    assert snapshots[-1] <= before + 5 + CONCURRENCY
+    # per slot, after every wave; no job-log thread survives its job (a leak of one per job would pass the
+    # bound in the second wave). Not "first == last": the pool starts its threads as slots fill, so a
+    # loaded machine may reach full concurrency only in a later wave (a flake under the full suite).
+    assert max(snapshots) <= before + 5 + CONCURRENCY, snapshots
     assert before == threading.active_count()
 
 

@@ -128,9 +128,7 @@ def test_a_job_cancelled_before_its_trigger_is_consumed_never_runs_nor_does_its_
         # A long poll that reached the emulator before the rule would still catch the trigger: wait until
         # main_job itself says its receives fail (its long poll in progress has ended by then).
         refused = _main_job_receive_failures(fleet)
-        wait_until(
-            lambda: _main_job_receive_failures(fleet) > refused, timeout=60, what="main_job's receives refused"
-        )
+        wait_until(lambda: _main_job_receive_failures(fleet) > refused, timeout=60, what="main_job's receives refused")
         [message_id] = fleet.send("trigger", [_trigger("cancel-early", seconds=1)])
         # A receive may come back empty although the message is there (SQS documents it for short polls;
         # the emulator's serialised receive can too): poll until it shows, with a deadline.

@@ -517,6 +517,20 @@ def test_the_claims_lease_ends_when_the_deliverys_visibility_ends(aws_fleet):
     assert 1 == lease.attempts
 
 
+def test_a_claimed_delivery_tells_the_job_which_run_it_is_not_which_receive(aws_fleet):
+    """A redriven job's receive count starts again at 1, but the runner's events and context say run 2."""
+    job = _job(105)
+    first = _delivery(aws_fleet, job)
+    gate = _gate(aws_fleet)
+    gate.admit([first])
+    gate.returned(first, Outcome.retry("DiagnosticFailure"), lambda _lease: False)  # run 1 failed: retrying
+    redriven = _delivery(aws_fleet, job, receive_count=1)
+
+    assert [redriven] == _gate(aws_fleet).admit([redriven])
+
+    assert (1, 2, 2) == (redriven.message.receive_count, redriven.message.attempt, redriven.attempts)
+
+
 def test_a_busy_copy_comes_back_after_the_holders_lease_and_is_no_attempt(aws_fleet):
     """Another message of a running job waits until the holder's lease ends (and a little), costing no attempt."""
     job = _job(101)

@@ -70,7 +70,6 @@ class RunningFleet:
         return [e["message"] for e in self.tail(NAMES.background_job_log_group, "--log-stream-names", stream)]
 
 
-
 @pytest.fixture(scope="module")
 def fleet() -> Iterator[RunningFleet]:
     """``./deploy.sh local`` as a user runs it (via its Python entry point), on a free port."""

@@ -75,7 +75,6 @@ class ScheduledFleet:
         return item if item and item["status"]["S"] == "succeeded" else None
 
 
-
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScheduledFleet]:
     """``./deploy.sh local`` with one enabled rate(1 minute) schedule declared."""
