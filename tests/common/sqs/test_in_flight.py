@@ -3,27 +3,15 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
 
 from common.sqs.in_flight import InFlight, Lease, VisibilityHeartbeat
 from common.sqs.inbound import InboundMessage
+from tests.common.sqs.held_hook import HeldHook
 from tests.conftest import AwsFleet
 from tests.waiting import wait_until
 
 #: Long enough that the heartbeat's own thread (a turn every sixth of it) never runs during a test.
 VISIBILITY = 600
-
-
-class HangingHook:
-    """An ``extended`` hook whose first call hangs, as a ledger write DynamoDB answers after 15 s would."""
-
-    def __init__(self) -> None:
-        self.calls: list[list[str]] = []
-        self.answer = threading.Event()
-
-    def __call__(self, leases: Sequence[Lease]) -> None:
-        self.calls.append(sorted(lease.message.body for lease in leases))
-        self.answer.wait(timeout=30)
 
 
 def _received(fleet: AwsFleet, *bodies: str) -> list[Lease]:
@@ -36,7 +24,7 @@ def _received(fleet: AwsFleet, *bodies: str) -> list[Lease]:
 def test_a_hanging_ledger_hook_never_delays_the_next_visibility_extension(aws_fleet: AwsFleet) -> None:
     """Two heartbeat turns while the first ledger write hangs: both extend SQS visibility at once."""
     (lease,) = _received(aws_fleet, "long job")
-    hook = HangingHook()
+    hook = HeldHook()
     heartbeat = VisibilityHeartbeat(
         sqs=aws_fleet.sqs, queue_url=aws_fleet.urls.background, in_flight=lease.registry, on_extended=hook
     )
@@ -59,7 +47,7 @@ def test_a_hanging_ledger_hook_never_delays_the_next_visibility_extension(aws_fl
 def test_extensions_made_while_the_ledger_hook_hangs_reach_it_in_its_next_call(aws_fleet: AwsFleet) -> None:
     """Nothing queues without bound: what piled up behind a slow call goes in one call, each delivery once."""
     first, second = _received(aws_fleet, "a", "b")
-    hook = HangingHook()
+    hook = HeldHook()
     heartbeat = VisibilityHeartbeat(
         sqs=aws_fleet.sqs, queue_url=aws_fleet.urls.background, in_flight=first.registry, on_extended=hook
     )

@@ -8,19 +8,8 @@ from collections.abc import Sequence
 from common.sqs.in_flight import InFlight, Lease
 from common.sqs.inbound import InboundMessage
 from common.sqs.relay import ExtensionRelay
+from tests.common.sqs.held_hook import HeldHook
 from tests.waiting import wait_until
-
-
-class SlowHook:
-    """Records each call's deliveries; every call waits until the test lets it answer."""
-
-    def __init__(self) -> None:
-        self.calls: list[list[str]] = []
-        self.answer = threading.Event()
-
-    def __call__(self, leases: Sequence[Lease]) -> None:
-        self.calls.append(sorted(lease.message.body for lease in leases))
-        self.answer.wait(timeout=30)
 
 
 def _leases(*bodies: str) -> list[Lease]:
@@ -29,7 +18,7 @@ def _leases(*bodies: str) -> list[Lease]:
 
 def test_submit_returns_while_the_hook_is_still_answering() -> None:
     """The heartbeat hands its extensions over and goes on; the hook's slowness is the relay's alone."""
-    hook, (first,) = SlowHook(), _leases("a")
+    hook, (first,) = HeldHook(), _leases("a")
     relay = ExtensionRelay(hook)
     relay.submit([first])
     wait_until(lambda: hook.calls, timeout=10, what="the first call")
@@ -45,7 +34,7 @@ def test_submit_returns_while_the_hook_is_still_answering() -> None:
 
 def test_what_piles_up_behind_a_slow_call_goes_in_the_next_one_each_delivery_once() -> None:
     """Three heartbeat turns during one slow call: one more call, carrying each delivery once."""
-    hook, (first, second, third) = SlowHook(), _leases("a", "b", "c")
+    hook, (first, second, third) = HeldHook(), _leases("a", "b", "c")
     relay = ExtensionRelay(hook)
     relay.submit([first])
     wait_until(lambda: hook.calls, timeout=10, what="the first call")
