@@ -112,12 +112,16 @@ class TriggerHandler:
                 "schedule": trigger.schedule.to_document() if trigger.schedule else None,
                 "trigger_background_job": None if trigger.trigger_background_job else False,
             }
+            # main_job's one line per accepted trigger: written before the send, so a trigger whose send
+            # then fails has this line and its background_job.enqueue_failed. A second "queued" line
+            # after the send cost every job about 270 billed bytes and said nothing new (issue 28).
             log.info(
                 "trigger.received",
                 trigger=trigger.trigger,
                 job_type=trigger.job_type,
                 data_keys=sorted(trigger.data or {}),
                 receive_count=message.receive_count,
+                job_stream=job_stream_name(job.job_id),
                 **{key: value for key, value in optional.items() if value is not None},
             )
             if message.receive_count > 1:
@@ -141,23 +145,17 @@ class TriggerHandler:
 
     @staticmethod
     def _enqueue_outcome(item: _Accepted, failure: Mapping[str, object] | None) -> Outcome:
-        fields = {
-            "job_id": item.job.job_id,
-            "correlation_id": item.job.correlation_id,
-            "job_type": item.job.job_type,
-        }
         if failure is None:
-            # trigger.received has the job's correlation_id and job_type: this line adds what is new, that
-            # the job is queued and where its stream is, and the message_id that pairs it with its trigger.
-            log.info(
-                "background_job.queued",
-                job_id=item.job.job_id,
-                message_id=item.message.message_id,
-                job_stream=job_stream_name(item.job.job_id),
-            )
-            return Outcome.done()
+            return Outcome.done()  # trigger.received said it all
         reason = f"background message rejected: {failure.get('Code')}: {failure.get('Message')}"
-        log.warning("background_job.enqueue_failed", **fields, reason=reason)
+        log.warning(
+            "background_job.enqueue_failed",
+            job_id=item.job.job_id,
+            correlation_id=item.job.correlation_id,
+            job_type=item.job.job_type,
+            message_id=item.message.message_id,
+            reason=reason,
+        )
         # A sender fault (too large, invalid characters) will fail the same way forever. Anything else is
         # the background queue failing: defer, so the worker holds this batch and stops receiving
         # instead of burning the triggers' receive counts into their DLQ (common.sqs.dispatch).

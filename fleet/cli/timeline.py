@@ -51,10 +51,10 @@ DEAD_EVENTS: Final = frozenset({"message.quarantined", "message.dead_lettered", 
 _SEARCH_SLACK: Final = timedelta(minutes=5)
 #: The job states, named as the ledger names them (common/ledger/schema.py): one vocabulary (issue 34).
 TERMINAL: Final = frozenset({JobStatus.SUCCEEDED.value, JobStatus.DEAD.value, JobStatus.CANCELLED.value})
-#: main_job's lines about a job that come before any of its runs, whatever their timestamps say:
-#: main_job logs ``background_job.queued`` after SendMessageBatch returns, by which time a fast worker may
-#: already have run the job, so its line can carry a later time than ``job.started`` or even
-#: ``job.succeeded``. The timeline is in event order, so these never sort after the job's own events.
+#: main_job's lines about a job that come before any of its runs, whatever their timestamps say (the two
+#: services' clocks may differ): ``trigger.received``, and ``background_job.queued``, which releases before
+#: 2026-12-04 logged after SendMessageBatch returned, so a fast worker's ``job.started`` could precede it.
+#: The timeline is in event order, so these never sort after the job's own events.
 _BEFORE_THE_JOB: Final = frozenset({"trigger.received", "background_job.queued"})
 #: Fields every line carries; the timeline shows the rest.
 _COMMON_FIELDS: Final = frozenset(
@@ -168,8 +168,9 @@ def job_stream_events(logs: CloudWatchLogsClient, group: str, job_id: str) -> li
 
 
 def merge(*sources: Iterable[TimelineEvent]) -> list[TimelineEvent]:
-    """In event order: by time, except that main_job's trigger.received and background_job.queued
-    never come after the job's first own event; at the same instant main-job comes first, then read order."""
+    """In event order: by time, except that main_job's trigger.received (and an older release's
+    background_job.queued) never come after the job's first own event; at the same instant main-job comes
+    first, then read order."""
     combined = [event for source in sources for event in source]
     job_times = [event.at for event in combined if event.source == JOB]
     first_run = min(job_times) if job_times else None

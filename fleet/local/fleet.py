@@ -323,7 +323,7 @@ class LocalFleet:
             f"  {aws} logs tail {self.names.main_job_log_group} --follow",
             f"  {aws} logs tail {self.names.background_job_log_group} --follow",
             "",
-            "Follow today's job streams, or one job's (main-job's background_job.queued line names it):",
+            "Follow today's job streams, or one job's (main-job's trigger.received line names it):",
             f"  {aws} logs tail {jobs_group} --log-stream-name-prefix job-streams/{today}/ --follow",
             f"  {aws} logs tail {jobs_group} --log-stream-names job-streams/{today}/<jobId> --follow",
             f"  {aws} logs tail {jobs_group} --filter-pattern '{{ $.message = \"job.succeeded\" }}'",

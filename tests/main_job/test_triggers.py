@@ -11,6 +11,7 @@ from typing import Any
 from structlog.testing import capture_logs
 
 from common.job_ids import job_id_for_message, job_id_for_tick
+from common.job_log.log import job_stream_name
 from common.messages import DEFAULT_JOB_TYPE
 from common.metrics import MetricsEmitter
 from common.names import MAIN_JOB_SERVICE
@@ -225,17 +226,16 @@ def test_one_schedule_tick_delivered_twice_is_one_job(aws_fleet: AwsFleet) -> No
     assert 1 == len({job["correlationId"] for job in jobs})
 
 
-def test_one_trigger_s_lines_leave_out_null_fields_and_say_each_fact_once(aws_fleet: AwsFleet) -> None:
-    """trigger.received drops null fields; background_job.queued adds only the queueing and the stream (issue 28)."""
+def test_an_accepted_trigger_is_one_line_without_null_fields(aws_fleet: AwsFleet) -> None:
+    """One line per accepted trigger, naming the job and its stream; null fields left out (issue 28: bytes)."""
     [trigger] = _receive_triggers(aws_fleet, {"trigger": "t", "data": {"b": 1, "a": 2}})
 
     with capture_logs() as logs:
         _handler(aws_fleet)([trigger])
 
     [received] = [entry for entry in logs if entry["event"] == "trigger.received"]
-    [queued] = [entry for entry in logs if entry["event"] == "background_job.queued"]
+    assert ["trigger.received"] == [entry["event"] for entry in logs if entry["log_level"] == "info"]
     assert [] == [key for key, value in received.items() if value is None]
     assert ["a", "b"] == received["data_keys"]
-    assert {"event", "log_level", "job_id", "message_id", "job_stream"} == set(queued)
     job_id = job_id_for_message(trigger.message_id, trigger.sent_timestamp_ms)
-    assert (job_id, trigger.message_id) == (queued["job_id"], queued["message_id"])
+    assert job_stream_name(job_id) == received["job_stream"]  # job_id and message_id are bound (contextvars)

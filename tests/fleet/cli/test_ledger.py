@@ -255,7 +255,6 @@ def test_a_queued_job_no_worker_claimed_yet_is_shown_queued_from_main_jobs_log_l
     job_id = new_job_id(16, now)
     table(new_job_id(17, now), JobStatus.SUCCEEDED, later(now, seconds=1))  # the ledger is on and answers
     fleet.main_job_event(job_id, "trigger.received", later(now, seconds=1))
-    fleet.main_job_event(job_id, "background_job.queued", later(now, seconds=2))
     seen = _count_calls(monkeypatch)
 
     shown = fleet.run("job", job_id, "--json")
@@ -264,7 +263,7 @@ def test_a_queued_job_no_worker_claimed_yet_is_shown_queued_from_main_jobs_log_l
     document = json.loads(shown.out)
     assert (0, "") == (shown.code, shown.err)  # no ledger item is no error and no fallback note
     assert ("queued", 0, None) == (document["status"], document["attempts"], document["ledger"])
-    assert ["trigger.received", "background_job.queued"] == [event["event"] for event in document["events"]]
+    assert ["trigger.received"] == [event["event"] for event in document["events"]]
     assert "GetItem" == seen[0]
     assert job_id not in {job["job_id"] for job in json.loads(listed.out)}  # listed once claimed
 

@@ -33,14 +33,12 @@ def test_job_merges_main_job_events_and_the_job_stream_oldest_first(fleet, now):
     fleet.job_event(job_id, "job.started", later(sent, seconds=2), attempt=1, jobType="diagnostic-sleep")
     fleet.job_event(job_id, "job.succeeded", later(sent, seconds=5), duration_ms=3000)
     fleet.main_job_event(job_id, "trigger.received", later(sent, milliseconds=100), trigger="orders")
-    fleet.main_job_event(job_id, "background_job.queued", later(sent, milliseconds=150))
 
     result = fleet.run("job", job_id)
 
     assert 0 == result.code
     assert [
         ["main-job", "trigger.received"],
-        ["main-job", "background_job.queued"],
         ["job", "job.started"],
         ["job", "job.succeeded"],
     ] == [row[1:] for row in _events(result)]
@@ -51,8 +49,9 @@ def test_job_merges_main_job_events_and_the_job_stream_oldest_first(fleet, now):
     assert "diagnostic-sleep" == summary["type"]
 
 
-def test_background_job_queued_logged_after_the_job_ran_still_comes_first(fleet, now):
-    """main_job logs queued after SendMessageBatch returns: a later timestamp never puts it after the run."""
+def test_an_older_release_s_queued_line_logged_after_the_job_ran_still_comes_first(fleet, now):
+    """Releases before 2026-12-04 logged background_job.queued after SendMessageBatch returned; retained
+    logs still hold such lines, and a later timestamp never puts one after the run."""
     job_id = new_job_id(7, now)
     sent = job_start(job_id)
     fleet.main_job_event(job_id, "trigger.received", later(sent, milliseconds=10))
@@ -112,7 +111,7 @@ def test_a_retry_that_has_started_is_running_again(fleet, now):
 def test_a_job_with_only_main_job_events_is_queued(fleet, now):
     """Before any worker starts it, the job is queued."""
     job_id = new_job_id(4, now)
-    fleet.main_job_event(job_id, "background_job.queued", later(job_start(job_id), seconds=1))
+    fleet.main_job_event(job_id, "trigger.received", later(job_start(job_id), seconds=1))
 
     summary = _summary(fleet.run("job", job_id))
 
@@ -241,7 +240,7 @@ def test_a_job_quarantined_by_background_job_shows_dead_from_the_logs(fleet, now
     """Without a ledger, a message.quarantined service line for the job makes it dead, with the reason."""
     monkeypatch.setenv("JOB_LEDGER_TABLE", "")
     job_id = new_job_id(42, now)
-    fleet.main_job_event(job_id, "background_job.queued", later(now, seconds=1))
+    fleet.main_job_event(job_id, "trigger.received", later(now, seconds=1))
     group, stream = fleet.names.background_job_log_group, "background-job/background-job/task-1"
     fleet.logs.create_log_stream(logGroupName=group, logStreamName=stream)
     record = {"event": "message.quarantined", "job_id": job_id, "reason": "unknown jobType 'x'", "level": "error"}

@@ -62,7 +62,7 @@ class RunningFleet:
 
     def job_stream_of(self, message_id: str) -> str | None:
         for event in self.tail(NAMES.main_job_log_group):
-            if event.get("event") == "background_job.queued" and event.get("message_id") == message_id:
+            if event.get("event") == "trigger.received" and event.get("message_id") == message_id:
                 return str(event["job_stream"])
         return None
 
@@ -91,7 +91,7 @@ def test_trigger_sent_with_the_aws_cli_runs_a_job_visible_with_aws_logs_tail(fle
     """The README's walkthrough: send-message, then tail the job's own stream to job.succeeded."""
     message_id = fleet.send_trigger('{"trigger":"api_call","data":{"userId":"test123","action":"process_data"}}')
 
-    stream = wait_until(lambda: fleet.job_stream_of(message_id), timeout=30, what="main-job's queued line")
+    stream = wait_until(lambda: fleet.job_stream_of(message_id), timeout=30, what="main-job's trigger.received line")
     events = wait_until(
         lambda: (e := fleet.job_events(stream)) and "job.succeeded" in e and e, timeout=30, what="job.succeeded"
     )

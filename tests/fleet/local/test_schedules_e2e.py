@@ -154,7 +154,7 @@ def test_send_in_twenty_seconds_is_listed_until_it_runs_and_never_runs_early(fle
 
     def queued_at() -> float | None:
         for line in list(fleet.console):
-            if '"background_job.queued"' in line and message_id in line:
+            if '"trigger.received"' in line and message_id in line:
                 return time.time()
         return None
 
