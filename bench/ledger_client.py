@@ -18,23 +18,24 @@ figures are this thread's CPU milliseconds per job (two requests), the median of
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any, Final
 
-import boto3
 from botocore.config import Config
 from ulid import ULID
 
-from bench.emulator import CREDENTIALS, HOST, REGION, free_port
+from bench.client_probe import interleaved_medians, print_against, probe_emulator
 from common.ledger.client import Claim, JobLedger, JobRef, LedgerOutcome
 from common.ledger.schema import JobStatus
-from fleet.local.emulator import start_emulator, stop_emulator
 from fleet.local.provision import provision_job_ledger
 
 TABLE: Final = "probe-jobs"
+LEDGER: Final = "ledger (claim + outcome)"
+#: The floor the ledger's writes are compared with.
+MINIMAL: Final = "minimal UpdateItem x2"
 #: One job's two writes, given a fresh job ID.
 JobWrites = Callable[[str], None]
 
@@ -78,30 +79,21 @@ def job_cpu_ms(writes: JobWrites, jobs: int) -> float:
 
 def measure(jobs: int, rounds: int) -> dict[str, float]:
     """Median CPU ms per job for each caller, interleaved round by round on one emulator."""
-    port = free_port()
-    process = start_emulator(port, host=HOST)
-    session = boto3.session.Session(
-        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        region_name=REGION,
-    )
-    # The workers' client settings (common/aws.py), at the emulator's address.
-    config = Config(retries={"mode": "standard", "total_max_attempts": 4}, connect_timeout=5, read_timeout=10)
-    dynamodb = session.client("dynamodb", endpoint_url=f"http://{HOST}:{port}", config=config)
-    try:
-        provision_job_ledger(dynamodb, TABLE)
-        ledger = JobLedger(dynamodb=dynamodb, table_name=TABLE, lease_seconds=60)
-        callers = {"ledger (claim + outcome)": ledger_writes(ledger), "minimal UpdateItem x2": minimal_writes(dynamodb)}
-        for writes in callers.values():
-            writes(str(ULID()))  # connection and first-call costs out of the figures
-        samples: dict[str, list[float]] = {name: [] for name in callers}
-        for _ in range(rounds):
-            for name, writes in callers.items():
-                samples[name].append(job_cpu_ms(writes, jobs))
-    finally:
-        dynamodb.close()
-        stop_emulator(process)
-    return {name: statistics.median(values) for name, values in samples.items()}
+    with probe_emulator() as (endpoint, session):
+        # The workers' client settings (common/aws.py), at the emulator's address.
+        config = Config(retries={"mode": "standard", "total_max_attempts": 4}, connect_timeout=5, read_timeout=10)
+        dynamodb = session.client("dynamodb", endpoint_url=endpoint, config=config)
+        try:
+            provision_job_ledger(dynamodb, TABLE)
+            ledger = JobLedger(dynamodb=dynamodb, table_name=TABLE, lease_seconds=60)
+            callers = {LEDGER: ledger_writes(ledger), MINIMAL: minimal_writes(dynamodb)}
+            for writes in callers.values():
+                writes(str(ULID()))  # connection and first-call costs out of the figures
+            return interleaved_medians(
+                {name: partial(job_cpu_ms, writes, jobs) for name, writes in callers.items()}, rounds
+            )
+        finally:
+            dynamodb.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,12 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=300, help="jobs per caller per round")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; the median is reported")
     args = parser.parse_args(argv)
-    figures = measure(args.jobs, args.rounds)
-    floor = figures["minimal UpdateItem x2"]
-    print("| caller | client CPU ms per job (2 requests) | vs minimal |")
-    print("|---|---|---|")
-    for name, cpu in figures.items():
-        print(f"| {name} | {cpu:.2f} | {cpu / floor:.2f}x |")
+    print_against(measure(args.jobs, args.rounds), MINIMAL, "client CPU ms per job (2 requests)")
     return 0
 
 

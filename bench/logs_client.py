@@ -15,11 +15,12 @@ group; the figures are this thread's CPU milliseconds per job (two requests), th
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
-import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any, Final
 
 import boto3
@@ -28,12 +29,15 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 
-from bench.emulator import CREDENTIALS, HOST, REGION, free_port
-from fleet.local.emulator import start_emulator, stop_emulator
+from bench.client_probe import interleaved_medians, print_against, probe_emulator
+from bench.emulator import REGION
 
 #: The Logs JSON protocol's target prefix (botocore's service model, ``targetPrefix``).
 _TARGET_PREFIX: Final = "Logs_20140328"
 _MESSAGE: Final = '{"event":"job.succeeded","level":"info"}'
+BOTOCORE: Final = "botocore"
+#: The floor botocore is compared with.
+SIGNED: Final = "signed-urllib3"
 
 Caller = Callable[[str, dict[str, Any]], object]
 
@@ -77,27 +81,21 @@ def job_cpu_ms(call: Caller, group: str, jobs: int) -> float:
 
 def measure(jobs: int, rounds: int) -> dict[str, float]:
     """Median CPU ms per job for each caller, interleaved round by round on one emulator."""
-    port = free_port()
-    endpoint = f"http://{HOST}:{port}"
-    process = start_emulator(port, host=HOST)
-    session = boto3.session.Session(
-        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        region_name=REGION,
-    )
-    logs = session.client("logs", endpoint_url=endpoint, config=Config(retries={"total_max_attempts": 1}))
-    callers = {"botocore": botocore_caller(logs), "signed-urllib3": signed_caller(endpoint, session)}
-    samples: dict[str, list[float]] = {name: [] for name in callers}
-    try:
-        for round_number in range(rounds):
-            for name, call in callers.items():
-                group = f"probe-{round_number}-{name}"
-                logs.create_log_group(logGroupName=group)
-                samples[name].append(job_cpu_ms(call, group, jobs))
-    finally:
-        logs.close()
-        stop_emulator(process)
-    return {name: statistics.median(values) for name, values in samples.items()}
+    with probe_emulator() as (endpoint, session):
+        logs = session.client("logs", endpoint_url=endpoint, config=Config(retries={"total_max_attempts": 1}))
+        groups = itertools.count()
+
+        def on_a_fresh_group(call: Caller) -> float:
+            group = f"probe-{next(groups)}"
+            logs.create_log_group(logGroupName=group)
+            return job_cpu_ms(call, group, jobs)
+
+        callers = {BOTOCORE: botocore_caller(logs), SIGNED: signed_caller(endpoint, session)}
+        try:
+            samples = {name: partial(on_a_fresh_group, call) for name, call in callers.items()}
+            return interleaved_medians(samples, rounds)
+        finally:
+            logs.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,12 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=400, help="job streams per caller per round")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; the median is reported")
     args = parser.parse_args(argv)
-    figures = measure(args.jobs, args.rounds)
-    floor = figures["signed-urllib3"]
-    print("| caller | client CPU ms per job (2 requests) | vs signed request |")
-    print("|---|---|---|")
-    for name, cpu in figures.items():
-        print(f"| {name} | {cpu:.2f} | {cpu / floor:.2f}x |")
+    print_against(measure(args.jobs, args.rounds), SIGNED, "client CPU ms per job (2 requests)")
     return 0
 
 

@@ -5,32 +5,24 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from ulid import ULID
 
-from bench.emulator import CREDENTIALS, HOST, REGION, free_port
-from bench.ledger_client import TABLE, job_cpu_ms, ledger_writes, measure, minimal_writes
+from bench.client_probe import probe_emulator
+from bench.ledger_client import LEDGER, MINIMAL, TABLE, job_cpu_ms, ledger_writes, measure, minimal_writes
 from common.ledger.client import JobLedger
-from fleet.local.emulator import start_emulator, stop_emulator
 from fleet.local.provision import provision_job_ledger
 
 
 @pytest.fixture
 def dynamodb() -> Iterator[Any]:
-    port = free_port()
-    process = start_emulator(port, host=HOST)
-    client = boto3.session.Session(
-        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        region_name=REGION,
-    ).client("dynamodb", endpoint_url=f"http://{HOST}:{port}")
-    try:
-        provision_job_ledger(client, TABLE)
-        yield client
-    finally:
-        client.close()
-        stop_emulator(process)
+    with probe_emulator() as (endpoint, session):
+        client = session.client("dynamodb", endpoint_url=endpoint)
+        try:
+            provision_job_ledger(client, TABLE)
+            yield client
+        finally:
+            client.close()
 
 
 def _statuses(dynamodb: Any) -> list[str]:
@@ -39,7 +31,7 @@ def _statuses(dynamodb: Any) -> list[str]:
 
 def test_the_ledger_client_probe_reports_cpu_for_both_callers() -> None:
     figures = measure(jobs=3, rounds=1)
-    assert sorted(figures) == ["ledger (claim + outcome)", "minimal UpdateItem x2"]
+    assert sorted(figures) == [LEDGER, MINIMAL]
     assert all(cpu > 0 for cpu in figures.values())
 
 

@@ -7,38 +7,25 @@ from collections.abc import Iterator
 import boto3
 import pytest
 
-from bench.emulator import CREDENTIALS, HOST, REGION, free_port
-from bench.logs_client import job_cpu_ms, measure, signed_caller
-from fleet.local.emulator import start_emulator, stop_emulator
+from bench.client_probe import probe_emulator
+from bench.logs_client import BOTOCORE, SIGNED, job_cpu_ms, measure, signed_caller
 
 
 @pytest.fixture
-def endpoint() -> Iterator[str]:
-    port = free_port()
-    process = start_emulator(port, host=HOST)
-    try:
-        yield f"http://{HOST}:{port}"
-    finally:
-        stop_emulator(process)
-
-
-def _session() -> boto3.session.Session:
-    return boto3.session.Session(
-        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        region_name=REGION,
-    )
+def emulator() -> Iterator[tuple[str, boto3.session.Session]]:
+    with probe_emulator() as (endpoint, session):
+        yield endpoint, session
 
 
 def test_the_logs_client_probe_reports_cpu_for_both_callers() -> None:
-    figures = measure(jobs=3, rounds=1)
-    assert sorted(figures) == ["botocore", "signed-urllib3"]
+    figures = measure(jobs=3, rounds=2)
+    assert sorted(figures) == [BOTOCORE, SIGNED]
     assert all(cpu > 0 for cpu in figures.values())
 
 
-def test_the_signed_caller_writes_the_streams_and_events_it_is_timed_on(endpoint: str) -> None:
+def test_the_signed_caller_writes_the_streams_and_events_it_is_timed_on(emulator) -> None:
     # A probe that timed refused requests would report a floor nobody can reach.
-    session = _session()
+    endpoint, session = emulator
     logs = session.client("logs", endpoint_url=endpoint)
     logs.create_log_group(logGroupName="probe")
     job_cpu_ms(signed_caller(endpoint, session), "probe", jobs=2)
@@ -49,8 +36,8 @@ def test_the_signed_caller_writes_the_streams_and_events_it_is_timed_on(endpoint
     assert [event["message"] for event in events] == ['{"event":"job.succeeded","level":"info"}']
 
 
-def test_the_signed_caller_raises_on_an_error_answer(endpoint: str) -> None:
-    put = signed_caller(endpoint, _session())
+def test_the_signed_caller_raises_on_an_error_answer(emulator) -> None:
+    put = signed_caller(*emulator)
     events = [{"timestamp": 1, "message": "x"}]
     with pytest.raises(RuntimeError, match="HTTP 400"):
         put("PutLogEvents", {"logGroupName": "missing", "logStreamName": "missing", "logEvents": events})
