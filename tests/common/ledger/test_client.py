@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
@@ -84,8 +85,13 @@ def clock() -> Clock:
     return Clock()
 
 
-def make_ledger(dynamodb: Any, clock: Clock, worker: str = "worker-a") -> JobLedger:
-    return JobLedger(dynamodb=dynamodb, table_name=TABLE, lease_seconds=LEASE_SECONDS, worker_id=worker, clock=clock)
+def make_ledger(
+    dynamodb: Any, clock: Clock, worker: str = "worker-a", sleep: Callable[[float], None] = time.sleep
+) -> JobLedger:
+    """``sleep`` takes the ledger's throttling pauses (a test records or skips them)."""
+    return JobLedger(
+        dynamodb=dynamodb, table_name=TABLE, lease_seconds=LEASE_SECONDS, worker_id=worker, clock=clock, sleep=sleep
+    )
 
 
 def job(index: int) -> JobRef:
@@ -450,14 +456,7 @@ def test_throttling_beyond_botocores_retries_is_retried_with_backoff(dynamodb, c
     faults = FaultInjector(dynamodb)
     faults.fail("UpdateItem", kind, times=5)
     pauses: list[float] = []
-    ledger = JobLedger(
-        dynamodb=dynamodb,
-        table_name=TABLE,
-        lease_seconds=LEASE_SECONDS,
-        worker_id="a",
-        clock=clock,
-        sleep=pauses.append,
-    )
+    ledger = make_ledger(dynamodb, clock, "a", sleep=pauses.append)
 
     assert [ClaimResult.CLAIMED] == ledger.claim([claim(1)])
     assert 5 == faults.injected["UpdateItem"]
@@ -486,14 +485,7 @@ def test_a_succeeded_written_through_throttling_keeps_a_later_copy_from_running(
     ledger.claim([claim(1)])
     faults = FaultInjector(dynamodb)
     faults.fail("UpdateItem", "conflict", times=4)
-    quiet = JobLedger(
-        dynamodb=dynamodb,
-        table_name=TABLE,
-        lease_seconds=LEASE_SECONDS,
-        worker_id="worker-a",
-        clock=clock,
-        sleep=lambda _: None,
-    )
+    quiet = make_ledger(dynamodb, clock, sleep=lambda _: None)
     quiet.record([LedgerOutcome(job(1).job_id, JobStatus.SUCCEEDED, attempt=1)])
     clock.now += LEASE_SECONDS + 1
 
