@@ -178,11 +178,17 @@ def test_a_worker_frozen_with_a_full_buffer_runs_nothing_another_worker_finished
 
 
 class EffectTimes:
-    """When each run's effect line appeared in the effect file, polled from a thread every 5 ms."""
+    """When each run's effect line appeared in the effect file, polled from a thread every 5 ms.
+
+    A poll can lag the write by a few milliseconds, so a kill is timed only after ``catch_up``: every line
+    written before the kill then has a time no later than the kill's (a run whose effect came just
+    before its worker died must never look as if it came after).
+    """
 
     def __init__(self, path: Path) -> None:
-        self._path = path
+        self.path = path
         self.seen: list[tuple[str, float]] = []
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, name="effect-times", daemon=True)
 
@@ -196,7 +202,12 @@ class EffectTimes:
 
     def _poll(self) -> None:
         while not self._stop.wait(0.005):
-            lines = self._path.read_text().split() if self._path.exists() else []
+            self.catch_up()
+
+    def catch_up(self) -> None:
+        """Time every line the file holds now that no earlier read saw."""
+        with self._lock:
+            lines = self.path.read_text().split() if self.path.exists() else []
             now = time.time()
             self.seen.extend((job_id, now) for job_id in lines[len(self.seen) :])
 
@@ -211,12 +222,17 @@ STILL_RUNNING_SECONDS = 0.3
 JOBS = 300
 
 
-def _kill_and_go_on(fleet: Fleet, path: Path, label: str) -> float:
-    """Once 20 more jobs ran, kill -9 the worker ``label``; return the kill's time once the supervisor restarted it."""
+def _kill_and_go_on(fleet: Fleet, times: EffectTimes, label: str) -> float:
+    """Once 20 more jobs ran, kill -9 the worker ``label``; return the kill's time once the supervisor restarted it.
+
+    The kill's time is taken after the effect times catch up, so no effect written before it is timed after it.
+    """
+    path = times.path
     done = len(effects(path))
     wait_until(lambda: len(effects(path)) >= done + 20, timeout=60, what="20 more jobs")
     pids = fleet.pids(label)
     os.kill(pids[-1], signal.SIGKILL)
+    times.catch_up()
     killed_at = time.time()
     wait_until(lambda: len(fleet.pids(label)) == len(pids) + 1, timeout=30, what=f"{label}'s restart")
     return killed_at
@@ -228,7 +244,7 @@ def test_repeated_kill_9_during_short_jobs_runs_twice_only_jobs_still_running_at
     settings = {EFFECTS: str(path), "WORKER_CONCURRENCY": "4"}
     with running_fleet("edges-kills", settings=settings, background_workers=2) as fleet, EffectTimes(path) as times:
         fleet.send("trigger", [_trigger(f"short-{n}", seconds=0.5) for n in range(JOBS)])
-        kills = [_kill_and_go_on(fleet, path, f"background-job-{1 + kill % 2}") for kill in range(6)]
+        kills = [_kill_and_go_on(fleet, times, f"background-job-{1 + kill % 2}") for kill in range(6)]
         wait_until(lambda: len(effects(path)) == JOBS and _settled(fleet), timeout=120, what="every job settled")
         dead_lettered = fleet.depth("background_dlq")
     runs = effects(path)
