@@ -5,12 +5,12 @@ from __future__ import annotations
 import threading
 
 from background_job import service
-from common import metrics
 from common.job_ids import job_id_for_message
 from common.messages import BackgroundJob
 from common.names import BACKGROUND_JOB_SERVICE
 from common.sqs.shutdown import Shutdown
 from tests.conftest import AwsFleet
+from tests.consumer_thread import consumer_running
 from tests.waiting import wait_until
 
 JOBS = 500
@@ -42,29 +42,28 @@ def test_threads_stay_flat_over_500_jobs(aws_fleet: AwsFleet) -> None:
     shutdown = Shutdown()
     settings = aws_fleet.settings(BACKGROUND_JOB_SERVICE, concurrency=CONCURRENCY, receive_wait_seconds=1)
     consumer = service.build(settings, shutdown, sqs=aws_fleet.sqs, logs=aws_fleet.logs)
-    before = threading.active_count()
-    worker = threading.Thread(target=consumer.run)
-    worker.start()
+    # Threads an earlier test left ending are not this test's: count only the threads started here.
+    before = set(threading.enumerate())
     snapshots = []
-    try:
+    with consumer_running(consumer, shutdown):
         for start in range(0, JOBS, WAVE):
             _enqueue_wave(aws_fleet, start)
             wait_until(
                 lambda s=start: _succeeded(aws_fleet) >= s + WAVE, timeout=60, what=f"jobs {start}..{start + WAVE}"
             )
             wait_until(lambda: aws_fleet.depth(aws_fleet.urls.background) == (0, 0), timeout=30, what="deletes")
-            snapshots.append(threading.active_count())
-    finally:
-        shutdown.request("test finished")
-        worker.join(timeout=30)
-        metrics.flush_all()  # what run_service does after the loop: the metrics timer ends with it
+            snapshots.append(len(_started_since(before)))
 
     # loop + settler + visibility heartbeat + job watchdog + the metrics flush timer + at most one pool thread
     # per slot, after every wave; no job-log thread survives its job (a leak of one per job would pass the
     # bound in the second wave). Not "first == last": the pool starts its threads as slots fill, so a
     # loaded machine may reach full concurrency only in a later wave (a flake under the full suite).
-    assert max(snapshots) <= before + 5 + CONCURRENCY, snapshots
-    assert before == threading.active_count()
+    assert max(snapshots) <= 5 + CONCURRENCY, snapshots
+    assert [] == _started_since(before)
+
+
+def _started_since(before: set[threading.Thread]) -> list[str]:
+    return [thread.name for thread in threading.enumerate() if thread not in before]
 
 
 def test_every_job_costs_exactly_two_cloudwatch_logs_calls(aws_fleet: AwsFleet) -> None:
@@ -72,17 +71,11 @@ def test_every_job_costs_exactly_two_cloudwatch_logs_calls(aws_fleet: AwsFleet) 
     shutdown = Shutdown()
     settings = aws_fleet.settings(BACKGROUND_JOB_SERVICE, concurrency=CONCURRENCY, receive_wait_seconds=1)
     consumer = service.build(settings, shutdown, sqs=aws_fleet.sqs, logs=aws_fleet.logs)
-    worker = threading.Thread(target=consumer.run)
-    worker.start()
-    try:
+    with consumer_running(consumer, shutdown):
         for start in range(0, 100, WAVE):
             _enqueue_wave(aws_fleet, start)
             wait_until(lambda s=start: _succeeded(aws_fleet) >= s + WAVE, timeout=60, what="jobs")
         wait_until(lambda: aws_fleet.depth(aws_fleet.urls.background) == (0, 0), timeout=30, what="deletes")
-    finally:
-        shutdown.request("test finished")
-        worker.join(timeout=30)
-        metrics.flush_all()  # what run_service does after the loop: the metrics timer ends with it
 
     logs_calls = {name: count for name, count in aws_fleet.requests.calls.items() if "Log" in name}
     assert {"CreateLogStream": 100, "PutLogEvents": 100} == logs_calls

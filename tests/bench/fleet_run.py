@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import boto3
 import botocore.config
 
 from background_job import service as background_service
-from common import metrics
 from common.names import BACKGROUND_JOB_SERVICE, MAIN_JOB_SERVICE
 from common.sqs.consumer import Consumer
 from common.sqs.shutdown import Shutdown
@@ -58,20 +54,6 @@ def build_consumers(fleet: AwsFleet, shutdown: Shutdown, *, ledger: bool = False
         dynamodb=fleet.dynamodb,
     )
     return [main, background]
-
-
-@contextmanager
-def running(consumers: list[Consumer], shutdown: Shutdown) -> Iterator[None]:
-    threads = [threading.Thread(target=consumer.run, name=f"consumer-{n}") for n, consumer in enumerate(consumers)]
-    for thread in threads:
-        thread.start()
-    try:
-        yield
-    finally:
-        shutdown.request("test finished")
-        for thread in threads:
-            thread.join(timeout=60)
-        metrics.flush_all()  # as the worker's exit does: the emitters write what they hold and stop their timers
 
 
 def _snapshot(fleet: AwsFleet) -> dict[str, int]:

@@ -13,8 +13,9 @@ import threading
 from common.job_log.log import JobLog
 from common.settings import DEFAULT_WORKER_CONCURRENCY
 from common.sqs.shutdown import Shutdown
-from tests.bench.fleet_run import build_consumers, run_jobs, running, send_triggers, uncounted_sqs
+from tests.bench.fleet_run import build_consumers, run_jobs, send_triggers, uncounted_sqs
 from tests.conftest import AwsFleet
+from tests.consumer_thread import consumers_running
 
 JOBS = 100
 WAVES = 10
@@ -36,7 +37,7 @@ def test_a_batch_of_100_short_jobs_costs_at_most_2_6_requests_per_job(aws_fleet:
         aws_fleet, shutdown, concurrency=DEFAULT_WORKER_CONCURRENCY, receive_wait_seconds=RECEIVE_WAIT_SECONDS
     )
     send_triggers(sqs, aws_fleet.urls.trigger, JOBS)
-    with running(consumers, shutdown):
+    with consumers_running(consumers, shutdown, join_seconds=60):
         calls = run_jobs(aws_fleet, sqs, JOBS, send=False)
 
     assert (JOBS, JOBS) == (calls.get("CreateLogStream"), calls.get("PutLogEvents"))
@@ -54,7 +55,7 @@ def test_threads_and_open_log_handlers_return_to_baseline_after_1000_jobs(aws_fl
         aws_fleet, shutdown, concurrency=DEFAULT_WORKER_CONCURRENCY, receive_wait_seconds=RECEIVE_WAIT_SECONDS
     )
     per_wave: list[tuple[int, int]] = []
-    with running(consumers, shutdown):
+    with consumers_running(consumers, shutdown, join_seconds=60):
         for _ in range(WAVES):
             run_jobs(aws_fleet, sqs, JOBS)  # one wave at a time keeps moto's queues shallow
             per_wave.append((threading.active_count(), _open_log_handlers()))

@@ -8,8 +8,9 @@ from common.ledger.schema import JobStatus
 from common.settings import DEFAULT_WORKER_CONCURRENCY
 from common.sqs.shutdown import Shutdown
 from fleet.cli.ledger import Ledger
-from tests.bench.fleet_run import build_consumers, run_jobs, running, send_triggers, uncounted_sqs
+from tests.bench.fleet_run import build_consumers, run_jobs, send_triggers, uncounted_sqs
 from tests.conftest import AwsFleet
+from tests.consumer_thread import consumers_running
 
 JOBS = 100
 #: The job ledger's requests (DynamoDB bills their write units, not the requests).
@@ -37,7 +38,7 @@ def test_with_the_ledger_100_short_jobs_cost_3_ledger_writes_and_at_most_2_6_oth
         receive_wait_seconds=RECEIVE_WAIT_SECONDS,
     )
     send_triggers(sqs, aws_fleet.urls.trigger, JOBS)
-    with running(consumers, shutdown):
+    with consumers_running(consumers, shutdown, join_seconds=60):
         calls = run_jobs(aws_fleet, sqs, JOBS, send=False)
 
     now = datetime.now(UTC)

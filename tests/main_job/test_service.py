@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import collections
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +13,7 @@ from common.names import MAIN_JOB_SERVICE
 from common.sqs.shutdown import Shutdown
 from main_job import service
 from tests.conftest import AwsFleet
+from tests.consumer_thread import consumer_running
 from tests.waiting import wait_until
 
 
@@ -46,13 +46,8 @@ def test_main_job_enqueues_jobs_without_a_single_dynamodb_request(
     consumer = service.build(settings, shutdown, sqs=aws_fleet.sqs)
     for name in ("a", "b", "c"):
         aws_fleet.sqs.send_message(QueueUrl=aws_fleet.urls.trigger, MessageBody=f'{{"trigger":"{name}"}}')
-    thread = threading.Thread(target=consumer.run)
-    thread.start()
-    try:
+    with consumer_running(consumer, shutdown):
         wait_until(lambda: aws_fleet.depth(aws_fleet.urls.trigger) == (0, 0), timeout=60, what="triggers settled")
-    finally:
-        shutdown.request("test finished")
-        thread.join(timeout=20)
 
     assert 3 == len(aws_fleet.receive_all(aws_fleet.urls.background))
     assert {} == dict(dynamodb_calls)

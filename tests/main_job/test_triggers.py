@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +23,7 @@ from common.sqs.shutdown import Shutdown
 from main_job import service
 from main_job.triggers import TriggerHandler
 from tests.conftest import AwsFleet
+from tests.consumer_thread import consumer_running
 from tests.faults import FaultInjector
 from tests.waiting import wait_until
 
@@ -139,17 +139,12 @@ def test_main_job_stops_receiving_while_enqueues_fail_so_no_trigger_is_dead_lett
         "after-call.sqs.ReceiveMessage",
         lambda parsed, **_: received.extend(m["MessageId"] for m in parsed.get("Messages", [])),
     )
-    thread = threading.Thread(target=consumer.run)
-    thread.start()
-    try:
+    with consumer_running(consumer, shutdown):
         # MAX_RECEIVE_COUNT (3) failed SendMessageBatch calls of 4 attempts each: retried through
         # visibility, the trigger would have been received three times and be on its way to the DLQ.
         wait_until(lambda: faults.injected.get("SendMessageBatch", 0) >= 4 * 4, timeout=150, what="failed enqueues")
         faults.clear()
         wait_until(lambda: aws_fleet.depth(aws_fleet.urls.trigger) == (0, 0), timeout=60, what="the trigger settled")
-    finally:
-        shutdown.request("test finished")
-        thread.join(timeout=20)
 
     assert 1 == len(received)
     assert [] == aws_fleet.receive_all(aws_fleet.urls.trigger_dlq)
@@ -181,13 +176,8 @@ def test_main_job_worker_quarantines_bad_triggers_and_completes_good_ones(aws_fl
     consumer = service.build(aws_fleet.settings(MAIN_JOB_SERVICE, receive_wait_seconds=1), shutdown, sqs=aws_fleet.sqs)
     for body in ('{"trigger":"a"}', "[1,2,3]", '{"trigger":"b","data":"not-an-object"}', '{"trigger":"c"}'):
         aws_fleet.sqs.send_message(QueueUrl=aws_fleet.urls.trigger, MessageBody=body)
-    thread = threading.Thread(target=consumer.run)
-    thread.start()
-    try:
+    with consumer_running(consumer, shutdown):
         wait_until(lambda: aws_fleet.depth(aws_fleet.urls.trigger) == (0, 0), timeout=60, what="triggers settled")
-    finally:
-        shutdown.request("test finished")
-        thread.join(timeout=20)
 
     reasons = sorted(
         m["MessageAttributes"][ATTR_REASON]["StringValue"] for m in aws_fleet.receive_all(aws_fleet.urls.trigger_dlq)

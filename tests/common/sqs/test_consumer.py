@@ -5,8 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from common.sqs.shutdown import Shutdown, install_signal_handlers
 from common.sqs.time_limit import EXIT_SLOTS_LOST, Fitness
 from common.worker import build_consumer
 from tests.conftest import AwsFleet
+from tests.consumer_thread import consumer_running
 from tests.waiting import wait_until
 
 
@@ -58,18 +58,6 @@ def _consumer(
     )
 
 
-@contextmanager
-def running(consumer: Consumer, shutdown: Shutdown) -> Iterator[threading.Thread]:
-    thread = threading.Thread(target=consumer.run, name="consumer-under-test")
-    thread.start()
-    try:
-        yield thread
-    finally:
-        shutdown.request("test finished")
-        thread.join(timeout=30)
-        assert not thread.is_alive(), "consumer did not stop"
-
-
 def _send(fleet: AwsFleet, *bodies: str) -> None:
     for body in bodies:
         fleet.sqs.send_message(QueueUrl=fleet.urls.background, MessageBody=body)
@@ -80,7 +68,7 @@ def test_receives_no_more_than_its_free_slots(aws_fleet: AwsFleet) -> None:
     handler, shutdown = BlockingHandler(), Shutdown()
     _send(aws_fleet, "a", "b", "c", "d", "e")
 
-    with running(_consumer(aws_fleet, handler, shutdown, concurrency=2), shutdown):
+    with consumer_running(_consumer(aws_fleet, handler, shutdown, concurrency=2), shutdown):
         wait_until(lambda: len(handler.started) == 2, timeout=10, what="two jobs to start")
         assert (3, 2) == aws_fleet.depth(aws_fleet.urls.background)
         handler.release.set()
@@ -95,7 +83,7 @@ def test_shutdown_finishes_running_jobs_and_releases_unstarted_ones(aws_fleet: A
     consumer = _consumer(aws_fleet, handler, shutdown, concurrency=4)
     _send(aws_fleet, "running-1", "running-2")
 
-    with running(consumer, shutdown) as thread:
+    with consumer_running(consumer, shutdown) as thread:
         wait_until(lambda: len(handler.started) == 2, timeout=10, what="two jobs to start")
         # The next long poll returns two more messages just as the stop signal arrives.
         aws_fleet.sqs.meta.events.register(
@@ -125,7 +113,7 @@ def test_long_job_has_its_visibility_extended_and_is_delivered_once(aws_fleet: A
 
     shutdown = Shutdown()
     _send(aws_fleet, "long")
-    with running(_consumer(aws_fleet, slow, shutdown, concurrency=2, visibility_timeout_seconds=10), shutdown):
+    with consumer_running(_consumer(aws_fleet, slow, shutdown, concurrency=2, visibility_timeout_seconds=10), shutdown):
         wait_until(lambda: aws_fleet.depth(aws_fleet.urls.background) == (0, 0), timeout=40, what="the long job")
 
     assert 1 == len(runs)
@@ -144,7 +132,7 @@ def test_handler_crash_is_a_retry_not_a_dead_worker(aws_fleet: AwsFleet) -> None
 
     shutdown = Shutdown()
     _send(aws_fleet, "bad", "good")
-    with running(_consumer(aws_fleet, crashy, shutdown), shutdown):
+    with consumer_running(_consumer(aws_fleet, crashy, shutdown), shutdown):
         wait_until(lambda: aws_fleet.depth(aws_fleet.urls.background) == (0, 1), timeout=20, what="settling")
 
     assert ["bad", "good"] == sorted(seen)
@@ -156,7 +144,7 @@ def test_liveness_file_is_touched_while_the_loop_turns(aws_fleet: AwsFleet, tmp_
     shutdown = Shutdown()
     consumer = _consumer(aws_fleet, BlockingHandler(), shutdown, heartbeat_file=str(heartbeat))
 
-    with running(consumer, shutdown):
+    with consumer_running(consumer, shutdown):
         wait_until(heartbeat.exists, timeout=10, what="the heartbeat file")
         healthy, _detail = check([heartbeat], max_age_seconds=30, now=time.time())
 
@@ -265,7 +253,7 @@ def test_a_job_ended_by_system_exit_is_retried_not_extended_forever(aws_fleet: A
         raise SystemExit(3)
 
     _send(aws_fleet, "exits")
-    with running(_consumer(aws_fleet, exits, shutdown), shutdown), capture_logs() as logs:
+    with consumer_running(_consumer(aws_fleet, exits, shutdown), shutdown), capture_logs() as logs:
         wait_until(lambda: any(e["event"] == "message.retry_scheduled" for e in logs), timeout=20, what="the retry")
 
     [retry, *_] = [e for e in logs if e["event"] == "message.retry_scheduled"]
@@ -351,7 +339,7 @@ def test_sigterm_releases_messages_received_ahead_at_once(aws_fleet: AwsFleet) -
     handler, shutdown = QuickThenHeld(), Shutdown()
     consumer, dispatcher = _receiving_ahead(aws_fleet, handler, shutdown, max_buffer_wait_seconds=600.0)
 
-    with running(consumer, shutdown) as thread:
+    with consumer_running(consumer, shutdown) as thread:
         _start_held_job(aws_fleet, handler)
         wait_until(dispatcher.buffered, timeout=20, what="the next message to be received ahead")
         [ahead] = dispatcher.buffered()
@@ -371,7 +359,7 @@ def test_a_long_job_does_not_keep_messages_received_ahead_invisible(aws_fleet: A
     handler, shutdown = QuickThenHeld(), Shutdown()
     consumer, dispatcher = _receiving_ahead(aws_fleet, handler, shutdown, max_buffer_wait_seconds=0.2)
 
-    with running(consumer, shutdown), capture_logs() as logs:
+    with consumer_running(consumer, shutdown), capture_logs() as logs:
         _start_held_job(aws_fleet, handler)
         wait_until(lambda: any(e["event"] == "dispatch.buffer_stale" for e in logs), timeout=20, what="the bound")
         wait_until(lambda: aws_fleet.depth(aws_fleet.urls.background) == (1, 1), timeout=10, what="the release")
@@ -442,7 +430,7 @@ def test_a_slot_held_past_its_deadline_fails_the_health_check_while_the_loop_tur
     consumer = _time_limited_consumer(aws_fleet, handler, shutdown, fitness, heartbeat_file=str(heartbeat))
     _send(aws_fleet, "hang")
     try:
-        with running(consumer, shutdown):
+        with consumer_running(consumer, shutdown):
             detail = wait_until(
                 lambda: (report := check([heartbeat], 30, time.time())[1]).startswith("unhealthy: a job") and report,
                 timeout=30,
@@ -499,7 +487,7 @@ def test_the_returned_hook_hears_of_each_outcome_with_the_settler_s_last_attempt
         make_dispatcher=lambda: PoolDispatcher(lambda _message: Outcome.retry("boom"), settings.concurrency),
         hooks=Hooks(),
     )
-    with running(consumer, shutdown):
+    with consumer_running(consumer, shutdown):
         wait_until(lambda: heard, timeout=10, what="the job to return")
 
     body, outcome, last, thread_name = heard[0]
