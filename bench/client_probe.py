@@ -7,14 +7,18 @@ of the rounds is reported, and a table gives each caller's figure against the pr
 
 from __future__ import annotations
 
+import argparse
 import statistics
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 import boto3
 
 from bench.emulator import CREDENTIALS, HOST, REGION, free_port
 from fleet.local.emulator import start_emulator, stop_emulator
+
+#: A probe's measurement: (jobs per caller per round, rounds) -> each caller's median CPU ms per job.
+Measure = Callable[[int, int], Mapping[str, float]]
 
 
 @contextmanager
@@ -48,3 +52,15 @@ def print_against(figures: Mapping[str, float], floor: str, figure_name: str) ->
     print("|---|---|---|")
     for name, value in figures.items():
         print(f"| {name} | {value:.2f} | {value / figures[floor]:.2f}x |")
+
+
+def probe_main(
+    argv: Sequence[str] | None, *, prog: str, description: str, measure: Measure, floor: str, jobs: int
+) -> int:
+    """A probe's command line: ``--jobs`` and ``--rounds``, then its callers' table against ``floor``."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--jobs", type=int, default=jobs, help="jobs per caller per round")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; the median is reported")
+    args = parser.parse_args(argv)
+    print_against(measure(args.jobs, args.rounds), floor, "client CPU ms per job (2 requests)")
+    return 0

@@ -17,7 +17,6 @@ figures are this thread's CPU milliseconds per job (two requests), the median of
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from collections.abc import Callable
@@ -27,7 +26,7 @@ from typing import Any, Final
 from botocore.config import Config
 from ulid import ULID
 
-from bench.client_probe import interleaved_medians, print_against, probe_emulator
+from bench.client_probe import interleaved_medians, probe_emulator, probe_main
 from common.ledger.client import Claim, JobLedger, JobRef, LedgerOutcome
 from common.ledger.schema import JobStatus
 from fleet.local.provision import provision_job_ledger
@@ -97,12 +96,14 @@ def measure(jobs: int, rounds: int) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.ledger_client", description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=300, help="jobs per caller per round")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; the median is reported")
-    args = parser.parse_args(argv)
-    print_against(measure(args.jobs, args.rounds), MINIMAL, "client CPU ms per job (2 requests)")
-    return 0
+    return probe_main(
+        argv,
+        description=__doc__.splitlines()[0],
+        prog="python -m bench.ledger_client",
+        measure=measure,
+        floor=MINIMAL,
+        jobs=300,
+    )
 
 
 if __name__ == "__main__":

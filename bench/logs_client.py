@@ -14,7 +14,6 @@ group; the figures are this thread's CPU milliseconds per job (two requests), th
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import sys
@@ -29,7 +28,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 
-from bench.client_probe import interleaved_medians, print_against, probe_emulator
+from bench.client_probe import interleaved_medians, probe_emulator, probe_main
 from bench.emulator import REGION
 
 #: The Logs JSON protocol's target prefix (botocore's service model, ``targetPrefix``).
@@ -99,12 +98,14 @@ def measure(jobs: int, rounds: int) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.logs_client", description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=400, help="job streams per caller per round")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; the median is reported")
-    args = parser.parse_args(argv)
-    print_against(measure(args.jobs, args.rounds), SIGNED, "client CPU ms per job (2 requests)")
-    return 0
+    return probe_main(
+        argv,
+        description=__doc__.splitlines()[0],
+        prog="python -m bench.logs_client",
+        measure=measure,
+        floor=SIGNED,
+        jobs=400,
+    )
 
 
 if __name__ == "__main__":
