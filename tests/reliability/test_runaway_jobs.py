@@ -102,7 +102,11 @@ def test_a_worker_whose_slots_all_hang_exits_and_is_replaced_without_losing_or_r
             timeout=60,
             what="the later jobs to succeed",
         )
-        log = fleet.background_log()
+        # The ledger records a success as the job returns; the job's stdout line reaches the log group
+        # with the fleet's next shipment, so the runs are counted once every later job's line is there.
+        log = wait_until(
+            lambda: _log_once_all_ran(fleet, later_jobs), timeout=30, interval=0.5, what="their lines shipped"
+        )
         hung_jobs = {job for message in hung for job in job_ids[message]}
 
     slots_lost = events_named(log, "worker.slots_lost")
@@ -110,6 +114,13 @@ def test_a_worker_whose_slots_all_hang_exits_and_is_replaced_without_losing_or_r
     assert slots_lost
     assert {job: 1 for job in later_jobs} == {job: executions(log)[job] for job in later_jobs}
     assert {job: 0 for job in hung_jobs} == {job: executions(log)[job] for job in hung_jobs}
+
+
+def _log_once_all_ran(fleet: Fleet, jobs: set[str]) -> list[dict[str, Any]] | None:
+    """The background log, once it shows a ``job.succeeded`` line for each of ``jobs``."""
+    log = fleet.background_log()
+    runs = executions(log)
+    return log if all(runs[job] for job in jobs) else None
 
 
 def test_the_health_check_fails_while_a_slot_is_held_past_its_deadline() -> None:
